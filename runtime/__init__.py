@@ -1,0 +1,1 @@
+"""mlops-stack runtime: what runs inside the provisioned infrastructure. Never imports pulumi."""

@@ -1,0 +1,95 @@
+"""The metric catalogue: what the runtime publishes and what the monitoring component alarms on.
+
+One list, two readers. A metric name, unit or dimension is typed here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Unit(StrEnum):
+    count = "Count"
+    milliseconds = "Milliseconds"
+    seconds = "Seconds"
+    none = "None"
+
+
+class Dimension(StrEnum):
+    endpoint = "Endpoint"
+    variant = "Variant"
+    feature = "Feature"
+    pipeline = "Pipeline"
+    feature_view = "FeatureView"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: Unit
+    dimensions: tuple[Dimension, ...]
+    description: str
+
+
+PREDICTIONS = Metric(
+    "Predictions", Unit.count, (Dimension.endpoint, Dimension.variant), "Requests answered"
+)
+PREDICTION_ERRORS = Metric(
+    "PredictionErrors", Unit.count, (Dimension.endpoint, Dimension.variant), "Requests that failed"
+)
+PREDICTION_LATENCY = Metric(
+    "PredictionLatency",
+    Unit.milliseconds,
+    (Dimension.endpoint, Dimension.variant),
+    "Time to answer one request",
+)
+FEATURE_DRIFT = Metric(
+    "FeatureDriftPSI",
+    Unit.none,
+    (Dimension.endpoint, Dimension.feature),
+    "Population stability index of one feature, reference vs current window",
+)
+MAX_FEATURE_DRIFT = Metric(
+    "MaxFeatureDriftPSI", Unit.none, (Dimension.endpoint,), "Largest feature PSI of the window"
+)
+PREDICTION_DRIFT = Metric(
+    "PredictionDriftPSI", Unit.none, (Dimension.endpoint,), "PSI of the model's predictions"
+)
+TRAINING_RUNS_SUCCEEDED = Metric(
+    "TrainingRunsSucceeded", Unit.count, (Dimension.pipeline,), "Runs that registered a version"
+)
+TRAINING_RUNS_FAILED = Metric(
+    "TrainingRunsFailed", Unit.count, (Dimension.pipeline,), "Runs stopped by an error or a gate"
+)
+MODEL_QUALITY = Metric(
+    "ModelQuality", Unit.none, (Dimension.pipeline,), "Gate metric of the latest trained model"
+)
+FEATURE_FRESHNESS = Metric(
+    "FeatureFreshness",
+    Unit.seconds,
+    (Dimension.feature_view,),
+    "Age of the newest value materialized into the online store",
+)
+
+CATALOGUE: tuple[Metric, ...] = (
+    PREDICTIONS,
+    PREDICTION_ERRORS,
+    PREDICTION_LATENCY,
+    FEATURE_DRIFT,
+    MAX_FEATURE_DRIFT,
+    PREDICTION_DRIFT,
+    TRAINING_RUNS_SUCCEEDED,
+    TRAINING_RUNS_FAILED,
+    MODEL_QUALITY,
+    FEATURE_FRESHNESS,
+)
+BY_NAME = {metric.name: metric for metric in CATALOGUE}
+
+VARIANT_CHAMPION = "champion"
+VARIANT_CHALLENGER = "challenger"
+
+
+def namespace(team: str) -> str:
+    """The CloudWatch namespace of a team's metrics."""
+    return f"MLOps/{team}"

@@ -1,0 +1,107 @@
+"""The IaC <-> runtime contract: everything a runtime process needs, read from `MLOPS_*` env.
+
+Components render pod env from this model (``env_var``), never by typing a variable name.
+Every field has an embedded default, so a runtime process with no env at all runs on one
+machine: MLflow on SQLite + a local artifact folder, Feast local provider, metrics to a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from runtime.spec import EndpointSpec, FeatureStoreSpec, PipelineSpec
+
+ENV_PREFIX = "MLOPS_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+    team: str = "demo"
+    """Team that owns this process (used in names and metric dimensions)."""
+    environment: str = "dev"
+    home: Path = Path(".mlops")
+    """Local working folder: embedded databases, artifacts, Feast repo, spool, reports."""
+
+    # AWS
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    """Custom AWS endpoint (a local emulator); None = the real AWS endpoints."""
+
+    # Model registry (MLflow)
+    tracking_uri: str | None = None
+    """MLflow tracking/registry URI; None = SQLite in `home`."""
+    artifact_uri: str | None = None
+    """Where new experiments store artifacts (`s3://bucket/prefix`); None = a folder in `home`."""
+
+    # Feature store (Feast)
+    feature_store: FeatureStoreSpec = FeatureStoreSpec()
+    """Entities and feature views (JSON in env)."""
+    offline_store_uri: str | None = None
+    """Root of offline sources (`s3://bucket/prefix`); None = a folder in `home`."""
+    online_store: Literal["sqlite", "dynamodb"] = "sqlite"
+    feast_registry_uri: str | None = None
+    """Feast registry: `s3://...`, `postgresql://...`, or None = a file in `home`."""
+
+    # Training
+    pipelines: list[PipelineSpec] = []
+    """Training pipelines of the team (JSON in env)."""
+
+    # Serving
+    endpoint: EndpointSpec | None = None
+    """The endpoint this process serves (JSON in env)."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    prediction_log_uri: str | None = None
+    """Where the prediction log goes (`s3://bucket/prefix`); None = a folder in `home`."""
+
+    # Monitoring
+    metrics_sink: Literal["file", "cloudwatch", "none"] = "file"
+    metrics_namespace: str = "MLOps/demo"
+    """CloudWatch namespace the team's metrics live in (IAM allows only this one)."""
+    alert_topic_arn: str | None = None
+    """SNS topic for notifications (e.g. an automatic rollback)."""
+
+
+def env_var(field: str) -> str:
+    """The environment variable that carries ``field`` (a Settings attribute name)."""
+    if field not in Settings.model_fields:
+        raise KeyError(f"Settings has no field {field!r}")
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def render_env(**values: Any) -> dict[str, Any]:
+    """Env var name -> value for the given Settings fields; values may be pulumi Outputs.
+
+    Structured values (spec models, lists) are JSON-encoded with their YAML (camelCase) keys.
+    """
+    rendered: dict[str, Any] = {}
+    for field, value in values.items():
+        if value is None:
+            continue
+        rendered[env_var(field)] = _encode(value)
+    return rendered
+
+
+def _encode(value: Any) -> Any:
+    import json
+
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return value.model_dump_json(by_alias=True, exclude_defaults=True)
+    if isinstance(value, list | tuple) and all(isinstance(v, BaseModel) for v in value):
+        return json.dumps([v.model_dump(mode="json", by_alias=True, exclude_defaults=True) for v in value])
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Path):
+        return str(value)
+    return value

@@ -1,0 +1,222 @@
+"""What a team declares about its ML work, shared word for word by the stack config and the runtime.
+
+The stack config (``components.config``) extends these models with infrastructure fields; the
+runtime receives them through its settings (``runtime.settings``). One definition, two readers.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
+from pydantic.alias_generators import to_camel
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+"""A name valid everywhere we use it: Kubernetes (RFC 1035 label), S3, IAM, CloudWatch."""
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""A column / feature name: valid in Feast, pandas and SQL without quoting."""
+
+
+class SpecModel(BaseModel):
+    """Base of every declared model: camelCase keys in YAML, unknown keys rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`30d`, `12h`, `15m`, `90s`, `2w` (or a timedelta / number of seconds) -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and (match := _DURATION.match(value.strip())):
+        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    raise ValueError("a duration such as 90s, 15m, 12h, 30d or 2w")
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for suffix, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{suffix}"
+    return f"{seconds}s"
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("a duration greater than zero")
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    AfterValidator(_positive),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": _DURATION.pattern, "examples": ["30d", "12h"]}),
+]
+Name = Annotated[str, Field(min_length=2, max_length=40, pattern=DNS_LABEL)]
+"""A resource name: lower-case letters, digits and '-', starting with a letter, 2-40 long."""
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIER)]
+
+
+class ValueType(StrEnum):
+    int64 = "int64"
+    int32 = "int32"
+    float64 = "float64"
+    float32 = "float32"
+    string = "string"
+    bool = "bool"
+
+
+class Entity(SpecModel):
+    name: Name
+    """Entity name, referenced by feature views."""
+    join_key: Identifier
+    """Column that identifies the entity in sources and requests (e.g. `card_id`)."""
+    value_type: Literal[ValueType.int64, ValueType.string] = ValueType.int64
+    """Type of the join key."""
+    description: str = ""
+
+
+class FeatureSource(SpecModel):
+    path: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")]
+    """Parquet file or folder, relative to the offline store (bucket prefix or local folder)."""
+    timestamp_field: Identifier = "event_ts"
+    """Event-time column used for point-in-time joins."""
+    created_timestamp_field: Identifier | None = None
+    """Optional ingestion-time column that breaks ties between rows of the same event time."""
+
+
+class FeatureView(SpecModel):
+    name: Annotated[str, Field(min_length=2, max_length=60, pattern=r"^[a-z][a-z0-9_]*$")]
+    """Feast feature view name (snake_case); also names the online table `<project>.<name>`."""
+    entities: Annotated[list[Name], Field(min_length=1)]
+    """Entities (by name) whose join keys index this view."""
+    ttl: Duration = timedelta(days=1)
+    """How far back a point-in-time join may look for a value."""
+    source: FeatureSource
+    features: Annotated[dict[Identifier, ValueType], Field(min_length=1)]
+    """Feature name -> type."""
+    online: bool = True
+    """Materialize into the online store (needed for real-time serving)."""
+    max_staleness: Duration | None = None
+    """Alarm when the newest materialized value is older than this (default: 2 x schedule)."""
+
+
+class FeatureStoreSpec(SpecModel):
+    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)] | None = None
+    """Feast project name (default: the team name with '-' as '_')."""
+    entities: list[Entity] = []
+    feature_views: list[FeatureView] = []
+
+
+class Task(StrEnum):
+    classification = "classification"
+    regression = "regression"
+
+
+class EstimatorKind(StrEnum):
+    logistic_regression = "logisticRegression"
+    random_forest = "randomForest"
+    hist_gradient_boosting = "histGradientBoosting"
+    linear_regression = "linearRegression"
+
+
+Scalar = str | int | float | bool | None
+
+
+class Estimator(SpecModel):
+    kind: EstimatorKind = EstimatorKind.hist_gradient_boosting
+    params: dict[Identifier, Scalar] = {}
+    """Keyword arguments of the scikit-learn estimator (e.g. `max_depth: 6`)."""
+
+
+class LabelSource(SpecModel):
+    path: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")]
+    """Parquet file or folder of labelled events, relative to the offline store."""
+    target: Identifier = "label"
+    """Label column."""
+    timestamp_field: Identifier = "event_ts"
+    """When the label's event happened: features are joined as of this time."""
+
+
+class FairnessMetric(StrEnum):
+    demographic_parity = "demographicParity"
+    equalized_odds = "equalizedOdds"
+
+
+class Gates(SpecModel):
+    metric: Literal["roc_auc", "accuracy", "f1", "r2", "neg_rmse"] | None = None
+    """Quality metric the gates use (default: roc_auc for classification, r2 for regression)."""
+    minimum: Annotated[float, Field(ge=-1e9, le=1)] | None = None
+    """The model is not a candidate unless `metric` reaches this on the held-out split."""
+    max_fairness_gap: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Largest allowed fairness difference across the protected attribute."""
+    max_regression: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """How much worse than the current champion (same metric) a challenger may be."""
+
+
+class PipelineSpec(SpecModel):
+    name: Name
+    """Pipeline name; also the registered model name unless `model` is set."""
+    model: Name | None = None
+    """Registered model name in MLflow (default: the pipeline name)."""
+    task: Task = Task.classification
+    estimator: Estimator = Estimator()
+    labels: LabelSource
+    features: Annotated[list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$")]], Field(min_length=1)]
+    """Features as `<feature_view>:<feature>`."""
+    protected_attribute: Identifier | None = None
+    """Column of the label data across which fairness is measured (never used as a feature)."""
+    fairness_metric: FairnessMetric = FairnessMetric.demographic_parity
+    test_size: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    seed: int = 42
+    gates: Gates = Gates()
+
+    @property
+    def model_name(self) -> str:
+        return self.model or self.name
+
+
+class CanarySpec(SpecModel):
+    alias: Literal["challenger"] = "challenger"
+    """Registry alias served to the canary share."""
+    weight: Annotated[int, Field(ge=1, le=50)] = 10
+    """Percent of requests answered by the canary."""
+
+
+class SloSpec(SpecModel):
+    p99_latency_ms: Annotated[float, Field(gt=0, le=60_000)] = 200
+    max_error_rate: Annotated[float, Field(gt=0, lt=1)] = 0.01
+
+
+class EndpointSpec(SpecModel):
+    """What the serving runtime needs to know about its endpoint."""
+
+    name: Name
+    model: Name
+    """Registered model served (its `champion` alias)."""
+    canary: CanarySpec | None = None
+    shadow: bool = False
+    """Score the challenger on every request too, but answer with the champion."""
+    slo: SloSpec = SloSpec()
