@@ -1,0 +1,25 @@
+"""The typed stack config: the `mlops:` namespace of a `stacks/Pulumi.<team>-<env>.yaml`."""
+
+from components.config.base import Environment
+from components.config.loading import (
+    ConfigError,
+    Issue,
+    LoadedStack,
+    load_stack_file,
+    parse_stack_config,
+    stack_name_of,
+)
+from components.config.stack import CONFIG_KEYS, NAMESPACE, StackConfig
+
+__all__ = [
+    "CONFIG_KEYS",
+    "NAMESPACE",
+    "ConfigError",
+    "Environment",
+    "Issue",
+    "LoadedStack",
+    "StackConfig",
+    "load_stack_file",
+    "parse_stack_config",
+    "stack_name_of",
+]

@@ -1,0 +1,125 @@
+"""Building blocks of the stack config: the base model, environment presets, shared value types."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar
+
+from croniter import croniter
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from runtime.spec import SpecModel
+
+
+class Environment(StrEnum):
+    dev = "dev"
+    staging = "staging"
+    prod = "prod"
+
+
+class ConfigModel(SpecModel):
+    """A concern of the stack config. Fields a preset names default per environment.
+
+    ``__presets__`` maps an environment to defaults (YAML keys) applied under what the user
+    wrote: dev is cheap, prod is safe. The environment comes from the validation context.
+    """
+
+    __presets__: ClassVar[dict[Environment, dict[str, Any]]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        environment = (info.context or {}).get("environment")
+        data = {**cls.__presets__.get(environment, {}), **data}
+        # An omitted sub-model is validated too, so that its own preset applies.
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if key not in data and name not in data and isinstance(field.default, SpecModel):
+                data[key] = field.default.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        return data
+
+
+def _cron(value: str) -> str:
+    if not isinstance(value, str) or not croniter.is_valid(value.strip()):
+        raise PydanticCustomError(
+            "cron", "a cron schedule of 5 fields (minute hour day month weekday) or @hourly/@daily"
+        )
+    return value.strip()
+
+
+Cron = Annotated[
+    str, AfterValidator(_cron), WithJsonSchema({"type": "string", "examples": ["0 3 * * 0"]})
+]
+
+_QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+Quantity = Annotated[str, Field(pattern=_QUANTITY, examples=["500m", "2", "4Gi"])]
+"""A Kubernetes resource quantity: `500m`, `2`, `512Mi`, `4Gi`."""
+
+SECRET_PLACEHOLDER = "[secret]"
+
+
+def _secret(value: Any, info: ValidationInfo) -> SecretStr:
+    # {secure: <ciphertext>} is how Pulumi stores an encrypted value in the stack file.
+    if isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str):
+        return SecretStr(SECRET_PLACEHOLDER)
+    if isinstance(value, SecretStr):
+        return value
+    if isinstance(value, str) and (info.context or {}).get("decrypted"):
+        return SecretStr(value)
+    raise PydanticCustomError(
+        "plaintext_secret",
+        "a secret, stored encrypted: `pulumi config set --secret --path '{key}' <value>`",
+        {"key": "<this key>"},
+    )
+
+
+Secret = Annotated[
+    SecretStr,
+    BeforeValidator(_secret),
+    PlainSerializer(lambda v: {"secure": "..."}, return_type=dict),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "properties": {"secure": {"type": "string"}},
+            "required": ["secure"],
+            "description": "An encrypted value: set it with `pulumi config set --secret`.",
+        }
+    ),
+]
+
+_AWS_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+
+
+def _tags(value: dict[str, str]) -> dict[str, str]:
+    for key, tag_value in value.items():
+        if key.lower().startswith("aws:"):
+            raise PydanticCustomError(
+                "tag", "tag keys may not start with 'aws:' (got {key!r})", {"key": key}
+            )
+        if not _AWS_TAG_KEY.match(key):
+            raise PydanticCustomError(
+                "tag",
+                "tag keys are 1-128 letters, digits, spaces and _.:/=+-@ (got {key!r})",
+                {"key": key},
+            )
+        if len(tag_value) > 256:
+            raise PydanticCustomError(
+                "tag", "tag values are at most 256 characters ({key!r})", {"key": key}
+            )
+    return value
+
+
+Tags = Annotated[dict[str, str], Field(max_length=40), AfterValidator(_tags)]

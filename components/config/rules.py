@@ -1,0 +1,273 @@
+"""Cross-field rules: what no single field can check. Each rule yields every problem it finds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from components import naming
+from components.config.base import Environment
+from components.config.featurestore import FeatureStoreConfig
+from components.config.monitoring import MonitoringConfig
+from components.config.registry import RegistryConfig
+from components.config.serving import RealtimeEndpoint, ServingConfig
+from components.config.training import TrainingConfig
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    """Key path, e.g. `mlops:serving.endpoints[1].replicas.max`."""
+    value: Any
+    message: str
+    """What is allowed."""
+
+
+@dataclass
+class Concerns:
+    """The concerns that validated; a rule skips when one it needs did not."""
+
+    team: str | None = None
+    environment: Environment | None = None
+    feature_store: FeatureStoreConfig | None = None
+    registry: RegistryConfig | None = None
+    training: TrainingConfig | None = None
+    serving: ServingConfig | None = None
+    monitoring: MonitoringConfig | None = None
+    stack: str | None = None
+    """The stack name from the file name, when known."""
+
+    @property
+    def prod(self) -> bool:
+        return self.environment == Environment.prod
+
+
+Rule = Callable[[Concerns], Iterable[Problem]]
+RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+def check(concerns: Concerns) -> list[Problem]:
+    """Every problem every rule finds."""
+    return [problem for fn in RULES for problem in fn(concerns)]
+
+
+def _duplicates(key: str, names: list[str]) -> Iterator[Problem]:
+    counts = Counter(names)
+    for index, name in enumerate(names):
+        if counts[name] > 1 and names.index(name) != index:
+            yield Problem(f"{key}[{index}].name", name, "names must be unique within the list")
+
+
+@rule
+def stack_name_matches(c: Concerns) -> Iterator[Problem]:
+    if c.stack and c.team and c.environment and c.stack != f"{c.team}-{c.environment}":
+        yield Problem(
+            "mlops:team",
+            c.team,
+            f"the stack is named {c.stack!r}; a stack is named <team>-<environment>",
+        )
+
+
+@rule
+def unique_names(c: Concerns) -> Iterator[Problem]:
+    if c.feature_store:
+        yield from _duplicates(
+            "mlops:featureStore.entities", [e.name for e in c.feature_store.entities]
+        )
+        yield from _duplicates(
+            "mlops:featureStore.featureViews", [v.name for v in c.feature_store.feature_views]
+        )
+    if c.training:
+        yield from _duplicates("mlops:training.nodePools", [p.name for p in c.training.node_pools])
+        yield from _duplicates("mlops:training.pipelines", [p.name for p in c.training.pipelines])
+        models = [p.model_name for p in c.training.pipelines]
+        for index, pipeline in enumerate(c.training.pipelines):
+            if models.count(pipeline.model_name) > 1 and models.index(pipeline.model_name) != index:
+                yield Problem(
+                    f"mlops:training.pipelines[{index}].model",
+                    pipeline.model_name,
+                    "each pipeline registers its own model; this name is taken by another pipeline",
+                )
+    if c.serving:
+        yield from _duplicates("mlops:serving.endpoints", [e.name for e in c.serving.endpoints])
+
+
+@rule
+def feature_views_name_entities(c: Concerns) -> Iterator[Problem]:
+    if not c.feature_store:
+        return
+    entities = {e.name for e in c.feature_store.entities}
+    for i, view in enumerate(c.feature_store.feature_views):
+        for j, entity in enumerate(view.entities):
+            if entity not in entities:
+                yield Problem(
+                    f"mlops:featureStore.featureViews[{i}].entities[{j}]",
+                    entity,
+                    f"an entity declared in mlops:featureStore.entities ({_one_of(entities)})",
+                )
+
+
+@rule
+def pipelines_use_known_features_and_pools(c: Concerns) -> Iterator[Problem]:
+    if not c.training:
+        return
+    pools = {p.name: p for p in c.training.node_pools}
+    for i, pipeline in enumerate(c.training.pipelines):
+        path = f"mlops:training.pipelines[{i}]"
+        pool = pools.get(pipeline.node_pool)
+        if pool is None:
+            yield Problem(
+                f"{path}.nodePool",
+                pipeline.node_pool,
+                f"a node pool declared in mlops:training.nodePools ({_one_of(pools)})",
+            )
+        elif pipeline.resources.gpu and not any(
+            naming.is_gpu_instance(t) for t in pool.instance_types
+        ):
+            yield Problem(
+                f"{path}.resources.gpu",
+                pipeline.resources.gpu,
+                f"0: node pool {pool.name!r} has no GPU instance types",
+            )
+        if c.feature_store is None:
+            continue
+        views = {v.name: v for v in c.feature_store.feature_views}
+        for j, ref in enumerate(pipeline.features):
+            view_name, feature = ref.split(":", 1)
+            view = views.get(view_name)
+            if view is None:
+                yield Problem(
+                    f"{path}.features[{j}]",
+                    ref,
+                    f"<featureView>:<feature> with a declared view ({_one_of(views)})",
+                )
+            elif feature not in view.features:
+                yield Problem(
+                    f"{path}.features[{j}]",
+                    ref,
+                    f"a feature of view {view_name!r} ({_one_of(view.features)})",
+                )
+
+
+@rule
+def endpoints_serve_known_models(c: Concerns) -> Iterator[Problem]:
+    if not c.serving or not c.training:
+        return
+    produced = {p.model_name: p for p in c.training.pipelines}
+    known = set(produced) | set(c.serving.external_models)
+    for i, endpoint in enumerate(c.serving.endpoints):
+        path = f"mlops:serving.endpoints[{i}]"
+        if endpoint.model not in known:
+            yield Problem(
+                f"{path}.model",
+                endpoint.model,
+                f"a model a training pipeline produces or listed in mlops:serving.externalModels ({_one_of(known)})",
+            )
+        pipeline = produced.get(endpoint.model)
+        if isinstance(endpoint, RealtimeEndpoint) and pipeline and c.feature_store:
+            offline_only = {v.name for v in c.feature_store.feature_views if not v.online}
+            for ref in pipeline.features:
+                if ref.split(":", 1)[0] in offline_only:
+                    yield Problem(
+                        f"{path}.model",
+                        endpoint.model,
+                        f"a model whose features are online; {ref!r} is in an offline-only view",
+                    )
+                    break
+
+
+@rule
+def ranges_are_ordered(c: Concerns) -> Iterator[Problem]:
+    if c.serving:
+        for i, endpoint in enumerate(c.serving.endpoints):
+            if isinstance(endpoint, RealtimeEndpoint):
+                if endpoint.replicas.max < endpoint.replicas.min:
+                    yield Problem(
+                        f"mlops:serving.endpoints[{i}].replicas.max",
+                        endpoint.replicas.max,
+                        f"at least replicas.min ({endpoint.replicas.min})",
+                    )
+                if endpoint.canary and endpoint.shadow:
+                    yield Problem(
+                        f"mlops:serving.endpoints[{i}].shadow",
+                        True,
+                        "false when a canary is set: an endpoint runs a canary or a shadow, not both",
+                    )
+    if c.training:
+        for i, pool in enumerate(c.training.node_pools):
+            if pool.max_nodes < pool.min_nodes:
+                yield Problem(
+                    f"mlops:training.nodePools[{i}].maxNodes",
+                    pool.max_nodes,
+                    f"at least minNodes ({pool.min_nodes})",
+                )
+    if c.registry:
+        db = c.registry.database
+        if db.max_storage_gb is not None and db.max_storage_gb < db.storage_gb:
+            yield Problem(
+                "mlops:registry.database.maxStorageGb",
+                db.max_storage_gb,
+                f"at least storageGb ({db.storage_gb})",
+            )
+    if c.feature_store and c.feature_store.online_capacity.billing == "provisioned":
+        cap = c.feature_store.online_capacity
+        for low, high in (
+            ("readCapacity", "maxReadCapacity"),
+            ("writeCapacity", "maxWriteCapacity"),
+        ):
+            if getattr(cap, _snake(high)) < getattr(cap, _snake(low)):
+                yield Problem(
+                    f"mlops:featureStore.onlineCapacity.{high}",
+                    getattr(cap, _snake(high)),
+                    f"at least {low} ({getattr(cap, _snake(low))})",
+                )
+
+
+@rule
+def prod_is_safe(c: Concerns) -> Iterator[Problem]:
+    if not c.prod:
+        return
+    if c.serving:
+        for i, endpoint in enumerate(c.serving.endpoints):
+            if isinstance(endpoint, RealtimeEndpoint) and endpoint.replicas.min < 2:
+                yield Problem(
+                    f"mlops:serving.endpoints[{i}].replicas.min",
+                    endpoint.replicas.min,
+                    "at least 2 in prod (an endpoint must survive the loss of a node)",
+                )
+    if c.registry:
+        db = c.registry.database
+        if db.backup_retention_days < 7:
+            yield Problem(
+                "mlops:registry.database.backupRetentionDays",
+                db.backup_retention_days,
+                "at least 7 in prod",
+            )
+        if not db.deletion_protection:
+            yield Problem("mlops:registry.database.deletionProtection", False, "true in prod")
+        if not db.multi_az:
+            yield Problem("mlops:registry.database.multiAz", False, "true in prod")
+    if c.feature_store and not c.feature_store.point_in_time_recovery:
+        yield Problem("mlops:featureStore.pointInTimeRecovery", False, "true in prod")
+    if c.monitoring and not (c.monitoring.alert_emails or c.monitoring.alert_webhooks):
+        yield Problem(
+            "mlops:monitoring.alertEmails",
+            [],
+            "at least one alert email or webhook in prod: somebody must be paged",
+        )
+
+
+def _one_of(names: Iterable[str]) -> str:
+    names = sorted(names)
+    return "one of " + ", ".join(map(repr, names)) if names else "none are declared"
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{ch.lower()}" if ch.isupper() else ch for ch in key)

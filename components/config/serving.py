@@ -1,0 +1,69 @@
+"""`mlops:serving`: real-time and batch endpoints, and models registered outside this stack."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Discriminator, Field, Tag
+
+from components.config.base import ConfigModel, Cron, Environment
+from components.config.resources import ContainerResources
+from runtime.spec import EndpointSpec, Name
+
+
+class Replicas(ConfigModel):
+    __presets__: Any = {Environment.prod: {"min": 2, "max": 6}}
+
+    min: Annotated[int, Field(ge=1, le=100)] = 1
+    max: Annotated[int, Field(ge=1, le=500)] = 3
+
+
+class Ingress(ConfigModel):
+    host: Annotated[
+        str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$", max_length=253)
+    ]
+    class_name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")] = "alb"
+    internal: bool = True
+    """Reachable only inside the VPC (an internal load balancer)."""
+
+
+class RealtimeEndpoint(EndpointSpec, ConfigModel):
+    mode: Literal["realtime"] = "realtime"
+    replicas: Replicas = Replicas()
+    resources: ContainerResources = ContainerResources(cpu="500m", memory="1Gi")
+    target_cpu_percent: Annotated[int, Field(ge=10, le=95)] = 70
+    """Average CPU use the autoscaler keeps replicas at."""
+    ingress: Ingress | None = None
+
+
+class BatchEndpoint(ConfigModel):
+    name: Name
+    model: Name
+    mode: Literal["batch"]
+    schedule: Cron
+    input: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")]
+    """Entity list (parquet), relative to the offline store."""
+    output: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")] = "predictions/"
+    """Prefix, in the artifact bucket, that predictions are written under."""
+    resources: ContainerResources = ContainerResources(cpu="1", memory="2Gi")
+
+
+def _mode(value: Any) -> str | None:
+    if isinstance(value, dict):
+        mode = value.get("mode", "realtime")
+        return mode if mode in ("realtime", "batch") else None
+    return getattr(value, "mode", None)
+
+
+Endpoint = Annotated[
+    Annotated[RealtimeEndpoint, Tag("realtime")] | Annotated[BatchEndpoint, Tag("batch")],
+    Discriminator(
+        _mode, custom_error_type="endpoint_mode", custom_error_message="mode is realtime or batch"
+    ),
+]
+
+
+class ServingConfig(ConfigModel):
+    endpoints: list[Endpoint] = []
+    external_models: list[Name] = []
+    """Models registered outside this stack's pipelines that endpoints may serve."""

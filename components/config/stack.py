@@ -1,0 +1,55 @@
+"""The whole `mlops:` namespace of one stack: one field per config key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from components.config.base import ConfigModel, Environment, Tags
+from components.config.cluster import Cluster
+from components.config.featurestore import FeatureStoreConfig
+from components.config.monitoring import MonitoringConfig
+from components.config.registry import RegistryConfig
+from components.config.serving import ServingConfig
+from components.config.training import TrainingConfig
+
+NAMESPACE = "mlops"
+TEAM_PATTERN = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
+DEFAULT_IMAGE = "mlops-stack/runtime:0.1.0"
+
+
+class StackConfig(ConfigModel):
+    """Everything a team's stack is built from. Keys are `mlops:<field>` in the stack file."""
+
+    team: Annotated[str, Field(pattern=TEAM_PATTERN)]
+    """Team name: 2-20 lower-case letters, digits and '-'; the stack is `<team>-<environment>`."""
+    environment: Environment
+    """dev (cheap), staging, or prod (safe: backups, multi-AZ, deletion protection, 2+ replicas)."""
+    cluster: Cluster
+    feature_store: FeatureStoreConfig = FeatureStoreConfig()
+    registry: RegistryConfig = RegistryConfig()
+    training: TrainingConfig = TrainingConfig()
+    serving: ServingConfig = ServingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    tags: Tags = {}
+    """Extra AWS tags on every resource (team, environment and managed-by are always set)."""
+    image: Annotated[str, Field(min_length=3, max_length=512, pattern=r"^[^\s]+$")] = DEFAULT_IMAGE
+    """Runtime container image for every workload (`repo@sha256:...` in prod)."""
+
+    @property
+    def stack_name(self) -> str:
+        return f"{self.team}-{self.environment}"
+
+    @property
+    def feast_project(self) -> str:
+        return self.feature_store.project or self.team.replace("-", "_")
+
+
+CONFIG_KEYS: dict[str, str] = {
+    (field.alias or name): name for name, field in StackConfig.model_fields.items()
+}
+"""`<key>` of `mlops:<key>` -> StackConfig field name."""
+REQUIRED_KEYS = tuple(
+    key for key, name in CONFIG_KEYS.items() if StackConfig.model_fields[name].is_required()
+)
