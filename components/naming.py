@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -124,7 +125,7 @@ def schedule_period(schedule: str, *, samples: int = 12) -> timedelta:
     """The longest gap between two runs of a cron schedule (over the next ``samples`` runs)."""
     runs = croniter(schedule, datetime(2025, 1, 1, tzinfo=UTC))
     times = [runs.get_next(datetime) for _ in range(samples + 1)]
-    return max(b - a for a, b in zip(times, times[1:], strict=False))
+    return max(b - a for a, b in itertools.pairwise(times))
 
 
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
