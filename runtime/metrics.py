@@ -65,6 +65,12 @@ TRAINING_RUNS_FAILED = Metric(
 MODEL_QUALITY = Metric(
     "ModelQuality", Unit.none, (Dimension.pipeline,), "Gate metric of the latest trained model"
 )
+FAIRNESS_GAP = Metric(
+    "FairnessGap",
+    Unit.none,
+    (Dimension.pipeline,),
+    "Fairness difference across the protected attribute of the latest trained model",
+)
 FEATURE_FRESHNESS = Metric(
     "FeatureFreshness",
     Unit.seconds,
@@ -83,6 +89,7 @@ CATALOGUE: tuple[Metric, ...] = (
     TRAINING_RUNS_FAILED,
     MODEL_QUALITY,
     FEATURE_FRESHNESS,
+    FAIRNESS_GAP,
 )
 BY_NAME = {metric.name: metric for metric in CATALOGUE}
 

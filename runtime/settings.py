@@ -70,6 +70,32 @@ class Settings(BaseSettings):
     alert_topic_arn: str | None = None
     """SNS topic for notifications (e.g. an automatic rollback)."""
 
+    # Provenance
+    code_version: str | None = None
+    """Version of the code that runs (image tag or git sha); None = the installed package version."""
+    training_reference_rows: int = Field(default=2000, ge=10)
+    """Rows of training features + predictions logged with each model for drift monitoring."""
+
+
+def library_env(settings: Settings) -> dict[str, str]:
+    """Env vars the third-party libraries read, derived from ``settings`` (set by the runtime itself).
+
+    Only ``MLOPS_*`` variables cross the IaC <-> runtime boundary; MLflow, Feast and boto3 learn
+    the emulator endpoint and region from these.
+    """
+    env = {
+        "AWS_DEFAULT_REGION": settings.aws_region,
+        # The runtime loads only models its own pipelines registered in the team's registry.
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+    }
+    if settings.aws_endpoint_url:
+        env |= {
+            "AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+            "MLFLOW_S3_ENDPOINT_URL": settings.aws_endpoint_url,
+            "FEAST_S3_ENDPOINT_URL": settings.aws_endpoint_url,
+        }
+    return env
+
 
 def env_var(field: str) -> str:
     """The environment variable that carries ``field`` (a Settings attribute name)."""
@@ -99,7 +125,9 @@ def _encode(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump_json(by_alias=True, exclude_defaults=True)
     if isinstance(value, list | tuple) and all(isinstance(v, BaseModel) for v in value):
-        return json.dumps([v.model_dump(mode="json", by_alias=True, exclude_defaults=True) for v in value])
+        return json.dumps(
+            [v.model_dump(mode="json", by_alias=True, exclude_defaults=True) for v in value]
+        )
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float | Path):

@@ -176,6 +176,24 @@ class Gates(SpecModel):
     """How much worse than the current champion (same metric) a challenger may be."""
 
 
+class ValueRange(SpecModel):
+    min: float | None = None
+    """Smallest allowed value (inclusive); None = unbounded."""
+    max: float | None = None
+    """Largest allowed value (inclusive); None = unbounded."""
+
+
+class DataChecks(SpecModel):
+    """Checks on the label data and on the joined training set, run before anything is fitted."""
+
+    min_rows: Annotated[int, Field(ge=1)] = 100
+    """Fewest labelled rows a run accepts."""
+    max_null_fraction: Annotated[float, Field(ge=0, le=1)] = 0.05
+    """Largest share of missing values per feature after the point-in-time join."""
+    ranges: dict[Identifier, ValueRange] = {}
+    """Allowed value range per label column or feature (e.g. `amount: {min: 0}`)."""
+
+
 class PipelineSpec(SpecModel):
     name: Name
     """Pipeline name; also the registered model name unless `model` is set."""
@@ -184,7 +202,10 @@ class PipelineSpec(SpecModel):
     task: Task = Task.classification
     estimator: Estimator = Estimator()
     labels: LabelSource
-    features: Annotated[list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$")]], Field(min_length=1)]
+    features: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$")]],
+        Field(min_length=1),
+    ]
     """Features as `<feature_view>:<feature>`."""
     protected_attribute: Identifier | None = None
     """Column of the label data across which fairness is measured (never used as a feature)."""
@@ -192,6 +213,7 @@ class PipelineSpec(SpecModel):
     test_size: Annotated[float, Field(gt=0, lt=1)] = 0.2
     seed: int = 42
     gates: Gates = Gates()
+    checks: DataChecks = DataChecks()
 
     @property
     def model_name(self) -> str:
