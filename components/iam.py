@@ -1,0 +1,121 @@
+"""IAM documents as plain data (unit-tested without mocks) and the workload identity (IRSA)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.team import ClusterInfo, Team
+
+Statement = dict[str, Any]
+
+
+def statement(
+    sid: str,
+    actions: Sequence[str],
+    resources: Sequence[str],
+    condition: Mapping[str, Any] | None = None,
+) -> Statement:
+    """An Allow statement. Wildcard actions are refused here, not only by the policy pack."""
+    if any(action == "*" or action.endswith(":*") for action in actions):
+        raise ValueError(f"statement {sid!r}: wildcard action in {list(actions)}")
+    result: Statement = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(actions),
+        "Resource": list(resources),
+    }
+    if condition:
+        result["Condition"] = dict(condition)
+    return result
+
+
+def policy_document(*statements: Statement) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def irsa_trust_policy(
+    oidc_provider_arn: str, oidc_provider_url: str, namespace: str, service_account: str
+) -> dict[str, Any]:
+    """Trust for exactly one Kubernetes service account, through the cluster's OIDC provider."""
+    issuer = oidc_provider_url.removeprefix("https://")
+    return policy_document(
+        {
+            "Sid": "ServiceAccount",
+            "Effect": "Allow",
+            "Principal": {"Federated": oidc_provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                    f"{issuer}:aud": "sts.amazonaws.com",
+                }
+            },
+        }
+    )
+
+
+def tls_only_statement(bucket_arn: str) -> Statement:
+    """Deny any request to the bucket that does not use TLS."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+class WorkloadIdentity(pulumi.ComponentResource):
+    """A Kubernetes service account and the IAM role only it can assume (IRSA)."""
+
+    role: aws.iam.Role
+    """The role; its inline policy is exactly the given document."""
+    service_account: k8s.core.v1.ServiceAccount
+    """The service account, annotated with the role's ARN."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        team: Team,
+        cluster: ClusterInfo,
+        namespace: pulumi.Input[str],
+        service_account: str,
+        policy: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mlops:identity:WorkloadIdentity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        trust = pulumi.Output.all(
+            cluster.oidc_provider_arn, cluster.oidc_provider_url, namespace
+        ).apply(lambda v: json.dumps(irsa_trust_policy(v[0], v[1], v[2], service_account)))
+        # The role a pod of this service account gets, and nothing else can get.
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            name=team.physical(service_account),
+            assume_role_policy=trust,
+            max_session_duration=3600,
+            tags=team.tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(f"{name}-policy", role=self.role.name, policy=policy, opts=child)
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=service_account,
+                namespace=namespace,
+                labels=team.labels,
+                annotations={"eks.amazonaws.com/role-arn": self.role.arn},
+            ),
+            automount_service_account_token=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider),
+        )
+        self.register_outputs({"roleArn": self.role.arn, "serviceAccount": service_account})

@@ -1,0 +1,116 @@
+"""How every runtime container runs: non-root, read-only root, no capabilities, bounded, env from
+the contract. Components build pods from these pieces instead of repeating them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import naming
+from components.config.resources import ContainerResources
+from runtime.settings import render_env
+
+RUNTIME_UID = 10001
+"""The runtime image's non-root user (and group)."""
+WORK_DIR = "/var/lib/mlops"
+"""The only writable path of a runtime container (an emptyDir); MLOPS_HOME points here."""
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def pod_security_context() -> k8s.core.v1.PodSecurityContextArgs:
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=RUNTIME_UID,
+        run_as_group=RUNTIME_UID,
+        fs_group=RUNTIME_UID,
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def container_security_context() -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=RUNTIME_UID,
+        allow_privilege_escalation=False,
+        privileged=False,
+        read_only_root_filesystem=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    )
+
+
+def resources(spec: ContainerResources) -> k8s.core.v1.ResourceRequirementsArgs:
+    requests: dict[str, str] = {"cpu": spec.cpu, "memory": spec.memory}
+    limits: dict[str, str] = {
+        "cpu": spec.cpu_limit or naming.cpu_limit(spec.cpu),
+        "memory": spec.memory,
+    }
+    if spec.gpu:
+        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(spec.gpu)
+    return k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=limits)
+
+
+def env(**settings: Any) -> list[k8s.core.v1.EnvVarArgs]:
+    """Container env for the given runtime Settings fields (the contract renders the names)."""
+    rendered = render_env(home=WORK_DIR, **settings)
+    return [
+        k8s.core.v1.EnvVarArgs(name=name, value=value) for name, value in sorted(rendered.items())
+    ]
+
+
+def scratch_volume() -> tuple[k8s.core.v1.VolumeArgs, k8s.core.v1.VolumeMountArgs]:
+    """The writable work folder (and /tmp) of a read-only container."""
+    return (
+        k8s.core.v1.VolumeArgs(
+            name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="2Gi")
+        ),
+        k8s.core.v1.VolumeMountArgs(name="work", mount_path=WORK_DIR),
+    )
+
+
+def runtime_container(
+    name: str,
+    *,
+    image: str,
+    args: Sequence[str],
+    env_vars: Sequence[k8s.core.v1.EnvVarArgs],
+    spec: ContainerResources,
+    extra_mounts: Sequence[k8s.core.v1.VolumeMountArgs] = (),
+    **fields: Any,
+) -> k8s.core.v1.ContainerArgs:
+    """A container of the runtime image running `mlops-runtime <args>` under the house rules."""
+    _, work = scratch_volume()
+    return k8s.core.v1.ContainerArgs(
+        name=name,
+        image=image,
+        image_pull_policy="IfNotPresent",
+        args=list(args),
+        env=[*env_vars, k8s.core.v1.EnvVarArgs(name="TMPDIR", value=f"{WORK_DIR}/tmp")],
+        resources=resources(spec),
+        security_context=container_security_context(),
+        volume_mounts=[work, *extra_mounts],
+        **fields,
+    )
+
+
+def pod_spec(
+    containers: Sequence[k8s.core.v1.ContainerArgs],
+    *,
+    service_account: pulumi.Input[str],
+    volumes: Sequence[k8s.core.v1.VolumeArgs] = (),
+    **fields: Any,
+) -> k8s.core.v1.PodSpecArgs:
+    scratch, _ = scratch_volume()
+    return k8s.core.v1.PodSpecArgs(
+        containers=list(containers),
+        service_account_name=service_account,
+        security_context=pod_security_context(),
+        volumes=[scratch, *volumes],
+        **fields,
+    )
+
+
+def labels(team_labels: Mapping[str, str], component: str, name: str) -> dict[str, str]:
+    return {**team_labels, "app.kubernetes.io/component": component, "app.kubernetes.io/name": name}

@@ -1,0 +1,38 @@
+"""Fixtures shared by every test folder: example stacks and their plans under the mock engine."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+from tooling.plan import STACKS, Plan, plan_stack
+
+EXAMPLE_STACKS = sorted(
+    p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml")
+)
+
+
+@functools.cache
+def planned(stack: str) -> Plan:
+    """The plan of an example stack, computed once per test session (plans are deterministic)."""
+    return plan_stack(stack)
+
+
+@pytest.fixture(params=EXAMPLE_STACKS)
+def example_stack(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def example_plan(example_stack: str) -> Plan:
+    return planned(example_stack)
+
+
+@pytest.fixture
+def stack_dir(tmp_path: Path) -> Path:
+    """An empty `stacks/` folder for tests that write stack files."""
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    return folder

@@ -1,0 +1,419 @@
+"""The project's mock engine: fills what AWS and Kubernetes would compute, like the real ones.
+
+Used by `mlops plan` and by the tests. Outputs are realistic (ARNs with account and region,
+endpoints, generated names) and deterministic (derived from the resource's type and name), so
+two plans of the same config are identical. An invoke nobody mocked raises: a new data source
+must be taught here, never silently return nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+ACCOUNT_ID = "123456789012"
+PARTITION = "aws"
+SECRET_SHOWN = "[secret]"
+
+
+class UnknownInvokeError(Exception):
+    """The program called a data source the mock engine does not know."""
+
+
+def _hex(*parts: str, length: int = 8) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def autoname(name: str, type_: str) -> str:
+    """The physical name Pulumi gives a resource without one: `<name>-<7 hex>`."""
+    return f"{name}-{_hex(type_, name, length=7)}"
+
+
+def platform_outputs(reference: str, region: str) -> dict[str, Any]:
+    """What a platform stack `<org>/<project>/<stack>` exports (see components.config.cluster)."""
+    cluster = f"{reference.rsplit('/', 1)[-1]}-eks"
+    oidc_id = _hex(reference, length=32).upper()
+    issuer = f"oidc.eks.{region}.amazonaws.com/id/{oidc_id}"
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {
+                    "server": f"https://{_hex(reference, 'api', length=32).upper()}.gr7.{region}.eks.amazonaws.com",
+                    "certificate-authority-data": "LS0tLS1CRUdJTi1DRVJUSUZJQ0FURS0tLS0t",
+                },
+            }
+        ],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],
+        "current-context": cluster,
+        "users": [
+            {
+                "name": cluster,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": ["eks", "get-token", "--cluster-name", cluster, "--region", region],
+                    }
+                },
+            }
+        ],
+    }
+    return {
+        "clusterName": cluster,
+        "kubeconfig": json.dumps(kubeconfig),
+        "oidcProviderArn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:oidc-provider/{issuer}",
+        "oidcProviderUrl": f"https://{issuer}",
+        "vpcId": f"vpc-{_hex(reference, 'vpc', length=17)}",
+        "privateSubnetIds": [f"subnet-{_hex(reference, az, length=17)}" for az in "abc"],
+        "nodeSecurityGroupId": f"sg-{_hex(reference, 'nodes', length=17)}",
+    }
+
+
+class PlatformMocks(pulumi.runtime.Mocks):
+    """Mocks that behave like the AWS and Kubernetes providers and the Pulumi service."""
+
+    def __init__(self, region: str, stack_outputs: Callable[[str], dict[str, Any]] | None = None):
+        self.region = region
+        self.stack_outputs = stack_outputs or (lambda ref: platform_outputs(ref, region))
+
+    # -- invokes -------------------------------------------------------------------------------
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        known: dict[str, Callable[[], dict[str, Any]]] = {
+            "aws:index/getCallerIdentity:getCallerIdentity": lambda: {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:{PARTITION}:iam::{ACCOUNT_ID}:user/platform-ci",
+                "userId": "AIDAEXAMPLEPLATFORMCI",
+                "id": ACCOUNT_ID,
+            },
+            "aws:index/getRegion:getRegion": lambda: {
+                "name": self.region,
+                "region": self.region,
+                "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "description": self.region,
+            },
+            "aws:index/getPartition:getPartition": lambda: {
+                "partition": PARTITION,
+                "dnsSuffix": "amazonaws.com",
+                "id": PARTITION,
+                "reverseDnsPrefix": "com.amazonaws",
+            },
+        }
+        if args.token not in known:
+            raise UnknownInvokeError(
+                f"the mock engine has no answer for invoke {args.token!r}; teach tooling/mocks.py"
+            )
+        return known[args.token](), None
+
+    # -- resources -----------------------------------------------------------------------------
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        type_, name = args.typ, args.name
+        if type_ == "pulumi:pulumi:StackReference":
+            reference = state.get("name") or name
+            return reference, {
+                "name": reference,
+                "outputs": self.stack_outputs(reference),
+                "secretOutputNames": ["kubeconfig"],
+            }
+        if type_.startswith("pulumi:providers:"):
+            return _hex(type_, name, length=32), state
+        if type_.startswith("kubernetes:"):
+            return self._kubernetes(type_, name, state)
+        if type_.startswith("aws:"):
+            return self._aws(type_, name, state)
+        return f"{name}-id", state
+
+    def _kubernetes(
+        self, type_: str, name: str, state: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        metadata = dict(state.get("metadata") or {})
+        metadata.setdefault("name", f"{name}-{_hex(type_, name)}")
+        metadata.update(
+            uid=_uuid(type_, name),
+            resourceVersion="1",
+            creationTimestamp="2025-01-01T00:00:00Z",
+            generation=1,
+        )
+        state["metadata"] = metadata
+        kind = type_.rsplit(":", 1)[-1]
+        if kind == "Service":
+            state["status"] = {"loadBalancer": {}}
+            spec = dict(state.get("spec") or {})
+            spec.setdefault(
+                "clusterIP",
+                "10.100." + ".".join(str(int(_hex(type_, name, c, length=2), 16)) for c in "ab"),
+            )
+            state["spec"] = spec
+        if kind == "Namespace":
+            state["status"] = {"phase": "Active"}
+        namespace = metadata.get("namespace")
+        return (f"{namespace}/{metadata['name']}" if namespace else metadata["name"]), state
+
+    def _aws(self, type_: str, name: str, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        region, account = self.region, ACCOUNT_ID
+        module, _, kind = type_.removeprefix("aws:").partition("/")
+        kind = kind.split(":", 1)[0]
+        handler = _AWS.get((module, kind))
+        if handler:
+            return handler(self, name, type_, state)
+        resource_id = state.get("name") or autoname(name, type_)
+        state.setdefault(
+            "arn", f"arn:{PARTITION}:{module}:{region}:{account}:{kind.lower()}/{resource_id}"
+        )
+        return str(resource_id), state
+
+
+def _uuid(*parts: str) -> str:
+    h = _hex(*parts, length=32)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+Handler = Callable[[PlatformMocks, str, str, dict[str, Any]], tuple[str, dict[str, Any]]]
+_AWS: dict[tuple[str, str], Handler] = {}
+
+
+def _handles(module: str, kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _AWS[(module, kind)] = fn
+        return fn
+
+    return register
+
+
+@_handles("s3", "bucket")
+def _bucket(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    bucket = state.get("bucket") or (state.get("bucketPrefix") or f"{name}-") + _hex(
+        type_, name, length=7
+    )
+    state.update(
+        bucket=bucket,
+        arn=f"arn:{PARTITION}:s3:::{bucket}",
+        region=m.region,
+        bucketDomainName=f"{bucket}.s3.amazonaws.com",
+        bucketRegionalDomainName=f"{bucket}.s3.{m.region}.amazonaws.com",
+        hostedZoneId="Z1BKCTXD74EZPE",
+    )
+    return bucket, state
+
+
+def _bucket_child(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    return str(state.get("bucket") or name), state
+
+
+for _kind in (
+    "bucketVersioning",
+    "bucketServerSideEncryptionConfiguration",
+    "bucketPublicAccessBlock",
+    "bucketPolicy",
+    "bucketLifecycleConfiguration",
+    "bucketOwnershipControls",
+    "bucketObject",
+    "bucketObjectv2",
+    "bucketNotification",
+    "bucketLogging",
+):
+    _AWS[("s3", _kind)] = _bucket_child
+
+
+@_handles("dynamodb", "table")
+def _table(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    table = state.get("name") or autoname(name, type_)
+    arn = f"arn:{PARTITION}:dynamodb:{m.region}:{ACCOUNT_ID}:table/{table}"
+    state.update(name=table, arn=arn)
+    if state.get("streamEnabled"):
+        state["streamArn"] = f"{arn}/stream/2025-01-01T00:00:00.000"
+    return table, state
+
+
+@_handles("kms", "key")
+def _kms_key(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    key_id = _uuid(type_, name)
+    state.update(keyId=key_id, arn=f"arn:{PARTITION}:kms:{m.region}:{ACCOUNT_ID}:key/{key_id}")
+    return key_id, state
+
+
+@_handles("kms", "alias")
+def _kms_alias(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    alias = state.get("name") or f"alias/{autoname(name, type_)}"
+    state.update(name=alias, arn=f"arn:{PARTITION}:kms:{m.region}:{ACCOUNT_ID}:{alias}")
+    return alias, state
+
+
+@_handles("iam", "role")
+def _role(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    role = state.get("name") or autoname(name, type_)
+    path = state.get("path") or "/"
+    state.update(
+        name=role,
+        arn=f"arn:{PARTITION}:iam::{ACCOUNT_ID}:role{path}{role}",
+        uniqueId="AROA" + _hex(type_, name, length=17).upper(),
+    )
+    return role, state
+
+
+@_handles("iam", "policy")
+def _policy(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    policy = state.get("name") or autoname(name, type_)
+    path = state.get("path") or "/"
+    arn = f"arn:{PARTITION}:iam::{ACCOUNT_ID}:policy{path}{policy}"
+    state.update(name=policy, arn=arn, policyId="ANPA" + _hex(type_, name, length=17).upper())
+    return arn, state
+
+
+@_handles("rds", "instance")
+def _db(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    identifier = state.get("identifier") or autoname(name, type_)
+    address = f"{identifier}.c{_hex(type_, name, length=11)}.{m.region}.rds.amazonaws.com"
+    port = state.get("port") or 5432
+    resource_id = "db-" + _hex(type_, name, length=26).upper()
+    state.update(
+        identifier=identifier,
+        address=address,
+        endpoint=f"{address}:{port}",
+        port=port,
+        arn=f"arn:{PARTITION}:rds:{m.region}:{ACCOUNT_ID}:db:{identifier}",
+        resourceId=resource_id,
+        hostedZoneId="Z29XKXDKYMONMX",
+    )
+    if state.get("manageMasterUserPassword"):
+        state["masterUserSecrets"] = [
+            {
+                "secretArn": f"arn:{PARTITION}:secretsmanager:{m.region}:{ACCOUNT_ID}:secret:rds!{resource_id.lower()}-{_hex(name, length=6)}",
+                "secretStatus": "active",
+                "kmsKeyId": state.get("masterUserSecretKmsKeyId")
+                or f"arn:{PARTITION}:kms:{m.region}:{ACCOUNT_ID}:key/{_uuid('rds', name)}",
+            }
+        ]
+    return identifier, state
+
+
+@_handles("rds", "subnetGroup")
+@_handles("rds", "parameterGroup")
+def _rds_named(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    group = state.get("name") or autoname(name, type_)
+    kind = "subgrp" if "subnet" in type_ else "pg"
+    state.update(name=group, arn=f"arn:{PARTITION}:rds:{m.region}:{ACCOUNT_ID}:{kind}:{group}")
+    return group, state
+
+
+@_handles("ec2", "securityGroup")
+def _security_group(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    group_id = f"sg-{_hex(type_, name, length=17)}"
+    state.update(
+        name=state.get("name") or autoname(name, type_),
+        ownerId=ACCOUNT_ID,
+        arn=f"arn:{PARTITION}:ec2:{m.region}:{ACCOUNT_ID}:security-group/{group_id}",
+    )
+    return group_id, state
+
+
+@_handles("sns", "topic")
+def _topic(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    topic = state.get("name") or autoname(name, type_)
+    arn = f"arn:{PARTITION}:sns:{m.region}:{ACCOUNT_ID}:{topic}"
+    state.update(name=topic, arn=arn, owner=ACCOUNT_ID)
+    return arn, state
+
+
+@_handles("sns", "topicSubscription")
+def _subscription(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    arn = f"{state.get('topic')}:{_uuid(type_, name)}"
+    state.update(arn=arn, ownerId=ACCOUNT_ID)
+    return arn, state
+
+
+@_handles("cloudwatch", "metricAlarm")
+def _alarm(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    alarm = state.get("name") or autoname(name, type_)
+    state.update(
+        name=alarm, arn=f"arn:{PARTITION}:cloudwatch:{m.region}:{ACCOUNT_ID}:alarm:{alarm}"
+    )
+    return alarm, state
+
+
+@_handles("cloudwatch", "dashboard")
+def _dashboard(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    dashboard = state.get("dashboardName") or autoname(name, type_)
+    state.update(
+        dashboardName=dashboard,
+        dashboardArn=f"arn:{PARTITION}:cloudwatch::{ACCOUNT_ID}:dashboard/{dashboard}",
+    )
+    return dashboard, state
+
+
+@_handles("eks", "nodeGroup")
+def _node_group(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    group = state.get("nodeGroupName") or autoname(name, type_)
+    cluster = state.get("clusterName", "cluster")
+    state.update(
+        nodeGroupName=group,
+        status="ACTIVE",
+        arn=f"arn:{PARTITION}:eks:{m.region}:{ACCOUNT_ID}:nodegroup/{cluster}/{group}/{_uuid(type_, name)}",
+    )
+    return f"{cluster}:{group}", state
+
+
+@_handles("ecr", "repository")
+def _repository(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    repository = state.get("name") or autoname(name, type_)
+    state.update(
+        name=repository,
+        registryId=ACCOUNT_ID,
+        arn=f"arn:{PARTITION}:ecr:{m.region}:{ACCOUNT_ID}:repository/{repository}",
+        repositoryUrl=f"{ACCOUNT_ID}.dkr.ecr.{m.region}.amazonaws.com/{repository}",
+    )
+    return repository, state
+
+
+@_handles("secretsmanager", "secret")
+def _secret(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    secret = state.get("name") or autoname(name, type_)
+    arn = f"arn:{PARTITION}:secretsmanager:{m.region}:{ACCOUNT_ID}:secret:{secret}-{_hex(name, length=6)}"
+    state.update(name=secret, arn=arn)
+    return arn, state

@@ -1,0 +1,248 @@
+"""`mlops plan`: run the real Pulumi program for one stack under the mock engine, record the result.
+
+No cloud, no Pulumi CLI: the Python SDK's mock monitor stands in for the engine, the project's
+mocks (tooling.mocks) for the providers. What the program registers is what `pulumi up` would
+create, in the same order, with the same URNs, inputs and parents.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import runpy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.output import Unknown
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.config import load_stack_file, stack_name_of
+from tooling.mocks import SECRET_SHOWN, PlatformMocks
+
+PROJECT = "mlops"
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "__main__.py"
+STACKS = ROOT / "stacks"
+
+
+@dataclass
+class PlannedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    """What the program passed, secrets replaced by `[secret]`."""
+    outputs: dict[str, Any]
+    """What the mock provider returned (inputs plus computed values), secrets masked."""
+    secret_paths: list[str] = field(default_factory=list)
+    """Top-level input keys that carried a secret."""
+    read: bool = False
+    """Read from existing state (a StackReference, a `get`), not created."""
+    provider: str | None = None
+    protect: bool = False
+    dependencies: list[str] = field(default_factory=list)
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    stack: str
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+
+    def of_type(self, type_: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name: str) -> PlannedResource:
+        found = [r for r in self.resources if r.type == type_ and r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources of type {type_} named {name!r}")
+        return found[0]
+
+    def children(self, parent: PlannedResource) -> list[PlannedResource]:
+        return [r for r in self.resources if r.parent == parent.urn]
+
+    def preview_json(self) -> dict[str, Any]:
+        """The plan in the shape of `pulumi preview --json` (steps of op, urn, newState)."""
+        steps = [
+            {
+                "op": "read" if r.read else "create",
+                "urn": r.urn,
+                "provider": r.provider or "",
+                "newState": {
+                    "urn": r.urn,
+                    "custom": r.custom,
+                    "type": r.type,
+                    "inputs": r.inputs,
+                    "outputs": r.outputs,
+                    "parent": r.parent or "",
+                    "protect": r.protect,
+                    "provider": r.provider or "",
+                    "dependencies": r.dependencies,
+                },
+            }
+            for r in self.resources
+        ]
+        summary = {
+            "create": sum(not r.read for r in self.resources),
+            "read": sum(r.read for r in self.resources),
+        }
+        return {
+            "steps": steps,
+            "outputs": self.outputs,
+            "changeSummary": {k: v for k, v in summary.items() if v},
+        }
+
+
+class _Recorder(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, remembering everything a registration said."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.planned: list[PlannedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self._record(request, response.urn, request.object, custom=request.custom)
+        return response
+
+    def ReadResource(self, request: Any) -> Any:
+        response = super().ReadResource(request)
+        self._record(request, response.urn, request.properties, custom=True, read=True)
+        return response
+
+    def _record(
+        self, request: Any, urn: str, properties: Any, *, custom: bool, read: bool = False
+    ) -> None:
+        inputs = rpc.deserialize_properties(properties, keep_unknowns=True)
+        registration = self.resources[urn]
+        state = dict(registration.state)
+        if "secretOutputNames" in state:  # a StackReference: its secret outputs stay secret
+            state["outputs"] = {
+                k: SECRET_SHOWN if k in state["secretOutputNames"] else v
+                for k, v in state["outputs"].items()
+            }
+        self.planned.append(
+            PlannedResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                custom=custom,
+                read=read,
+                inputs=_masked(inputs),
+                outputs=_masked(state),
+                secret_paths=sorted(k for k, v in inputs.items() if _has_secret(v)),
+                provider=request.provider or None,
+                protect=getattr(request, "protect", False),
+                dependencies=list(getattr(request, "dependencies", [])),
+                aliases=[_alias(a) for a in getattr(request, "aliases", [])],
+            )
+        )
+
+
+def _has_secret(value: Any) -> bool:
+    if rpc.is_rpc_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(_has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secret(v) for v in value)
+    return False
+
+
+def _masked(value: Any) -> Any:
+    if rpc.is_rpc_secret(value):
+        return SECRET_SHOWN
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
+        return "[unknown]"
+    return value
+
+
+def _alias(alias: Any) -> dict[str, Any]:
+    from google.protobuf.json_format import MessageToDict
+
+    return MessageToDict(alias)
+
+
+def engine_config(stack_file: Path) -> tuple[dict[str, str], list[str]]:
+    """The config the engine would hand the program: strings (objects as JSON), secret keys.
+
+    Encrypted values cannot be decrypted offline; they become `[secret]`.
+    """
+    document = yaml.safe_load(stack_file.read_text()) or {}
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        plain, secret = _decrypt_offline(value)
+        config[key] = plain if isinstance(plain, str) else json.dumps(plain)
+        if secret:
+            secret_keys.append(key)
+    return config, secret_keys
+
+
+def _decrypt_offline(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return SECRET_SHOWN, True
+    if isinstance(value, dict):
+        pairs = {k: _decrypt_offline(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_decrypt_offline(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
+def stack_file(stack: str | Path) -> Path:
+    """`fraud-dev` or a path -> the stack file."""
+    path = Path(stack)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return STACKS / f"Pulumi.{stack}.yaml"
+
+
+def plan_stack(stack: str | Path, *, program: Path = PROGRAM) -> Plan:
+    """Run ``program`` for ``stack`` under the mock engine. Raises ConfigError for a bad config."""
+    file = stack_file(stack)
+    loaded = load_stack_file(file)  # every config problem at once, before anything registers
+    name = stack_name_of(file) or loaded.config.stack_name
+    # A fresh context: the SDK keeps its settings, config and root stack in context variables.
+    return contextvars.Context().run(_run, file, name, loaded.region, program)
+
+
+def _run(file: Path, stack: str, region: str, program: Path) -> Plan:
+    mocks = PlatformMocks(region)
+    recorder = _Recorder(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=recorder)
+    config, secret_keys = engine_config(file)
+    pulumi.runtime.set_all_config(config, secret_keys)
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    root = pulumi.runtime.get_root_resource()
+    exported = getattr(root, "outputs", {}) or {}
+    outputs = {key: _resolve(value) for key, value in exported.items()}
+    return Plan(stack=stack, resources=recorder.planned, outputs=_masked(outputs))
+
+
+def _resolve(value: Any) -> Any:
+    output = pulumi.Output.from_input(value)
+    resolved = _sync_await(output.future(with_unknowns=True))
+    secret = _sync_await(output.is_secret())
+    return SECRET_SHOWN if secret else resolved
+
+
+def example_stacks() -> Iterator[Path]:
+    yield from sorted(STACKS.glob("Pulumi.*.yaml"))
