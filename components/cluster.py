@@ -30,7 +30,9 @@ class ClusterReference(pulumi.ComponentResource):
                 f"{name}-platform", stack_name=cluster.stack_reference, opts=child
             )
             cluster_name = platform.require_output("clusterName")
-            kubeconfig = pulumi.Output.secret(platform.require_output("kubeconfig"))
+            kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
+                platform.require_output("kubeconfig")
+            )
             oidc_arn = platform.require_output("oidcProviderArn")
             oidc_url = platform.require_output("oidcProviderUrl")
             vpc_id = platform.require_output("vpcId")

@@ -42,7 +42,7 @@ class TeamNamespace(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.name = namespace.metadata.apply(lambda m: m.name)
+        self.name = namespace.metadata.apply(lambda m: str(m.name))
         in_namespace = pulumi.ResourceOptions(
             parent=self, provider=cluster.provider, depends_on=[namespace]
         )

@@ -207,12 +207,20 @@ def _decrypt_offline(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def stack_file(stack: str | Path) -> Path:
-    """`fraud-dev` or a path -> the stack file."""
+def stack_file(stack: str | Path, stacks_dir: Path = STACKS) -> Path:
+    """`fraud-dev` or a path -> the stack file (relative to the working folder where it can be)."""
     path = Path(stack)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if not (path.suffix in (".yaml", ".yml") or path.exists()):
+        path = stacks_dir / f"Pulumi.{stack}.yaml"
+    return shown_path(path)
+
+
+def shown_path(path: Path) -> Path:
+    """``path`` as a user would type it: relative to the working folder when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
         return path
-    return STACKS / f"Pulumi.{stack}.yaml"
 
 
 def plan_stack(stack: str | Path, *, program: Path = PROGRAM) -> Plan:
@@ -230,7 +238,11 @@ def _run(file: Path, stack: str, region: str, program: Path) -> Plan:
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=recorder)
     config, secret_keys = engine_config(file)
     pulumi.runtime.set_all_config(config, secret_keys)
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+
+    def run_program() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
+    _sync_await(run_pulumi_func(run_program))
     root = pulumi.runtime.get_root_resource()
     exported = getattr(root, "outputs", {}) or {}
     outputs = {key: _resolve(value) for key, value in exported.items()}

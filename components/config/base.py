@@ -28,6 +28,10 @@ class Environment(StrEnum):
     prod = "prod"
 
 
+Presets = dict[Environment, dict[str, Any]]
+"""Environment -> defaults (YAML keys) for a model's fields."""
+
+
 class ConfigModel(SpecModel):
     """A concern of the stack config. Fields a preset names default per environment.
 
@@ -35,7 +39,7 @@ class ConfigModel(SpecModel):
     wrote: dev is cheap, prod is safe. The environment comes from the validation context.
     """
 
-    __presets__: ClassVar[dict[Environment, dict[str, Any]]] = {}
+    __presets__: ClassVar[Presets] = {}
 
     @model_validator(mode="before")
     @classmethod
@@ -43,7 +47,8 @@ class ConfigModel(SpecModel):
         if not isinstance(data, dict):
             return data
         environment = (info.context or {}).get("environment")
-        data = {**cls.__presets__.get(environment, {}), **data}
+        preset = cls.__presets__.get(environment, {}) if environment else {}
+        data = {**preset, **data}
         # An omitted sub-model is validated too, so that its own preset applies.
         for name, field in cls.model_fields.items():
             key = field.alias or name

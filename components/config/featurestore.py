@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag
 
-from components.config.base import ConfigModel, Cron, Environment
+from components.config.base import ConfigModel, Cron, Environment, Presets
 from components.config.resources import ContainerResources
 from runtime.spec import FeatureStoreSpec
 
@@ -72,7 +72,7 @@ class Materialization(ConfigModel):
 
 
 class FeatureStoreConfig(FeatureStoreSpec, ConfigModel):
-    __presets__: Any = {
+    __presets__: ClassVar[Presets] = {
         Environment.prod: {"pointInTimeRecovery": True, "customerManagedKey": True},
         Environment.staging: {"pointInTimeRecovery": True},
     }

@@ -185,9 +185,10 @@ def _validate_key(
 @functools.cache
 def _adapter(key: str) -> TypeAdapter[Any]:
     info = StackConfig.model_fields[CONFIG_KEYS[key]]
-    if not info.metadata:
-        return TypeAdapter(info.annotation)
-    return TypeAdapter(Annotated[(info.annotation, *info.metadata)])  # type: ignore[valid-type]
+    annotation: Any = info.annotation
+    if info.metadata:
+        annotation = Annotated[(annotation, *info.metadata)]
+    return TypeAdapter(annotation)
 
 
 def _clean_loc(loc: Sequence[Any], data: Any) -> list[Any]:

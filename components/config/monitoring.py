@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, ClassVar
 
 from pydantic import EmailStr, Field
 
-from components.config.base import ConfigModel, Cron, Environment, Secret
+from components.config.base import ConfigModel, Cron, Environment, Presets, Secret
 from runtime.spec import Identifier
 
 
@@ -20,7 +20,7 @@ class Drift(ConfigModel):
 
 
 class MonitoringConfig(ConfigModel):
-    __presets__: Any = {Environment.prod: {"noTrafficAlarm": True, "missedRuns": 1}}
+    __presets__: ClassVar[Presets] = {Environment.prod: {"noTrafficAlarm": True, "missedRuns": 1}}
 
     alert_emails: list[EmailStr] = []
     alert_webhooks: list[Secret] = []

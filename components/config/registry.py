@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from components.config.base import ConfigModel, Environment
+from components.config.base import ConfigModel, Environment, Presets
 from components.config.featurestore import Lifecycle
 from components.config.resources import ContainerResources
 
 
 class Database(ConfigModel):
-    __presets__: Any = {
+    __presets__: ClassVar[Presets] = {
         Environment.dev: {"instanceClass": "db.t4g.micro", "storageGb": 20},
         Environment.staging: {"instanceClass": "db.t4g.small", "backupRetentionDays": 3},
         Environment.prod: {
@@ -38,7 +38,7 @@ class Database(ConfigModel):
 
 
 class MlflowServer(ConfigModel):
-    __presets__: Any = {Environment.prod: {"replicas": 2}}
+    __presets__: ClassVar[Presets] = {Environment.prod: {"replicas": 2}}
 
     replicas: Annotated[int, Field(ge=1, le=10)] = 1
     resources: ContainerResources = ContainerResources(cpu="250m", memory="1Gi")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Discriminator, Field, Tag
 
-from components.config.base import ConfigModel, Cron, Environment
+from components.config.base import ConfigModel, Cron, Environment, Presets
 from components.config.resources import ContainerResources
 from runtime.spec import EndpointSpec, Name
 
 
 class Replicas(ConfigModel):
-    __presets__: Any = {Environment.prod: {"min": 2, "max": 6}}
+    __presets__: ClassVar[Presets] = {Environment.prod: {"min": 2, "max": 6}}
 
     min: Annotated[int, Field(ge=1, le=100)] = 1
     max: Annotated[int, Field(ge=1, le=500)] = 3

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from components.config.base import ConfigModel, Cron, Environment, Quantity
+from components.config.base import ConfigModel, Cron, Environment, Presets, Quantity
 from components.config.resources import ContainerResources
 from runtime.spec import Duration, Name, PipelineSpec
 
@@ -44,7 +44,7 @@ class TrainingPipeline(PipelineSpec, ConfigModel):
 
 
 class Quota(ConfigModel):
-    __presets__: Any = {
+    __presets__: ClassVar[Presets] = {
         Environment.prod: {"cpu": "64", "memory": "256Gi", "pods": 200},
     }
 

@@ -1,0 +1,214 @@
+"""`mlops`: the platform team's command line (validate, new-team, schema, plan)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from components.config import ConfigError, Environment, load_stack_file
+from tooling import scaffold, schema
+from tooling.plan import STACKS, Plan, PlannedResource, plan_stack, shown_path, stack_file
+
+app = typer.Typer(
+    name="mlops",
+    help="Per-team MLOps stacks: validate configs, add a team, plan offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _stack_files(stacks: Sequence[str], directory: Path) -> list[Path]:
+    if stacks:
+        return [stack_file(s, directory) for s in stacks]
+    return [shown_path(p) for p in sorted(directory.glob("Pulumi.*.yaml"))]
+
+
+def _report(error: ConfigError) -> None:
+    for issue in error.issues:
+        err.print(f"[red]✗[/] {issue}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def validate(
+    stacks: Annotated[
+        list[str] | None, typer.Argument(help="Stack names or files (default: every stack file).")
+    ] = None,
+    stacks_dir: Annotated[Path, typer.Option(help="Folder of stack files.")] = STACKS,
+) -> None:
+    """Validate stack files offline; every problem of every file at once. Exit 1 on any problem."""
+    files = _stack_files(stacks or [], stacks_dir)
+    if not files:
+        err.print(f"[red]✗[/] no stack files (Pulumi.<team>-<env>.yaml) in {stacks_dir}")
+        raise typer.Exit(1)
+    problems = 0
+    for file in files:
+        try:
+            load_stack_file(file)
+        except ConfigError as error:
+            problems += len(error.issues)
+            _report(error)
+        else:
+            out.print(f"[green]✓[/] {file}", highlight=False)
+    if problems:
+        err.print(f"{problems} problem(s) in {len(files)} stack file(s)")
+        raise typer.Exit(1)
+
+
+@app.command("new-team")
+def new_team(
+    team: Annotated[str, typer.Argument(help="Team name: lower-case letters, digits and '-'.")],
+    env: Annotated[list[Environment], typer.Option("--env", help="Environment(s) to create.")] = [  # noqa: B006
+        Environment.dev
+    ],
+    region: Annotated[str, typer.Option(help="AWS region.")] = "eu-west-1",
+    platform: Annotated[
+        str, typer.Option(help="Platform stack exporting the cluster; {env} is replaced.")
+    ] = "acme/mlops-platform/{env}",
+    alert_email: Annotated[
+        str | None, typer.Option(help="Who gets paged (default: <team>-oncall@example.com).")
+    ] = None,
+    stacks_dir: Annotated[Path, typer.Option(help="Folder of stack files.")] = STACKS,
+) -> None:
+    """Write stacks/Pulumi.<team>-<env>.yaml for each environment, from sensible defaults."""
+    try:
+        written = scaffold.write_team(
+            team,
+            env,
+            stacks_dir=stacks_dir,
+            region=region,
+            platform=platform,
+            alert_email=alert_email or f"{team}-oncall@example.com",
+        )
+    except scaffold.ScaffoldError as error:
+        err.print(f"[red]✗[/] {error}", highlight=False)
+        raise typer.Exit(1) from None
+    except ConfigError as error:
+        _report(error)
+        raise typer.Exit(1) from None
+    for file in written:
+        out.print(f"[green]✓[/] wrote {file}", highlight=False)
+    out.print(f"Next: edit them, then `mlops plan {written[0].stem.removeprefix('Pulumi.')}`.")
+
+
+@app.command("schema")
+def schema_command(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of a stack file's `mlops:` config (for editors)."""
+    text = json.dumps(schema.stack_file_schema(), indent=2) + "\n"
+    if output:
+        output.write_text(text)
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def plan(
+    stack: Annotated[str, typer.Argument(help="Stack name (e.g. fraud-dev) or stack file.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print `pulumi preview --json`-shaped steps.")
+    ] = False,
+) -> None:
+    """Show what `pulumi up` would create for STACK: the real program under the mock engine."""
+    file = stack_file(stack)
+    try:
+        with err.status(f"planning {file.name} under the mock engine"):
+            result = plan_stack(file)
+    except ConfigError as error:
+        _report(error)
+        raise typer.Exit(1) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.preview_json(), indent=2, default=str) + "\n")
+        return
+    out.print(resource_tree(result))
+    out.print(type_table(result))
+    if result.outputs:
+        outputs = Table("output", "value", title="Stack outputs", title_justify="left")
+        for key, value in result.outputs.items():
+            outputs.add_row(key, _short(value, 100))
+        out.print(outputs)
+
+
+KEY_INPUTS = (
+    "name",
+    "bucket",
+    "identifier",
+    "instanceClass",
+    "multiAz",
+    "deletionProtection",
+    "deletionProtectionEnabled",
+    "backupRetentionPeriod",
+    "billingMode",
+    "capacityType",
+    "instanceTypes",
+    "scalingConfig",
+    "threshold",
+    "metricName",
+    "metadata.name",
+    "spec.schedule",
+    "spec.replicas",
+    "spec.minReplicas",
+    "spec.maxReplicas",
+)
+
+
+def key_inputs(resource: PlannedResource) -> dict[str, Any]:
+    """The few inputs a reviewer looks at first, where the resource has them."""
+    shown: dict[str, Any] = {}
+    for path in KEY_INPUTS:
+        value: Any = resource.inputs
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value not in (None, "", [], {}):
+            shown[path.rsplit(".", 1)[-1]] = value
+    return shown
+
+
+def resource_tree(result: Plan) -> Tree:
+    root = Tree(f"[bold]{result.stack}[/] · {len(result.resources)} resources", highlight=False)
+    nodes: dict[str | None, Tree] = {}
+    for resource in result.resources:
+        parent = nodes.get(resource.parent, root)
+        detail = ", ".join(f"{k}={_short(v, 40)}" for k, v in key_inputs(resource).items())
+        flags = " [yellow]protected[/]" if resource.protect else ""
+        flags += " [dim](read)[/]" if resource.read else ""
+        label = f"[cyan]{resource.type}[/] [bold]{resource.name}[/]{flags}"
+        nodes[resource.urn] = parent.add(f"{label}  [dim]{detail}[/]" if detail else label)
+    return root
+
+
+def type_table(result: Plan) -> Table:
+    counts: dict[str, int] = {}
+    for resource in result.resources:
+        counts[resource.type] = counts.get(resource.type, 0) + 1
+    table = Table("type", "count", title="By type", title_justify="left")
+    for type_, count in sorted(counts.items()):
+        table.add_row(type_, str(count))
+    return table
+
+
+def _short(value: Any, width: int) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

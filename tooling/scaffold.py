@@ -1,0 +1,123 @@
+"""`mlops new-team`: a new team's stack files from sensible defaults, all or nothing."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.config import Environment, parse_stack_config
+
+
+class ScaffoldError(Exception):
+    """The stack files cannot be written (they exist, or the folder is not writable)."""
+
+
+def team_config(
+    team: str, environment: Environment, *, region: str, platform: str, alert_email: str
+) -> dict[str, Any]:
+    """The `config:` of a new team's stack: one of each concern, ready to edit."""
+    model = f"{team}-model"
+    prod = environment == Environment.prod
+    return {
+        "aws:region": region,
+        "mlops:team": team,
+        "mlops:environment": str(environment),
+        "mlops:cluster": {"stackReference": platform.format(env=environment)},
+        "mlops:featureStore": {
+            "entities": [{"name": "customer", "joinKey": "customer_id"}],
+            "featureViews": [
+                {
+                    "name": "customer_activity",
+                    "entities": ["customer"],
+                    "ttl": "30d",
+                    "source": {"path": "customer_activity/", "timestampField": "event_ts"},
+                    "features": {"events_7d": "int64", "spend_30d": "float64"},
+                }
+            ],
+            "materialization": {"schedule": "0 * * * *"},
+        },
+        "mlops:training": {
+            "nodePools": [
+                {
+                    "name": "cpu",
+                    "instanceTypes": ["m6i.xlarge"],
+                    "capacity": "spot",
+                    "maxNodes": 4 if prod else 2,
+                }
+            ],
+            "pipelines": [
+                {
+                    "name": model,
+                    "schedule": "0 3 * * 1",
+                    "nodePool": "cpu",
+                    "labels": {"path": "labels/", "target": "label", "timestampField": "event_ts"},
+                    "features": ["customer_activity:events_7d", "customer_activity:spend_30d"],
+                    "gates": {"metric": "roc_auc", "minimum": 0.75},
+                }
+            ],
+        },
+        "mlops:serving": {
+            "endpoints": [
+                {
+                    "name": "predict",
+                    "model": model,
+                    "replicas": {"min": 2, "max": 6} if prod else {"min": 1, "max": 2},
+                }
+            ],
+        },
+        "mlops:monitoring": {"alertEmails": [alert_email]},
+    }
+
+
+def write_team(
+    team: str,
+    environments: Sequence[Environment],
+    *,
+    stacks_dir: Path,
+    region: str,
+    platform: str,
+    alert_email: str,
+) -> list[Path]:
+    """Validate every file first, refuse to overwrite, then write them all (or none)."""
+    documents: dict[Path, str] = {}
+    for environment in dict.fromkeys(environments):
+        file = stacks_dir / f"Pulumi.{team}-{environment}.yaml"
+        config = team_config(
+            team, environment, region=region, platform=platform, alert_email=alert_email
+        )
+        parse_stack_config(config, file=file, stack=f"{team}-{environment}")  # raises ConfigError
+        header = f"# {team} ({environment}): written by `mlops new-team`; edit freely, then `mlops validate`.\n"
+        documents[file] = header + yaml.safe_dump({"config": config}, sort_keys=False, width=100)
+    existing = [str(f) for f in documents if f.exists()]
+    if existing:
+        raise ScaffoldError(f"refusing to overwrite {', '.join(existing)}; nothing was written")
+    if not stacks_dir.is_dir():
+        raise ScaffoldError(f"{stacks_dir} is not a folder; nothing was written")
+    written: list[Path] = []
+    try:
+        for file, text in documents.items():
+            _write_new(file, text)
+            written.append(file)
+    except OSError as error:
+        for file in written:
+            file.unlink(missing_ok=True)
+        raise ScaffoldError(
+            f"could not write {error.filename}: {error.strerror}; nothing was written"
+        ) from None
+    return written
+
+
+def _write_new(file: Path, text: str) -> None:
+    # Write beside the target, then link it in: never a half-written file, never an overwrite.
+    fd, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.link(temporary, file)
+    finally:
+        os.unlink(temporary)
