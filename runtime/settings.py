@@ -87,6 +87,9 @@ def library_env(settings: Settings) -> dict[str, str]:
         "AWS_DEFAULT_REGION": settings.aws_region,
         # The runtime loads only models its own pipelines registered in the team's registry.
         "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+        # Jobs inside the team's VPC have no business calling home.
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "FEAST_USAGE": "False",
     }
     if settings.aws_endpoint_url:
         env |= {

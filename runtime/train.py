@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import logging
 import tempfile
@@ -416,12 +418,25 @@ def _log(
                 serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
                 # skops refuses non-builtin types unless trusted; these are the ones we just fitted.
                 skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)),
+                # Declared, not inferred: inference re-imports the model in a subprocess (~8 s).
+                pip_requirements=[
+                    *mlflow.sklearn.get_default_pip_requirements(include_skops=True),
+                    f"mlflow=={mlflow.__version__}",
+                    f"pandas=={pd.__version__}",
+                ],
             )
-            version = (
-                None
-                if failed
-                else _register(mlflow_client, pipeline, info.model_uri, provenance, run.info.run_id)
-            )
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
+                # MLflow prints registration banners; the CLI reports the outcome itself.
+                version = (
+                    None
+                    if failed
+                    else _register(
+                        mlflow_client, pipeline, info.model_uri, provenance, run.info.run_id
+                    )
+                )
     return TrainResult(
         pipeline=pipeline.name,
         model=pipeline.model_name,

@@ -1,0 +1,139 @@
+"""`mlops-runtime`: the commands the team's jobs run (materialize, train, promote, rollback)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from runtime.errors import RuntimeUserError
+from runtime.settings import Settings, env_var, library_env
+
+app = typer.Typer(
+    name="mlops-runtime",
+    help="Runs inside a team's MLOps environment. Configured by MLOPS_* environment variables.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{env_var(str(e['loc'][0])) if e['loc'] and str(e['loc'][0]) in Settings.model_fields else e['loc']}"
+            f"{'.' + '.'.join(map(str, e['loc'][1:])) if len(e['loc']) > 1 else ''}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise RuntimeUserError(f"invalid runtime settings: {problems}") from None
+    # MLflow, Feast and boto3 read their own variables; derive them from the one contract.
+    os.environ.update(library_env(settings))
+    return settings
+
+
+def _run(action: Callable[[], T]) -> T:
+    logging.basicConfig(level=logging.WARNING)
+    # MLflow installs its own INFO handler; a job's log should carry our lines, not its chatter.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    try:
+        return action()
+    except RuntimeUserError as error:
+        err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(error.exit_code) from None
+
+
+@app.command()
+def materialize() -> None:
+    """Apply the feature definitions and materialize new values into the online store."""
+
+    def action() -> None:
+        from runtime.features import materialize as run
+
+        for fresh in run(_settings(), console=err):
+            age = "no values yet" if fresh.age_seconds is None else f"{fresh.age_seconds:.0f}s old"
+            out.print(f"{fresh.feature_view}: newest value {fresh.newest_value} ({age})")
+
+    _run(action)
+
+
+@app.command()
+def train(
+    pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="Pipeline name to run.")],
+) -> None:
+    """Check data, build a point-in-time training set, fit, evaluate, gate and register."""
+
+    def action() -> None:
+        from runtime.train import train as run
+
+        result = run(_settings(), pipeline)
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
+        out.print(
+            f"registered {result.model} version {result.version} as challenger "
+            f"(run {result.run_id}): {shown}"
+        )
+
+    _run(action)
+
+
+@app.command()
+def promote(model: Annotated[str, typer.Argument(help="Registered model name.")]) -> None:
+    """Make the challenger version the champion (the replaced champion is remembered)."""
+
+    def action() -> None:
+        from runtime.registry import promote as run
+
+        result = run(_settings(), model)
+        if result.changed:
+            out.print(f"{model}: champion is now version {result.champion} (was {result.previous})")
+        else:
+            out.print(f"{model}: champion is already version {result.champion}; nothing to do")
+
+    _run(action)
+
+
+@app.command()
+def rollback(model: Annotated[str, typer.Argument(help="Registered model name.")]) -> None:
+    """Point the champion back at the version it replaced."""
+
+    def action() -> None:
+        from runtime.registry import rollback as run
+
+        result = run(_settings(), model)
+        out.print(
+            f"{model}: champion rolled back to version {result.champion} (was {result.previous})"
+        )
+
+    _run(action)
+
+
+@app.command("demo-data")
+def demo_data(
+    team: Annotated[str, typer.Option(help="fraud, recommendations or forecasting.")] = "fraud",
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7,
+    rows: Annotated[int, typer.Option(help="Labelled rows to generate.")] = 3000,
+) -> None:
+    """Write a demo team's synthetic feature sources and labels into the offline store."""
+
+    def action() -> None:
+        from runtime.demo_data import write_demo_data
+
+        for path, uri in write_demo_data(_settings(), team, seed=seed, rows=rows).items():
+            out.print(f"{path} -> {uri}")
+
+    _run(action)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
