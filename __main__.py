@@ -11,8 +11,11 @@ from pulumi.runtime import config as engine_config
 
 from components.cluster import ClusterReference
 from components.config import ConfigError, LoadedStack, parse_stack_config
+from components.featurestore import FeatureStore, FeatureStoreArgs
 from components.namespace import TeamNamespace
-from components.team import Team
+from components.registry import ModelRegistry, ModelRegistryArgs
+from components.storage import DataKey
+from components.team import DataPlane, Team
 
 
 def load() -> LoadedStack:
@@ -48,6 +51,50 @@ cluster = ClusterReference("cluster", config.cluster).info
 namespace = TeamNamespace("team", team=team, cluster=cluster, quota=config.training.quota)
 
 # --- data plane: feature store and model registry (components/featurestore.py, registry.py) ---
+data_key = DataKey("data-key", team=team) if config.feature_store.customer_managed_key else None
+registry = ModelRegistry(
+    "registry",
+    ModelRegistryArgs(
+        config=config.registry,
+        team=team,
+        cluster=cluster,
+        namespace=namespace.name,
+        kms_key_arn=data_key.arn if data_key else None,
+    ),
+)
+feature_store = FeatureStore(
+    "features",
+    FeatureStoreArgs(
+        config=config.feature_store,
+        project=config.feast_project,
+        team=team,
+        cluster=cluster,
+        namespace=namespace.name,
+        kms_key_arn=data_key.arn if data_key else None,
+        registry_database=registry.database,
+    ),
+)
+data_plane = DataPlane(
+    offline_bucket=feature_store.offline_bucket,
+    offline_bucket_arn=feature_store.offline_bucket_arn,
+    online_table_arns=feature_store.online_table_arns,
+    online_table_names=feature_store.online_table_names,
+    artifact_bucket=registry.artifact_bucket,
+    artifact_bucket_arn=registry.artifact_bucket_arn,
+    kms_key_arns=pulumi.Output.all(*([data_key.arn] if data_key else [])).apply(list),
+    database_instance_id=registry.database_instance_id,
+    settings={
+        **feature_store.settings,
+        "tracking_uri": registry.tracking_uri,
+        "artifact_uri": registry.artifact_uri,
+    },
+)
+pulumi.export("offlineBucket", feature_store.offline_bucket)
+pulumi.export("onlineTables", feature_store.online_table_names)
+pulumi.export("featureRegistry", feature_store.registry_uri)
+pulumi.export("artifactBucket", registry.artifact_bucket)
+pulumi.export("trackingUri", registry.tracking_uri)
+pulumi.export("databaseEndpoint", registry.database_endpoint)
 
 # --- compute: training and serving (components/training.py, components/serving.py) ---
 

@@ -292,7 +292,7 @@ def _db(
 ) -> tuple[str, dict[str, Any]]:
     identifier = state.get("identifier") or autoname(name, type_)
     address = f"{identifier}.c{_hex(type_, name, length=11)}.{m.region}.rds.amazonaws.com"
-    port = state.get("port") or 5432
+    port = int(state.get("port") or 5432)  # the engine hands numbers over as floats
     resource_id = "db-" + _hex(type_, name, length=26).upper()
     state.update(
         identifier=identifier,
@@ -417,3 +417,40 @@ def _secret(
     arn = f"arn:{PARTITION}:secretsmanager:{m.region}:{ACCOUNT_ID}:secret:{secret}-{_hex(name, length=6)}"
     state.update(name=secret, arn=arn)
     return arn, state
+
+
+@_handles("appautoscaling", "target")
+def _scalable_target(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    target_id = _hex(type_, name, length=32)
+    state["arn"] = (
+        f"arn:{PARTITION}:application-autoscaling:{m.region}:{ACCOUNT_ID}:scalable-target/{target_id}"
+    )
+    return str(state.get("resourceId") or target_id), state
+
+
+@_handles("appautoscaling", "policy")
+def _scaling_policy(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    policy = state.get("name") or autoname(name, type_)
+    state.update(
+        name=policy,
+        arn=f"arn:{PARTITION}:autoscaling:{m.region}:{ACCOUNT_ID}:scalingPolicy:{_uuid(type_, name)}:resource/dynamodb/{state.get('resourceId')}:policyName/{policy}",
+        alarmArns=[],
+    )
+    return policy, state
+
+
+@_handles("vpc", "securityGroupIngressRule")
+@_handles("vpc", "securityGroupEgressRule")
+def _security_group_rule(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    rule_id = f"sgr-{_hex(type_, name, length=17)}"
+    state.update(
+        securityGroupRuleId=rule_id,
+        arn=f"arn:{PARTITION}:ec2:{m.region}:{ACCOUNT_ID}:security-group-rule/{rule_id}",
+    )
+    return rule_id, state

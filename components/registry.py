@@ -1,0 +1,510 @@
+"""`mlops:registry:ModelRegistry`: the team's MLflow (artifact bucket, PostgreSQL, tracking server).
+
+How pods get the database password without it ever being in config, state or a manifest: RDS
+generates the master password and keeps it in Secrets Manager (`manage_master_user_password`).
+A native sidecar of the runtime image (`credentials_sidecar`) reads that secret through the pod's
+IRSA role and writes a libpq password file into a memory-backed volume; the MLflow (or Feast)
+container points `PGPASSFILE` at it and connects with a URI that names only host, database and
+user. The sidecar rewrites the file every few minutes, so RDS's scheduled rotation of the secret
+needs no restart. Chosen over the Secrets Store CSI driver because it needs no cluster add-on and
+no custom resource, and the runtime image already ships boto3.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components import naming, workload
+from components.config.registry import Database, RegistryConfig
+from components.config.resources import ContainerResources
+from components.iam import Statement, WorkloadIdentity, policy_document, statement
+from components.storage import SecureBucket
+from components.team import ClusterInfo, Team
+
+DATABASE_NAME = "mlops"
+"""The one database of the instance: MLflow's tables (and Feast's SQL registry, if chosen)."""
+MASTER_USERNAME = "mlops"
+POSTGRES_PORT = 5432
+TRACKING_PORT = 5000
+SERVER_NAME = "mlflow"
+"""Deployment, Service and service account name of the tracking server."""
+ARTIFACT_PREFIX = "artifacts"
+PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
+CREDENTIALS_DIR = "/var/run/mlops-db"
+PGPASS_FILE = f"{CREDENTIALS_DIR}/pgpass"
+CREDENTIALS_REFRESH_SECONDS = 300
+CREDENTIALS_RESOURCES = ContainerResources(cpu="10m", memory="64Mi", cpu_limit="100m")
+
+# Reads the RDS-managed secret and keeps a libpq password file up to date (0 = write once).
+CREDENTIALS_SCRIPT = r"""
+import json, os, time
+import boto3
+
+def escape(value):
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+client = boto3.client("secretsmanager")
+path = os.environ["PGPASSFILE"]
+while True:
+    secret = json.loads(client.get_secret_value(SecretId=os.environ["DB_SECRET_ARN"])["SecretString"])
+    line = ":".join([os.environ["DB_HOST"], os.environ["DB_PORT"], "*", escape(secret["username"]), escape(secret["password"])])
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(line + "\n")
+    os.replace(path + ".tmp", path)
+    refresh = int(os.environ.get("REFRESH_SECONDS", "0"))
+    if refresh <= 0:
+        break
+    time.sleep(refresh)
+"""
+
+
+@dataclass(frozen=True)
+class DatabaseAccess:
+    """How a workload reaches the registry database: where it is and which secret holds the login."""
+
+    host: pulumi.Output[str]
+    port: pulumi.Output[int]
+    secret_arn: pulumi.Output[str]
+    """Secrets Manager secret (JSON with username and password) that RDS manages and rotates."""
+    secret_kms_key_arn: pulumi.Input[str] | None
+    """The key the secret is encrypted with, when it is the team's own."""
+    database: str = DATABASE_NAME
+    username: str = MASTER_USERNAME
+
+    def uri(self) -> pulumi.Output[str]:
+        """A libpq URI without password (it comes from PGPASSFILE), TLS required."""
+        return pulumi.Output.all(self.host, self.port).apply(
+            lambda v: postgres_uri(str(v[0]), int(v[1]), self.database, self.username)
+        )
+
+
+def postgres_uri(host: str, port: int, database: str, username: str) -> str:
+    return f"postgresql://{username}@{host}:{port}/{database}?sslmode=require"
+
+
+def tracking_uri(service: str, namespace: str, port: int = TRACKING_PORT) -> str:
+    return f"http://{service}.{namespace}.svc.cluster.local:{port}"
+
+
+def allowed_hosts(service: str, namespace: str, port: int = TRACKING_PORT) -> list[str]:
+    """Host headers the tracking server accepts: its in-cluster DNS names, and a port-forward."""
+    names = [
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+        "localhost",
+        "127.0.0.1",
+    ]
+    return [host for name in names for host in (name, f"{name}:{port}")]
+
+
+def parameter_group_family(engine_version: str) -> str:
+    return f"postgres{engine_version.split('.', 1)[0]}"
+
+
+def max_storage_gb(database: Database) -> int:
+    """Storage autoscaling ceiling: the configured one, else four times the initial size."""
+    return database.max_storage_gb or min(database.storage_gb * 4, 65_536)
+
+
+def database_statements(secret_arn: str, secret_kms_key_arn: str | None) -> list[Statement]:
+    """IAM statements that let a workload read the database login (and nothing else)."""
+    statements = [statement("DatabaseLogin", ["secretsmanager:GetSecretValue"], [secret_arn])]
+    if secret_kms_key_arn:
+        statements.append(
+            statement(
+                "DatabaseLoginKey",
+                ["kms:Decrypt"],
+                [secret_kms_key_arn],
+            )
+        )
+    return statements
+
+
+def server_document(
+    bucket_arn: str,
+    kms_key_arn: str | None,
+    secret_arn: str,
+    secret_kms_key_arn: str | None,
+) -> dict[str, object]:
+    """The tracking server's policy: its artifact bucket, its key, its database login."""
+    statements = [
+        statement("ArtifactBucket", ["s3:ListBucket", "s3:GetBucketLocation"], [bucket_arn]),
+        statement(
+            "Artifacts",
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            [f"{bucket_arn}/{ARTIFACT_PREFIX}/*"],
+        ),
+    ]
+    if kms_key_arn:
+        statements.append(
+            statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn])
+        )
+    statements += database_statements(secret_arn, secret_kms_key_arn)
+    return policy_document(*statements)
+
+
+def credentials_volume() -> k8s.core.v1.VolumeArgs:
+    """Memory-backed: the password file never touches a node's disk."""
+    return k8s.core.v1.VolumeArgs(
+        name="db-credentials",
+        empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory", size_limit="1Mi"),
+    )
+
+
+def credentials_mount(read_only: bool = True) -> k8s.core.v1.VolumeMountArgs:
+    return k8s.core.v1.VolumeMountArgs(
+        name="db-credentials", mount_path=CREDENTIALS_DIR, read_only=read_only
+    )
+
+
+def credentials_env() -> list[k8s.core.v1.EnvVarArgs]:
+    """What a container that connects to the database needs to find the password file."""
+    return [k8s.core.v1.EnvVarArgs(name="PGPASSFILE", value=PGPASS_FILE)]
+
+
+def credentials_sidecar(access: DatabaseAccess, image: str) -> k8s.core.v1.ContainerArgs:
+    """A native sidecar (init container, restartPolicy Always) that keeps PGPASSFILE current.
+
+    The pod's main containers start once the file exists (startup probe), so they never race it.
+    """
+    return workload.runtime_container(
+        "db-credentials",
+        image=image,
+        args=["-c", CREDENTIALS_SCRIPT],
+        command=["python"],
+        env_vars=[
+            *credentials_env(),
+            k8s.core.v1.EnvVarArgs(name="DB_SECRET_ARN", value=access.secret_arn),
+            k8s.core.v1.EnvVarArgs(name="DB_HOST", value=access.host),
+            k8s.core.v1.EnvVarArgs(name="DB_PORT", value=access.port.apply(str)),
+            k8s.core.v1.EnvVarArgs(name="REFRESH_SECONDS", value=str(CREDENTIALS_REFRESH_SECONDS)),
+        ],
+        spec=CREDENTIALS_RESOURCES,
+        extra_mounts=[credentials_mount(read_only=False)],
+        restart_policy="Always",
+        startup_probe=k8s.core.v1.ProbeArgs(
+            exec_=k8s.core.v1.ExecActionArgs(command=["test", "-s", PGPASS_FILE]),
+            period_seconds=2,
+            failure_threshold=60,
+        ),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRegistryArgs:
+    config: RegistryConfig
+    team: Team
+    cluster: ClusterInfo
+    namespace: pulumi.Input[str]
+    """The team namespace (pass the TeamNamespace output so objects wait for it)."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """The team's KMS key; None: AWS-managed keys."""
+
+
+class ModelRegistry(pulumi.ComponentResource):
+    """MLflow for one team: versions, lineage, aliases; artifacts in S3, metadata in PostgreSQL."""
+
+    tracking_uri: pulumi.Output[str]
+    """In-cluster URI of the tracking server (`http://mlflow.<namespace>.svc.cluster.local:5000`)."""
+    artifact_bucket: pulumi.Output[str]
+    """Name of the artifact bucket."""
+    artifact_bucket_arn: pulumi.Output[str]
+    artifact_uri: pulumi.Output[str]
+    """Where experiments store artifacts (`s3://<bucket>/artifacts`)."""
+    database_endpoint: pulumi.Output[str]
+    """`<address>:<port>` of the PostgreSQL instance."""
+    database_instance_id: pulumi.Output[str]
+    """The RDS instance identifier (CloudWatch dimension `DBInstanceIdentifier`)."""
+    secret_arn: pulumi.Output[str]
+    """Secrets Manager secret with the database login (managed and rotated by RDS)."""
+    database: DatabaseAccess
+    """Host, port and login secret, for other workloads that use the database."""
+    server_role_arn: pulumi.Output[str]
+    """IRSA role of the tracking server."""
+
+    def __init__(
+        self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:registry:ModelRegistry", name, None, opts)
+        team, cluster, db = args.team, args.cluster, args.config.database
+        child = pulumi.ResourceOptions(parent=self)
+
+        # Model artifacts: hardened like every data bucket.
+        bucket = SecureBucket(
+            f"{name}-artifacts",
+            team=team,
+            role="models",
+            lifecycle=args.config.artifact_lifecycle,
+            kms_key_arn=args.kms_key_arn,
+            opts=child,
+        )
+
+        # The database lives in the cluster's private subnets only.
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            description=f"Private subnets of the model registry database of {team.stack}",
+            subnet_ids=cluster.private_subnet_ids,
+            tags=team.tags,
+            opts=child,
+        )
+        # Only the cluster's nodes (and the pods on them) may open a connection.
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-db-sg",
+            description=f"PostgreSQL of the model registry of {team.stack}: cluster nodes only",
+            vpc_id=cluster.vpc_id,
+            tags={**team.tags, "Name": team.physical("registry-db")},
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-db-from-nodes",
+            security_group_id=security_group.id,
+            referenced_security_group_id=cluster.node_security_group_id,
+            ip_protocol="tcp",
+            from_port=POSTGRES_PORT,
+            to_port=POSTGRES_PORT,
+            description="PostgreSQL from the EKS nodes",
+            tags=team.tags,
+            opts=child,
+        )
+        # The server refuses unencrypted connections.
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-db-params",
+            family=parameter_group_family(db.engine_version),
+            description=f"Model registry database of {team.stack}: TLS only",
+            parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1")],
+            tags=team.tags,
+            opts=child,
+        )
+        identifier = naming.rds_identifier(team.name, team.environment)
+        # Runs, versions and aliases; the password is generated and kept by Secrets Manager.
+        instance = aws.rds.Instance(
+            f"{name}-db",
+            identifier=identifier,
+            engine="postgres",
+            engine_version=db.engine_version,
+            instance_class=db.instance_class,
+            allocated_storage=db.storage_gb,
+            max_allocated_storage=max_storage_gb(db),
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=args.kms_key_arn,
+            db_name=DATABASE_NAME,
+            username=MASTER_USERNAME,
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.kms_key_arn,
+            port=POSTGRES_PORT,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[security_group.id],
+            parameter_group_name=parameters.name,
+            publicly_accessible=False,
+            multi_az=db.multi_az,
+            backup_retention_period=db.backup_retention_days,
+            deletion_protection=db.deletion_protection,
+            skip_final_snapshot=not team.prod,
+            final_snapshot_identifier=f"{identifier}-final" if team.prod else None,
+            copy_tags_to_snapshot=True,
+            performance_insights_enabled=db.performance_insights,
+            performance_insights_retention_period=(
+                PERFORMANCE_INSIGHTS_RETENTION_DAYS if db.performance_insights else None
+            ),
+            performance_insights_kms_key_id=(args.kms_key_arn if db.performance_insights else None),
+            auto_minor_version_upgrade=True,
+            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            tags=team.tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=team.prod),
+        )
+        secret_arn = instance.master_user_secrets.apply(lambda secrets: str(secrets[0].secret_arn))
+        self.database = DatabaseAccess(
+            host=instance.address,
+            port=instance.port,
+            secret_arn=secret_arn,
+            secret_kms_key_arn=args.kms_key_arn,
+        )
+
+        # The tracking server's own AWS identity: its bucket prefix and its database login.
+        policy = pulumi.Output.all(bucket.arn, args.kms_key_arn, secret_arn).apply(
+            lambda v: json.dumps(server_document(v[0], v[1], v[2], v[1]))
+        )
+        identity = WorkloadIdentity(
+            f"{name}-identity",
+            team=team,
+            cluster=cluster,
+            namespace=args.namespace,
+            service_account=SERVER_NAME,
+            policy=policy,
+            opts=child,
+        )
+
+        k8s_child = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
+        labels = workload.labels(team.labels, "model-registry", SERVER_NAME)
+        selector = {"app.kubernetes.io/name": SERVER_NAME, "mlops.dev/team": team.name}
+        artifact_uri = bucket.name.apply(lambda b: f"s3://{b}/{ARTIFACT_PREFIX}")
+        # The tracking server: MLflow on the team's database and bucket, reachable in-cluster only.
+        k8s.apps.v1.Deployment(
+            f"{name}-server",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SERVER_NAME, namespace=args.namespace, labels=labels
+            ),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=args.config.server.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                        max_unavailable=0, max_surge=1
+                    ),
+                ),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=workload.pod_spec(
+                        [self._server_container(team, args, self.database.uri(), artifact_uri)],
+                        service_account=identity.service_account.metadata.apply(
+                            lambda m: m.name or SERVER_NAME
+                        ),
+                        volumes=[credentials_volume(), _tmp_volume()],
+                        init_containers=[credentials_sidecar(self.database, team.image)],
+                        topology_spread_constraints=[
+                            k8s.core.v1.TopologySpreadConstraintArgs(
+                                max_skew=1,
+                                topology_key="topology.kubernetes.io/zone",
+                                when_unsatisfiable="ScheduleAnyway",
+                                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=k8s_child,
+        )
+        # A stable in-cluster name for the tracking URI.
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SERVER_NAME, namespace=args.namespace, labels=labels
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="http", port=TRACKING_PORT, target_port="http", protocol="TCP"
+                    )
+                ],
+            ),
+            opts=k8s_child,
+        )
+        if team.prod:
+            # Node drains never take the last tracking server down.
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=SERVER_NAME, namespace=args.namespace, labels=labels
+                ),
+                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                    max_unavailable=1,
+                    selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                ),
+                opts=k8s_child,
+            )
+
+        self.tracking_uri = service.metadata.apply(
+            lambda m: tracking_uri(m.name or SERVER_NAME, m.namespace or team.namespace)
+        )
+        self.artifact_bucket = bucket.name
+        self.artifact_bucket_arn = bucket.arn
+        self.artifact_uri = artifact_uri
+        self.database_endpoint = instance.endpoint
+        self.database_instance_id = instance.identifier
+        self.secret_arn = secret_arn
+        self.server_role_arn = identity.role.arn
+        self.register_outputs(
+            {
+                "trackingUri": self.tracking_uri,
+                "artifactBucket": self.artifact_bucket,
+                "artifactUri": self.artifact_uri,
+                "databaseEndpoint": self.database_endpoint,
+                "databaseInstanceId": self.database_instance_id,
+                "secretArn": self.secret_arn,
+                "serverRoleArn": self.server_role_arn,
+            }
+        )
+
+    @staticmethod
+    def _server_container(
+        team: Team,
+        args: ModelRegistryArgs,
+        backend_uri: pulumi.Output[str],
+        artifact_uri: pulumi.Output[str],
+    ) -> k8s.core.v1.ContainerArgs:
+        health = k8s.core.v1.HTTPGetActionArgs(path="/health", port="http")
+        return workload.runtime_container(
+            SERVER_NAME,
+            image=team.image,
+            command=["mlflow"],
+            args=server_args(team.namespace),
+            env_vars=[
+                *credentials_env(),
+                # Outputs go through env (the CLI reads both), the static flags through args.
+                k8s.core.v1.EnvVarArgs(name="MLFLOW_BACKEND_STORE_URI", value=backend_uri),
+                k8s.core.v1.EnvVarArgs(name="MLFLOW_ARTIFACTS_DESTINATION", value=artifact_uri),
+                k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=team.region),
+                k8s.core.v1.EnvVarArgs(name="HOME", value=workload.WORK_DIR),
+            ],
+            spec=args.config.server.resources,
+            extra_mounts=[
+                credentials_mount(),
+                k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            ],
+            ports=[
+                k8s.core.v1.ContainerPortArgs(
+                    name="http", container_port=TRACKING_PORT, protocol="TCP"
+                )
+            ],
+            readiness_probe=k8s.core.v1.ProbeArgs(
+                http_get=health, period_seconds=10, timeout_seconds=5, failure_threshold=3
+            ),
+            liveness_probe=k8s.core.v1.ProbeArgs(
+                http_get=health,
+                initial_delay_seconds=30,
+                period_seconds=20,
+                timeout_seconds=5,
+                failure_threshold=3,
+            ),
+            startup_probe=k8s.core.v1.ProbeArgs(
+                http_get=health, period_seconds=5, failure_threshold=60
+            ),
+        )
+
+
+def server_args(namespace: str) -> list[str]:
+    """`mlflow server` arguments: proxied artifacts, host check on for the in-cluster names.
+
+    The backend store and artifact destination come from MLFLOW_BACKEND_STORE_URI and
+    MLFLOW_ARTIFACTS_DESTINATION (computed by the stack).
+    """
+    return [
+        "server",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(TRACKING_PORT),
+        "--workers",
+        "2",
+        "--serve-artifacts",
+        "--allowed-hosts",
+        ",".join(allowed_hosts(SERVER_NAME, namespace)),
+    ]
+
+
+def _tmp_volume() -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(
+        name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")
+    )

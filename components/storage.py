@@ -1,0 +1,191 @@
+"""`mlops:storage:SecureBucket` and `mlops:storage:DataKey`: the hardened S3 bucket and the team's
+KMS key that the feature store and the model registry both build on."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+
+from components.config.featurestore import Lifecycle
+from components.iam import policy_document, tls_only_statement
+from components.team import Team
+
+S3_BUCKET_PREFIX_MAX = 37
+"""Longest `bucket_prefix` S3 accepts (the provider appends a 26-character unique suffix)."""
+ABORT_MULTIPART_AFTER_DAYS = 7
+KMS_DELETION_WINDOW_DAYS = 30
+
+
+def bucket_prefix(team: Team, role: str) -> str:
+    """`<team>-<env>-<role>-`, fitted so the provider's unique suffix still fits in 63 characters."""
+    return f"{team.physical(role, S3_BUCKET_PREFIX_MAX - 1)}-"
+
+
+def lifecycle_rules(lifecycle: Lifecycle) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
+    """Lifecycle rules for a versioned bucket, from the config (plain data, no resources)."""
+    everything = aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="")
+    rules = [
+        aws.s3.BucketLifecycleConfigurationRuleArgs(
+            id="noncurrent-versions",
+            status="Enabled",
+            filter=everything,
+            noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                noncurrent_days=lifecycle.noncurrent_version_expiration_days
+            ),
+            abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=ABORT_MULTIPART_AFTER_DAYS
+            ),
+        )
+    ]
+    if lifecycle.infrequent_access_after_days is not None:
+        rules.append(
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="infrequent-access",
+                status="Enabled",
+                filter=everything,
+                transitions=[
+                    aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
+                        days=lifecycle.infrequent_access_after_days, storage_class="STANDARD_IA"
+                    )
+                ],
+            )
+        )
+    if lifecycle.expiration_days is not None:
+        rules.append(
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="expiration",
+                status="Enabled",
+                filter=everything,
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                    days=lifecycle.expiration_days
+                ),
+            )
+        )
+    return rules
+
+
+class DataKey(pulumi.ComponentResource):
+    """The team's customer-managed KMS key (with rotation) for its buckets, tables and database."""
+
+    arn: pulumi.Output[str]
+    """The key's ARN."""
+
+    def __init__(self, name: str, *, team: Team, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("mlops:storage:DataKey", name, None, opts)
+        # Losing the key loses the data: prod keeps it under `protect`, and rotation is on.
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"MLOps data of {team.stack} (feature store and model registry)",
+            enable_key_rotation=True,
+            deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
+            tags=team.tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=team.prod),
+        )
+        # A readable name in the console and in CloudTrail.
+        aws.kms.Alias(
+            f"{name}-alias",
+            name=f"alias/{team.physical('data')}",
+            target_key_id=key.key_id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.arn = key.arn
+        self.register_outputs({"arn": self.arn})
+
+
+class SecureBucket(pulumi.ComponentResource):
+    """A private, versioned, encrypted, TLS-only S3 bucket with lifecycle rules."""
+
+    name: pulumi.Output[str]
+    """The bucket's name."""
+    arn: pulumi.Output[str]
+    """The bucket's ARN."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        team: Team,
+        role: str,
+        lifecycle: Lifecycle,
+        kms_key_arn: pulumi.Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mlops:storage:SecureBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # The data itself; prod refuses to delete it (protect) and never empties it on destroy.
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            bucket_prefix=bucket_prefix(team, role),
+            force_destroy=not team.prod,
+            tags={**team.tags, "mlops.dev/role": role},
+            opts=pulumi.ResourceOptions(parent=self, protect=team.prod),
+        )
+        # Overwritten or deleted objects stay recoverable until the lifecycle expires them.
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled"
+            ),
+            opts=child,
+        )
+        # Encryption at rest: the team's key when it has one, else S3-managed keys.
+        by_default = (
+            aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
+            )
+            if kms_key_arn is not None
+            else aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                sse_algorithm="AES256"
+            )
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=by_default,
+                    bucket_key_enabled=kms_key_arn is not None,
+                )
+            ],
+            opts=child,
+        )
+        # Nothing in the bucket can ever be made public, whatever an ACL or policy says.
+        access_block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        # ACLs off: the bucket owner owns every object, access is decided by IAM alone.
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        # Plain-HTTP requests are refused.
+        aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(
+                lambda arn: json.dumps(policy_document(tls_only_statement(arn)))
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]),
+        )
+        # Old versions and cold data expire or move to cheaper storage, per the config.
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=lifecycle_rules(lifecycle),
+            opts=child,
+        )
+        self.name = bucket.bucket
+        self.arn = bucket.arn
+        self.register_outputs({"name": self.name, "arn": self.arn})
