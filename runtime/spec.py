@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
+MAX_DURATION = timedelta(days=3650)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 """A name valid everywhere we use it: Kubernetes (RFC 1035 label), S3, IAM, CloudWatch."""
@@ -44,13 +45,20 @@ class SpecModel(BaseModel):
 
 def parse_duration(value: Any) -> timedelta:
     """`30d`, `12h`, `15m`, `90s`, `2w` (or a timedelta / number of seconds) -> timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str) and (match := _DURATION.match(value.strip())):
-        return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-    raise ValueError("a duration such as 90s, 15m, 12h, 30d or 2w")
+    try:
+        if isinstance(value, timedelta):
+            duration = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            duration = timedelta(seconds=value)
+        elif isinstance(value, str) and (match := _DURATION.match(value.strip())):
+            duration = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        else:
+            raise ValueError
+        if duration > MAX_DURATION:
+            raise ValueError
+    except (ValueError, OverflowError):
+        raise ValueError("a duration such as 90s, 15m, 12h, 30d or 2w, at most 3650d") from None
+    return duration
 
 
 def format_duration(value: timedelta) -> str:

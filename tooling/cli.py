@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -24,8 +25,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _stack_files(stacks: Sequence[str], directory: Path) -> list[Path]:
@@ -36,7 +37,7 @@ def _stack_files(stacks: Sequence[str], directory: Path) -> list[Path]:
 
 def _report(error: ConfigError) -> None:
     for issue in error.issues:
-        err.print(f"[red]✗[/] {issue}", highlight=False, soft_wrap=True)
+        err.print(f"[red]✗[/] {escape(str(issue))}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -59,7 +60,7 @@ def validate(
             problems += len(error.issues)
             _report(error)
         else:
-            out.print(f"[green]✓[/] {file}", highlight=False)
+            out.print(f"[green]✓[/] {escape(str(file))}", highlight=False)
     if problems:
         err.print(f"{problems} problem(s) in {len(files)} stack file(s)")
         raise typer.Exit(1)
@@ -91,7 +92,7 @@ def new_team(
             alert_email=alert_email or f"{team}-oncall@example.com",
         )
     except scaffold.ScaffoldError as error:
-        err.print(f"[red]✗[/] {error}", highlight=False)
+        err.print(f"[red]✗[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except ConfigError as error:
         _report(error)

@@ -112,7 +112,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
             raise UnknownInvokeError(
                 f"the mock engine has no answer for invoke {args.token!r}; teach tooling/mocks.py"
             )
-        return known[args.token](), None
+        return known[args.token](), []  # the SDK iterates the check failures
 
     # -- resources -----------------------------------------------------------------------------
     def new_resource(
@@ -385,14 +385,28 @@ def _dashboard(
 def _node_group(
     m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
-    group = state.get("nodeGroupName") or autoname(name, type_)
+    prefix = state.get("nodeGroupNamePrefix")
+    group = state.get("nodeGroupName") or (
+        f"{prefix}{_hex(type_, name, length=26)}" if prefix else autoname(name, type_)
+    )
     cluster = state.get("clusterName", "cluster")
+    uuid = _uuid(type_, name)
     state.update(
         nodeGroupName=group,
         status="ACTIVE",
-        arn=f"arn:{PARTITION}:eks:{m.region}:{ACCOUNT_ID}:nodegroup/{cluster}/{group}/{_uuid(type_, name)}",
+        arn=f"arn:{PARTITION}:eks:{m.region}:{ACCOUNT_ID}:nodegroup/{cluster}/{group}/{uuid}",
+        # EKS names the group's Auto Scaling group `eks-<group>-<uuid>`.
+        resources=[{"autoscalingGroups": [{"name": f"eks-{group}-{uuid}"}]}],
     )
     return f"{cluster}:{group}", state
+
+
+@_handles("autoscaling", "tag")
+def _asg_tag(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    tag = state.get("tag") or {}
+    return f"{state.get('autoscalingGroupName')},{tag.get('key')}", state
 
 
 @_handles("ecr", "repository")

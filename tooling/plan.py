@@ -246,7 +246,9 @@ def _run(file: Path, stack: str, region: str, program: Path) -> Plan:
     root = pulumi.runtime.get_root_resource()
     exported = getattr(root, "outputs", {}) or {}
     outputs = {key: _resolve(value) for key, value in exported.items()}
-    return Plan(stack=stack, resources=recorder.planned, outputs=_masked(outputs))
+    # Registrations race on the SDK's thread pool; parents first, then by URN, is a stable order.
+    resources = sorted(recorder.planned, key=lambda r: (r.urn.split("::")[2].count("$"), r.urn))
+    return Plan(stack=stack, resources=resources, outputs=_masked(outputs))
 
 
 def _resolve(value: Any) -> Any:

@@ -23,8 +23,10 @@ def stack_file_schema() -> dict[str, Any]:
                 "type": "object",
                 "properties": properties,
                 "required": required,
-                "patternProperties": {rf"^{NAMESPACE}:": {"not": {}}},
-                "additionalProperties": True,
+                # Other namespaces (aws:, kubernetes:) are free; an unknown mlops: key is a typo.
+                "propertyNames": {
+                    "anyOf": [{"not": {"pattern": rf"^{NAMESPACE}:"}}, {"enum": list(properties)}]
+                },
             },
             "encryptionsalt": {"type": "string"},
             "secretsprovider": {"type": "string"},

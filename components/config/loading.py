@@ -14,7 +14,8 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from components.config import rules
-from components.config.stack import CONFIG_KEYS, NAMESPACE, REQUIRED_KEYS, StackConfig
+from components.config.stack import CONFIG_KEYS, NAMESPACE, REQUIRED_KEYS, TEAM_PATTERN, StackConfig
+from runtime.spec import DNS_LABEL, IDENTIFIER
 
 REGION_KEY = "aws:region"
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -125,7 +126,8 @@ def parse_stack_config(
 
     # team and environment first: the environment chooses the presets of every other key.
     context: dict[str, Any] = {}
-    for key in ("team", "environment"):
+    first = ("team", "environment")
+    for key in first:
         if f"{NAMESPACE}:{key}" in raw:
             value = _validate_key(key, raw[f"{NAMESPACE}:{key}"], context, shown, issues)
             if value is not None:
@@ -133,7 +135,7 @@ def parse_stack_config(
     context["environment"] = values.get("environment")
     for key, field in CONFIG_KEYS.items():
         full = f"{NAMESPACE}:{key}"
-        if field in values or full not in raw:
+        if key in first or full not in raw:
             continue
         value = _validate_key(
             key, raw[full], {**context, "decrypted": full in decrypted_keys}, shown, issues
@@ -245,7 +247,17 @@ def _expected(detail: Mapping[str, Any], loc: Sequence[Any]) -> str:
         return "should be " + message.replace("<this key>", _path(loc))
     if kind.startswith("value_error") or kind in _CUSTOM_ERRORS:
         return "should be " + message.removeprefix("Value error, ")
-    return message.replace("Input should", "should", 1)
+    if kind == "string_pattern_mismatch" and detail.get("ctx", {}).get("pattern") in PATTERN_HELP:
+        return "should be " + PATTERN_HELP[detail["ctx"]["pattern"]]
+    subject, should, rest = message.partition(" should ")
+    return f"should {rest}" if should and " " not in subject else message
+
+
+PATTERN_HELP = {
+    DNS_LABEL: "lower-case letters, digits and '-', starting with a letter, not ending with '-'",
+    IDENTIFIER: "letters, digits and '_', not starting with a digit",
+    TEAM_PATTERN: "2-20 lower-case letters, digits and '-', starting with a letter",
+}
 
 
 _CUSTOM_ERRORS = {"cron", "tag", "cluster", "billing", "registry_type", "endpoint_mode"}

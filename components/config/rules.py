@@ -62,7 +62,7 @@ def _duplicates(key: str, names: list[str]) -> Iterator[Problem]:
     counts = Counter(names)
     for index, name in enumerate(names):
         if counts[name] > 1 and names.index(name) != index:
-            yield Problem(f"{key}[{index}].name", name, "names must be unique within the list")
+            yield Problem(f"{key}[{index}].name", name, "unique within the list")
 
 
 @rule

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from components.config import load_stack_file
+from tooling.cli import app
+from tooling.plan import plan_stack
+
+runner = CliRunner()
+
+
+def test_new_team_writes_stacks_that_validate_and_plan(stack_dir: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["new-team", "payments", "--env", "dev", "--env", "prod", "--stacks-dir", str(stack_dir)],
+    )
+
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in stack_dir.iterdir())
+    assert files == ["Pulumi.payments-dev.yaml", "Pulumi.payments-prod.yaml"]
+    prod = load_stack_file(stack_dir / "Pulumi.payments-prod.yaml").config
+    assert (prod.team, prod.environment, prod.serving.endpoints[0].replicas.min) == (
+        "payments",
+        "prod",
+        2,
+    )
+    assert prod.registry.database.deletion_protection and prod.monitoring.alert_emails
+    assert plan_stack(stack_dir / "Pulumi.payments-dev.yaml").resources
+
+
+def test_new_team_refuses_to_overwrite_and_writes_nothing(stack_dir: Path) -> None:
+    existing = stack_dir / "Pulumi.payments-prod.yaml"
+    existing.write_text("config: {}\n")
+
+    result = runner.invoke(
+        app,
+        ["new-team", "payments", "--env", "dev", "--env", "prod", "--stacks-dir", str(stack_dir)],
+    )
+
+    assert result.exit_code == 1
+    assert f"refusing to overwrite {existing}; nothing was written" in result.stderr
+    assert existing.read_text() == "config: {}\n"
+    assert not (stack_dir / "Pulumi.payments-dev.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("team", "expected"),
+    [
+        pytest.param(
+            "Payments",
+            "mlops:team: should be 2-20 lower-case letters, digits and '-', starting with a letter (got 'Payments')",
+            id="upper-case",
+        ),
+        pytest.param(
+            "a-team-name-much-too-long",
+            "mlops:team: should be 2-20 lower-case letters, digits and '-', starting with a letter (got 'a-team-name-much-too-long')",
+            id="too-long",
+        ),
+    ],
+)
+def test_new_team_rejects_a_bad_team_name(team: str, expected: str, stack_dir: Path) -> None:
+    result = runner.invoke(app, ["new-team", team, "--stacks-dir", str(stack_dir)])
+
+    assert result.exit_code == 1
+    assert f"{stack_dir}/Pulumi.{team}-dev.yaml: {expected}" in result.stderr
+    assert list(stack_dir.iterdir()) == []

@@ -1,0 +1,267 @@
+"""`mlops validate`: every broken config gets the file, the key path, the value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tooling.cli import app
+from tooling.plan import STACKS
+
+runner = CliRunner()
+Config = dict[str, Any]
+
+
+def base_config(stack: str = "fraud-dev") -> Config:
+    return yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+def write_stack(folder: Path, config: Config, stack: str = "fraud-dev") -> Path:
+    file = folder / f"Pulumi.{stack}.yaml"
+    file.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+    return file
+
+
+def validate(*args: str) -> tuple[int, list[str]]:
+    result = runner.invoke(app, ["validate", *args])
+    problems = [
+        line.removeprefix("✗ ") for line in result.stderr.splitlines() if line.startswith("✗ ")
+    ]
+    return result.exit_code, problems
+
+
+def _set(path: str, value: Any) -> Callable[[Config], None]:
+    """A mutation: set `key.sub[0].leaf` (a config key, then a dotted path) to ``value``."""
+
+    def mutate(config: Config) -> None:
+        key, _, rest = path.partition("/")
+        if not rest:
+            config[key] = value
+            return
+        node: Any = config[key]
+        parts = [
+            int(p) if p.isdigit() else p for p in rest.replace("[", ".").replace("]", "").split(".")
+        ]
+        for part in parts[:-1]:
+            node = node[part]
+        node[parts[-1]] = value
+
+    return mutate
+
+
+def _delete(key: str) -> Callable[[Config], None]:
+    return lambda config: config.pop(key)
+
+
+def _second_endpoint(**overrides: Any) -> Callable[[Config], None]:
+    def mutate(config: Config) -> None:
+        endpoint = copy.deepcopy(config["mlops:serving"]["endpoints"][0])
+        endpoint.update({"name": "scorer-eu", **overrides})
+        config["mlops:serving"]["endpoints"].append(endpoint)
+
+    return mutate
+
+
+F = "stacks/Pulumi.fraud-dev.yaml"
+CASES = [
+    pytest.param(
+        _set("mlops:servng", {}),
+        [
+            f"{F}: mlops:servng: should be a known key (mlops:team, mlops:environment, mlops:cluster, mlops:featureStore, mlops:registry, mlops:training, mlops:serving, mlops:monitoring, mlops:tags, mlops:image); did you mean mlops:serving?"
+        ],
+        id="unknown-top-level-key",
+    ),
+    pytest.param(
+        _set("mlops:registry", {"database": {"replica": 2}}),
+        [
+            f"{F}: mlops:registry.database.replica: should be a known key (backupRetentionDays, deletionProtection, engineVersion, instanceClass, maxStorageGb, multiAz, performanceInsights, storageGb) (got 2)"
+        ],
+        id="unknown-nested-key",
+    ),
+    pytest.param(
+        _set("mlops:registry", {"database": {"storageGb": "big"}}),
+        [
+            f"{F}: mlops:registry.database.storageGb: should be a valid integer, unable to parse string as an integer (got 'big')"
+        ],
+        id="wrong-type",
+    ),
+    pytest.param(
+        _set("mlops:environment", "qa"),
+        [f"{F}: mlops:environment: should be 'dev', 'staging' or 'prod' (got 'qa')"],
+        id="bad-enum",
+    ),
+    pytest.param(
+        _set("mlops:serving/endpoints[0].canary.weight", 80),
+        [
+            f"{F}: mlops:serving.endpoints[0].canary.weight: should be less than or equal to 50 (got 80)"
+        ],
+        id="out-of-range",
+    ),
+    pytest.param(
+        _second_endpoint(replicas={"min": 3, "max": 2}),
+        [
+            f"{F}: mlops:serving.endpoints[1].replicas.max: should be at least replicas.min (3) (got 2)"
+        ],
+        id="max-below-min",
+    ),
+    pytest.param(
+        _set("mlops:serving/endpoints[0].model", "fraud-modle"),
+        [
+            f"{F}: mlops:serving.endpoints[0].model: should be a model a training pipeline produces or listed in mlops:serving.externalModels (one of 'fraud-model') (got 'fraud-modle')"
+        ],
+        id="endpoint-names-unknown-model",
+    ),
+    pytest.param(
+        _set("mlops:training/pipelines[0].nodePool", "gpus"),
+        [
+            f"{F}: mlops:training.pipelines[0].nodePool: should be a node pool declared in mlops:training.nodePools (one of 'gpu') (got 'gpus')"
+        ],
+        id="pipeline-names-unknown-pool",
+    ),
+    pytest.param(
+        _second_endpoint(name="scorer"),
+        [f"{F}: mlops:serving.endpoints[1].name: should be unique within the list (got 'scorer')"],
+        id="duplicate-endpoint-name",
+    ),
+    pytest.param(
+        _set("mlops:monitoring", {"alertWebhooks": ["https://events.example/key-123"]}),
+        [
+            f"{F}: mlops:monitoring.alertWebhooks[0]: should be a secret, stored encrypted: `pulumi config set --secret --path 'mlops:monitoring.alertWebhooks[0]' <value>` (got '<plaintext, not shown>')"
+        ],
+        id="plaintext-secret",
+    ),
+    pytest.param(
+        _delete("mlops:cluster"),
+        [f"{F}: mlops:cluster: should be set"],
+        id="missing-required-key",
+    ),
+    pytest.param(
+        _set("mlops:team", "payments"),
+        [
+            f"{F}: mlops:team: should be the stack is named 'fraud-dev'; a stack is named <team>-<environment> (got 'payments')"
+        ],
+        id="stack-name-mismatch",
+    ),
+    pytest.param(
+        _set("mlops:training/pipelines[0].schedule", "0 25 * * *"),
+        [
+            f"{F}: mlops:training.pipelines[0].schedule: should be a cron schedule of 5 fields (minute hour day month weekday) or @hourly/@daily (got '0 25 * * *')"
+        ],
+        id="bad-cron",
+    ),
+    pytest.param(
+        _set("mlops:serving/endpoints[0].name", "Scorer_1"),
+        [
+            f"{F}: mlops:serving.endpoints[0].name: should be lower-case letters, digits and '-', starting with a letter, not ending with '-' (got 'Scorer_1')"
+        ],
+        id="invalid-kubernetes-name",
+    ),
+    pytest.param(
+        _set("mlops:training/pipelines[0].features[1]", "card_txn_stats:avg_amt_7d"),
+        [
+            f"{F}: mlops:training.pipelines[0].features[1]: should be a feature of view 'card_txn_stats' (one of 'avg_amount_7d', 'distinct_merchants_7d', 'max_amount_7d', 'txn_count_7d') (got 'card_txn_stats:avg_amt_7d')"
+        ],
+        id="unknown-feature",
+    ),
+    pytest.param(
+        _set("mlops:featureStore/featureViews[0].ttl", "30days"),
+        [
+            f"{F}: mlops:featureStore.featureViews[0].ttl: should be a duration such as 90s, 15m, 12h, 30d or 2w, at most 3650d (got '30days')"
+        ],
+        id="bad-duration",
+    ),
+    pytest.param(
+        _set("mlops:cluster", {"stackRef": "acme/platform/dev"}),
+        [
+            f"{F}: mlops:cluster: should be either {{stackReference: <org>/<project>/<stack>}} or the cluster's values (name, kubeconfig, oidcProviderArn, oidcProviderUrl, vpcId, privateSubnetIds, nodeSecurityGroupId) (got {{'stackRef': 'acme/platform/dev'}})"
+        ],
+        id="bad-cluster-union",
+    ),
+    pytest.param(
+        _set("aws:region", "europe"),
+        [f"{F}: aws:region: should be an AWS region such as eu-west-1 (got 'europe')"],
+        id="bad-region",
+    ),
+]
+
+
+@pytest.mark.parametrize(("mutate", "expected"), CASES)
+def test_a_broken_config_is_reported_exactly(
+    mutate: Callable[[Config], None],
+    expected: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stacks").mkdir()
+    config = base_config()
+    mutate(config)
+    write_stack(tmp_path / "stacks", config)
+
+    code, problems = validate("--stacks-dir", "stacks")
+
+    assert (code, problems) == (1, expected)
+
+
+def test_every_problem_of_every_file_is_reported_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stacks").mkdir()
+    config = base_config("fraud-prod")
+    config["mlops:serving"]["endpoints"][0]["replicas"] = {"min": 1, "max": 4}
+    config["mlops:registry"]["database"]["backupRetentionDays"] = 3
+    config["mlops:training"]["pipelines"][0]["nodePool"] = "tpu"
+    write_stack(tmp_path / "stacks", config, "fraud-prod")
+    (tmp_path / "stacks" / "Pulumi.fraud-dev.yaml").write_text("config:\n  mlops:team: [fraud\n")
+
+    code, problems = validate("--stacks-dir", "stacks")
+
+    assert code == 1
+    assert problems == [
+        "stacks/Pulumi.fraud-dev.yaml: line 3, column 1: should be valid YAML (expected ',' or ']', but got '<stream end>')",
+        "stacks/Pulumi.fraud-prod.yaml: mlops:training.pipelines[0].nodePool: should be a node pool declared in mlops:training.nodePools (one of 'cpu', 'gpu') (got 'tpu')",
+        "stacks/Pulumi.fraud-prod.yaml: mlops:serving.endpoints[0].replicas.min: should be at least 2 in prod (an endpoint must survive the loss of a node) (got 1)",
+        "stacks/Pulumi.fraud-prod.yaml: mlops:registry.database.backupRetentionDays: should be at least 7 in prod (got 3)",
+    ]
+
+
+def test_prod_refuses_to_turn_safety_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stacks").mkdir()
+    config = base_config("fraud-prod")
+    config["mlops:registry"]["database"].update(deletionProtection=False, multiAz=False)
+    config["mlops:featureStore"]["pointInTimeRecovery"] = False
+    config["mlops:monitoring"] = {}
+    write_stack(tmp_path / "stacks", config, "fraud-prod")
+
+    code, problems = validate("--stacks-dir", "stacks")
+
+    f = "stacks/Pulumi.fraud-prod.yaml"
+    assert (code, problems) == (
+        1,
+        [
+            f"{f}: mlops:registry.database.deletionProtection: should be true in prod (got False)",
+            f"{f}: mlops:registry.database.multiAz: should be true in prod (got False)",
+            f"{f}: mlops:featureStore.pointInTimeRecovery: should be true in prod (got False)",
+            f"{f}: mlops:monitoring.alertEmails: should be at least one alert email or webhook in prod: somebody must be paged (got [])",
+        ],
+    )
+
+
+def test_every_example_stack_is_valid() -> None:
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("✓") == len(list(STACKS.glob("Pulumi.*.yaml")))
+
+
+def test_a_missing_stack_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    code, problems = validate(str(tmp_path / "Pulumi.nobody-dev.yaml"))
+    assert code == 1
+    assert problems == [f"{tmp_path}/Pulumi.nobody-dev.yaml: -: should exist"]
