@@ -108,26 +108,25 @@ def promote(settings: Settings, model: str) -> Promotion:
             if champion is not None and champion.tags.get(PROMOTED_AT_TAG):
                 # A concurrent promote already moved it: the same outcome, not an error.
                 return Promotion(
-                    model, champion.version, champion.tags.get(PREVIOUS_CHAMPION_TAG), False
+                    model, str(champion.version), champion.tags.get(PREVIOUS_CHAMPION_TAG), False
                 )
             raise RegistryError(
                 f"model {model!r} has no {CHALLENGER!r} version to promote; a training run sets "
                 "that alias only when every gate passes (`mlops-runtime train --pipeline ...`)"
             )
-        previous = champion.version if champion is not None else None
-        if previous == challenger.version:
+        previous = str(champion.version) if champion is not None else None
+        candidate = str(challenger.version)
+        if previous == candidate:
             mlflow_client.delete_registered_model_alias(model, CHALLENGER)
             return Promotion(model, previous, challenger.tags.get(PREVIOUS_CHAMPION_TAG), False)
         # The link is written before the alias moves, so a champion always knows its predecessor.
         if previous is not None:
-            mlflow_client.set_model_version_tag(
-                model, challenger.version, PREVIOUS_CHAMPION_TAG, previous
-            )
-        mlflow_client.set_model_version_tag(model, challenger.version, PROMOTED_AT_TAG, _now())
-        mlflow_client.set_registered_model_alias(model, CHAMPION, challenger.version)
+            mlflow_client.set_model_version_tag(model, candidate, PREVIOUS_CHAMPION_TAG, previous)
+        mlflow_client.set_model_version_tag(model, candidate, PROMOTED_AT_TAG, _now())
+        mlflow_client.set_registered_model_alias(model, CHAMPION, candidate)
         with contextlib.suppress(MlflowException):
             mlflow_client.delete_registered_model_alias(model, CHALLENGER)
-        return Promotion(model, challenger.version, previous)
+        return Promotion(model, candidate, previous)
 
 
 def rollback(settings: Settings, model: str) -> Promotion:
@@ -151,8 +150,10 @@ def rollback(settings: Settings, model: str) -> Promotion:
                 f"model {model!r}: the previous champion, version {previous}, no longer exists"
             ) from None
         mlflow_client.set_registered_model_alias(model, CHAMPION, previous)
-        mlflow_client.set_model_version_tag(model, champion.version, ROLLED_BACK_AT_TAG, _now())
-        return Promotion(model, previous, champion.version)
+        mlflow_client.set_model_version_tag(
+            model, str(champion.version), ROLLED_BACK_AT_TAG, _now()
+        )
+        return Promotion(model, previous, str(champion.version))
 
 
 def _require_model(mlflow_client: MlflowClient, model: str) -> None:

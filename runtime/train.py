@@ -123,11 +123,15 @@ def train(settings: Settings, pipeline_name: str) -> TrainResult:
     return result
 
 
-def _train(settings: Settings, pipeline: PipelineSpec) -> TrainResult:
-    gate_metric = _validate_pipeline(pipeline)
+def training_set(settings: Settings, pipeline: PipelineSpec) -> pd.DataFrame:
+    """Checked label data with each feature joined as of the label's time (Feast point-in-time).
+
+    Columns: the join keys, the features, the target, the label timestamp and the protected
+    attribute (if any); only the features are model inputs.
+    """
     views = features.views_of(settings, pipeline.features)
     keys = _join_keys(settings, views)
-    names = [ref.split(":", 1)[1] for ref in pipeline.features]
+    names = _feature_names(pipeline)
     labels_where = (
         f"the labels of pipeline {pipeline.name!r} ({offline_uri(settings, pipeline.labels.path)})"
     )
@@ -143,18 +147,30 @@ def _train(settings: Settings, pipeline: PipelineSpec) -> TrainResult:
         labels[pipeline.labels.timestamp_field], utc=True
     )
     joined = features.historical_features(store, entity_df, pipeline.features)
-    carried = [pipeline.labels.target]
+    carried = [*keys, pipeline.labels.target, pipeline.labels.timestamp_field]
     if pipeline.protected_attribute:
         carried.append(pipeline.protected_attribute)
     frame = (
         joined[[ROW_ID, *names]]
         .merge(labels[[ROW_ID, *carried]], on=ROW_ID, validate="one_to_one")
         .sort_values(ROW_ID)
+        .drop(columns=ROW_ID)
         .reset_index(drop=True)
     )
-    frame = check_training_set(
+    return check_training_set(
         frame, pipeline, names, f"the training set of pipeline {pipeline.name!r}"
     )
+
+
+def _feature_names(pipeline: PipelineSpec) -> list[str]:
+    return [ref.split(":", 1)[1] for ref in pipeline.features]
+
+
+def _train(settings: Settings, pipeline: PipelineSpec) -> TrainResult:
+    gate_metric = _validate_pipeline(pipeline)
+    views = features.views_of(settings, pipeline.features)
+    names = _feature_names(pipeline)
+    frame = training_set(settings, pipeline)
     numeric = [n for n in names if pd.api.types.is_numeric_dtype(frame[n])]
     frame[numeric] = frame[numeric].astype("float64")
     X = frame[names]
