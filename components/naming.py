@@ -154,3 +154,15 @@ def quantity(value: str) -> float:
 def cpu_limit(request: str) -> str:
     """Default CPU limit: twice the request, in millicores."""
     return f"{round(quantity(request) * 2000)}m"
+
+
+def s3_arn(uri: str, partition: str = "aws") -> str:
+    """`s3://bucket/some/key` -> `arn:<partition>:s3:::bucket/some/key` (an IAM resource)."""
+    if not uri.startswith("s3://") or len(uri) <= len("s3://"):
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    return f"arn:{partition}:s3:::{uri.removeprefix('s3://')}"
+
+
+def arn_partition(arn: str) -> str:
+    """The partition (`aws`, `aws-cn`, ...) an ARN lives in."""
+    return arn.split(":", 2)[1]

@@ -11,6 +11,8 @@ import pulumi_kubernetes as k8s
 
 from components import naming
 from components.config.resources import ContainerResources
+from components.team import Team
+from runtime import metrics
 from runtime.settings import render_env
 
 RUNTIME_UID = 10001
@@ -52,6 +54,18 @@ def resources(spec: ContainerResources) -> k8s.core.v1.ResourceRequirementsArgs:
     return k8s.core.v1.ResourceRequirementsArgs(requests=requests, limits=limits)
 
 
+def team_settings(team: Team) -> dict[str, Any]:
+    """Runtime Settings every process of the team gets: who it runs for, where, metrics to CloudWatch."""
+    return {
+        "team": team.name,
+        "environment": str(team.environment),
+        "aws_region": team.region,
+        "metrics_sink": "cloudwatch",
+        "metrics_namespace": metrics.namespace(team.name),
+        "code_version": team.image,
+    }
+
+
 def env(**settings: Any) -> list[k8s.core.v1.EnvVarArgs]:
     """Container env for the given runtime Settings fields (the contract renders the names)."""
     rendered = render_env(home=WORK_DIR, **settings)
@@ -74,7 +88,7 @@ def runtime_container(
     name: str,
     *,
     image: str,
-    args: Sequence[str],
+    args: Sequence[pulumi.Input[str]],
     env_vars: Sequence[k8s.core.v1.EnvVarArgs],
     spec: ContainerResources,
     extra_mounts: Sequence[k8s.core.v1.VolumeMountArgs] = (),
@@ -114,3 +128,13 @@ def pod_spec(
 
 def labels(team_labels: Mapping[str, str], component: str, name: str) -> dict[str, str]:
     return {**team_labels, "app.kubernetes.io/component": component, "app.kubernetes.io/name": name}
+
+
+def name_of(
+    obj: k8s.core.v1.ServiceAccount
+    | k8s.core.v1.Service
+    | k8s.apps.v1.Deployment
+    | k8s.batch.v1.CronJob,
+) -> pulumi.Output[str]:
+    """A Kubernetes object's name, as an output (whoever uses it waits for the object)."""
+    return obj.metadata.apply(lambda m: str(m.name))

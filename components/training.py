@@ -1,0 +1,451 @@
+"""`mlops:training:TrainingCompute`: the team's training identity, node pools and scheduled pipelines.
+
+The planning arithmetic (node labels, taints, autoscaler tags, AMI, IAM documents) is plain
+functions, unit-tested without mocks; the component only turns their answers into resources.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components import naming, workload
+from components.config.resources import ContainerResources
+from components.config.training import Capacity, NodePool, TrainingConfig, TrainingPipeline
+from components.iam import Statement, WorkloadIdentity, policy_document, statement
+from components.team import ClusterInfo, DataPlane, Team
+from runtime import metrics
+from runtime.spec import PipelineSpec
+
+TRAINING_SERVICE_ACCOUNT = "training"
+NODE_POOL_LABEL = "mlops.dev/node-pool"
+"""Node label (and taint key) naming the team's pool: `<team>.<pool>`, unique in the cluster."""
+TEAM_LABEL = "mlops.dev/team"
+GPU_TAINT_VALUE = "true"
+NODE_MANAGED_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+)
+"""The AWS-managed policies an EKS node needs: join the cluster, run the VPC CNI, pull images."""
+AUTOSCALER_PREFIX = "k8s.io/cluster-autoscaler"
+NODE_TEMPLATE_PREFIX = f"{AUTOSCALER_PREFIX}/node-template"
+NODE_GROUP_PREFIX_MAX = 37  # EKS appends a 26-character unique suffix to a name prefix (63 max)
+CRONJOB_STARTING_DEADLINE = 3600
+"""A run missed by more than this (controller down, Forbid overlap) is skipped, not run late."""
+JOB_HISTORY = 3
+K8S_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+
+
+# --- planning arithmetic: plain functions -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str = "NoSchedule"
+
+    @property
+    def eks_effect(self) -> str:
+        """The effect as the EKS API spells it (`NO_SCHEDULE`)."""
+        return K8S_EFFECTS[self.effect]
+
+    def __str__(self) -> str:
+        return f"{self.value}:{self.effect}"
+
+
+def pool_id(team: str, pool: str) -> str:
+    """The pool's cluster-wide identity (team pools share the cluster: `cpu` is not unique)."""
+    return f"{team}.{pool}"
+
+
+def pool_gpus(pool: NodePool) -> int:
+    """GPUs every node of the pool has for sure (the smallest instance type's count)."""
+    return min(naming.gpus_per_instance(t) for t in pool.instance_types)
+
+
+def node_labels(team: str, pool: NodePool) -> dict[str, str]:
+    return {TEAM_LABEL: team, NODE_POOL_LABEL: pool_id(team, pool.name)}
+
+
+def node_taints(team: str, pool: NodePool) -> list[Taint]:
+    """Only pods that ask for the pool land on it; GPU nodes also repel every non-GPU pod."""
+    taints = [Taint(NODE_POOL_LABEL, pool_id(team, pool.name))]
+    if any(naming.is_gpu_instance(t) for t in pool.instance_types):
+        taints.append(Taint(workload.GPU_RESOURCE, GPU_TAINT_VALUE))
+    return taints
+
+
+def ami_type(instance_types: Sequence[str]) -> str:
+    """The EKS-optimized AL2023 AMI for the pool: NVIDIA for GPU types, ARM for Graviton."""
+    if any(naming.is_gpu_instance(t) for t in instance_types):
+        return "AL2023_x86_64_NVIDIA"
+    family = instance_types[0].split(".", 1)[0]
+    graviton = len(family) > 2 and family[1].isdigit() and family[2] == "g"
+    return "AL2023_ARM_64_STANDARD" if graviton else "AL2023_x86_64_STANDARD"
+
+
+def capacity_type(capacity: Capacity) -> str:
+    return "SPOT" if capacity == Capacity.spot else "ON_DEMAND"
+
+
+def autoscaler_tags(cluster: str, team: str, pool: NodePool) -> dict[str, str]:
+    """Tags the cluster autoscaler needs: discovery, and what a node would be (scale from zero)."""
+    tags = {f"{AUTOSCALER_PREFIX}/enabled": "true", f"{AUTOSCALER_PREFIX}/{cluster}": "owned"}
+    tags |= node_template_tags(team, pool)
+    return tags
+
+
+def node_template_tags(team: str, pool: NodePool) -> dict[str, str]:
+    """Labels, taints and GPUs of a node the pool does not have yet (it may be at zero)."""
+    tags = {f"{NODE_TEMPLATE_PREFIX}/label/{k}": v for k, v in node_labels(team, pool).items()}
+    tags |= {f"{NODE_TEMPLATE_PREFIX}/taint/{t.key}": str(t) for t in node_taints(team, pool)}
+    if gpus := pool_gpus(pool):
+        tags[f"{NODE_TEMPLATE_PREFIX}/resources/{workload.GPU_RESOURCE}"] = str(gpus)
+    return tags
+
+
+def tag_slug(key: str) -> str:
+    """A resource-name-safe, stable suffix for a node-template tag key."""
+    return key.removeprefix(f"{NODE_TEMPLATE_PREFIX}/").replace("/", "-").replace(".", "-")
+
+
+def tolerations(team: str, pool: NodePool) -> list[k8s.core.v1.TolerationArgs]:
+    return [
+        k8s.core.v1.TolerationArgs(key=t.key, operator="Equal", value=t.value, effect=t.effect)
+        for t in node_taints(team, pool)
+    ]
+
+
+def pipeline_resources(pipeline: TrainingPipeline, pool: NodePool) -> ContainerResources:
+    """The pipeline's requests; on a GPU pool it asks for at least one GPU (else it gets none)."""
+    if pool_gpus(pool) and not pipeline.resources.gpu:
+        return pipeline.resources.model_copy(update={"gpu": 1})
+    return pipeline.resources
+
+
+def pipeline_spec(pipeline: TrainingPipeline) -> PipelineSpec:
+    """The part of the pipeline's config the runtime reads (the contract's PipelineSpec)."""
+    return PipelineSpec.model_validate(
+        pipeline.model_dump(include=set(PipelineSpec.model_fields), by_alias=True)
+    )
+
+
+def read_bucket_statements(sid: str, bucket_arn: str) -> list[Statement]:
+    return [
+        statement(f"{sid}List", ["s3:ListBucket", "s3:GetBucketLocation"], [bucket_arn]),
+        statement(f"{sid}Get", ["s3:GetObject"], [f"{bucket_arn}/*"]),
+    ]
+
+
+def online_read_statement(
+    sid: str, table_arns: Sequence[str], *, describe: bool
+) -> list[Statement]:
+    if not table_arns:
+        return []
+    actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem"]
+    if describe:
+        actions.append("dynamodb:DescribeTable")
+    return [statement(sid, actions, list(table_arns))]
+
+
+def kms_statement(key_arns: Sequence[str], *, encrypt: bool) -> list[Statement]:
+    if not key_arns:
+        return []
+    actions = ["kms:Decrypt", "kms:DescribeKey"]
+    if encrypt:
+        actions.append("kms:GenerateDataKey")
+    return [statement("UseDataKeys", actions, list(key_arns))]
+
+
+def metrics_statement(team: str) -> Statement:
+    """PutMetricData has no resource ARN: the namespace condition is what scopes it."""
+    return statement(
+        "PutTeamMetrics",
+        ["cloudwatch:PutMetricData"],
+        ["*"],
+        {"StringEquals": {"cloudwatch:namespace": metrics.namespace(team)}},
+    )
+
+
+def feast_registry_statements(
+    registry_uri: str | None, partition: str, *, write: bool
+) -> list[Statement]:
+    """Access to the Feast registry object when it lives in S3 (a SQL registry needs no IAM)."""
+    if not registry_uri or not registry_uri.startswith("s3://"):
+        return []
+    actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
+    return [statement("FeastRegistry", actions, [naming.s3_arn(registry_uri, partition)])]
+
+
+def training_policy(
+    *,
+    team: str,
+    offline_bucket_arn: str,
+    online_table_arns: Sequence[str],
+    artifact_bucket_arn: str,
+    kms_key_arns: Sequence[str],
+    feast_registry_uri: str | None,
+) -> dict[str, Any]:
+    """Read features, (re)apply the Feast registry, write the model registry's bucket, put metrics."""
+    partition = naming.arn_partition(artifact_bucket_arn)
+    return policy_document(
+        *read_bucket_statements("ReadOfflineFeatures", offline_bucket_arn),
+        *feast_registry_statements(feast_registry_uri, partition, write=True),
+        *online_read_statement("ReadOnlineFeatures", online_table_arns, describe=True),
+        statement(
+            "ListArtifacts", ["s3:ListBucket", "s3:GetBucketLocation"], [artifact_bucket_arn]
+        ),
+        statement("WriteArtifacts", ["s3:GetObject", "s3:PutObject"], [f"{artifact_bucket_arn}/*"]),
+        *kms_statement(kms_key_arns, encrypt=True),
+        metrics_statement(team),
+    )
+
+
+def node_trust_policy() -> dict[str, Any]:
+    return policy_document(
+        {
+            "Sid": "EC2Nodes",
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    )
+
+
+def runtime_env(data_plane: DataPlane, team: Team, **fields: Any) -> list[k8s.core.v1.EnvVarArgs]:
+    """Container env from the contract: the data plane's settings, the team's, then ``fields``."""
+    return workload.env(**{**data_plane.settings, **workload.team_settings(team), **fields})
+
+
+def json_policy(
+    build: Callable[..., dict[str, Any]], *values: pulumi.Input[Any]
+) -> pulumi.Output[str]:
+    """``build(*resolved values)`` as a JSON policy document, once every value is known."""
+    return pulumi.Output.all(*values).apply(lambda v: json.dumps(build(*v)))
+
+
+# --- the component ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingComputeArgs:
+    team: Team
+    cluster: ClusterInfo
+    namespace: pulumi.Input[str]
+    """The team namespace (an output, so workloads wait for it)."""
+    data_plane: DataPlane
+    training: TrainingConfig
+
+
+class TrainingCompute(pulumi.ComponentResource):
+    """Where and as whom the team's models train: IRSA identity, node pools, one CronJob each."""
+
+    role_arn: pulumi.Output[str]
+    """ARN of the IAM role the training pods assume."""
+    service_account: pulumi.Output[str]
+    """Name of the training service account."""
+    node_role_arn: pulumi.Output[str] | None
+    """ARN of the node role of the team's node pools (None without pools)."""
+    node_groups: dict[str, pulumi.Output[str]]
+    """Node pool name -> EKS node group name."""
+    cronjobs: dict[str, pulumi.Output[str]]
+    """Pipeline name -> CronJob name."""
+
+    def __init__(
+        self, name: str, args: TrainingComputeArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mlops:training:TrainingCompute", name, None, opts)
+        team, cluster, data = args.team, args.cluster, args.data_plane
+        settings = data.settings
+
+        # The one identity every training pod runs as: features in, models out, nothing else.
+        identity = WorkloadIdentity(
+            f"{name}-identity",
+            team=team,
+            cluster=cluster,
+            namespace=args.namespace,
+            service_account=TRAINING_SERVICE_ACCOUNT,
+            policy=json_policy(
+                lambda offline, tables, artifacts, keys, registry: training_policy(
+                    team=team.name,
+                    offline_bucket_arn=offline,
+                    online_table_arns=tables,
+                    artifact_bucket_arn=artifacts,
+                    kms_key_arns=keys,
+                    feast_registry_uri=registry,
+                ),
+                data.offline_bucket_arn,
+                data.online_table_arns,
+                data.artifact_bucket_arn,
+                data.kms_key_arns,
+                settings.get("feast_registry_uri"),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.role_arn = identity.role.arn
+        self.service_account = workload.name_of(identity.service_account)
+
+        self.node_role_arn = None
+        self.node_groups = {}
+        if args.training.node_pools:
+            node_role = self._node_role(name, team)
+            self.node_role_arn = node_role.arn
+            for pool in sorted(args.training.node_pools, key=lambda p: p.name):
+                self.node_groups[pool.name] = self._node_group(name, team, cluster, node_role, pool)
+
+        pools = {pool.name: pool for pool in args.training.node_pools}
+        self.cronjobs = {}
+        for pipeline in sorted(args.training.pipelines, key=lambda p: p.name):
+            self.cronjobs[pipeline.name] = self._cronjob(
+                name, args, pipeline, pools[pipeline.node_pool], identity
+            )
+
+        self.register_outputs(
+            {
+                "roleArn": self.role_arn,
+                "serviceAccount": self.service_account,
+                "nodeRoleArn": self.node_role_arn,
+                "nodeGroups": self.node_groups,
+                "cronjobs": self.cronjobs,
+            }
+        )
+
+    def _node_role(self, name: str, team: Team) -> aws.iam.Role:
+        child = pulumi.ResourceOptions(parent=self)
+        # Nodes of the team's pools join the cluster as this role (EKS adds its access entry).
+        role = aws.iam.Role(
+            f"{name}-node-role",
+            name=team.physical("training-nodes"),
+            assume_role_policy=json.dumps(node_trust_policy()),
+            tags=team.tags,
+            opts=child,
+        )
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        for policy in NODE_MANAGED_POLICIES:
+            # Exactly the managed policies a node needs; anything more belongs to a pod's IRSA role.
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy}",
+                role=role.name,
+                policy_arn=pulumi.Output.concat(
+                    "arn:", partition.partition, f":iam::aws:policy/{policy}"
+                ),
+                opts=child,
+            )
+        return role
+
+    def _node_group(
+        self, name: str, team: Team, cluster: ClusterInfo, role: aws.iam.Role, pool: NodePool
+    ) -> pulumi.Output[str]:
+        child = pulumi.ResourceOptions(parent=self)
+        tags = cluster.name.apply(lambda c: {**team.tags, **autoscaler_tags(c, team.name, pool)})
+        # One managed node group per pool, in the private subnets, scaling from its minimum (0).
+        group = aws.eks.NodeGroup(
+            f"{name}-pool-{pool.name}",
+            cluster_name=cluster.name,
+            node_group_name_prefix=naming.fit(f"{team.stack}-{pool.name}", NODE_GROUP_PREFIX_MAX)
+            + "-",
+            node_role_arn=role.arn,
+            subnet_ids=cluster.private_subnet_ids,
+            instance_types=list(pool.instance_types),
+            capacity_type=capacity_type(pool.capacity),
+            ami_type=ami_type(pool.instance_types),
+            disk_size=pool.disk_gb,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=pool.min_nodes, desired_size=pool.min_nodes, max_size=pool.max_nodes
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            labels=node_labels(team.name, pool),
+            taints=[
+                aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.eks_effect)
+                for t in node_taints(team.name, pool)
+            ],
+            tags=tags,
+            # The cluster autoscaler owns the current size; a deploy must not reset it.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+        )
+        asg = group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)  # type: ignore[index]
+        for key, value in node_template_tags(team.name, pool).items():
+            # EKS does not copy node-group tags to its Auto Scaling group; the autoscaler reads
+            # the node template (labels, taints, GPUs) of an empty group only from there.
+            aws.autoscaling.Tag(
+                f"{name}-pool-{pool.name}-{tag_slug(key)}",
+                autoscaling_group_name=asg,
+                tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+                opts=child,
+            )
+        return group.node_group_name
+
+    def _cronjob(
+        self,
+        name: str,
+        args: TrainingComputeArgs,
+        pipeline: TrainingPipeline,
+        pool: NodePool,
+        identity: WorkloadIdentity,
+    ) -> pulumi.Output[str]:
+        team = args.team
+        labels = workload.labels(team.labels, "training", pipeline.name)
+        container = workload.runtime_container(
+            "train",
+            image=team.image,
+            args=["train", "--pipeline", pipeline.name],
+            env_vars=runtime_env(args.data_plane, team, pipelines=[pipeline_spec(pipeline)]),
+            spec=pipeline_resources(pipeline, pool),
+        )
+        pod = workload.pod_spec(
+            [container],
+            service_account=workload.name_of(identity.service_account),
+            restart_policy="Never",
+            node_selector=node_labels(team.name, pool),
+            tolerations=tolerations(team.name, pool),
+        )
+        # The pipeline's schedule: one run at a time, bounded in time and retries.
+        cronjob = k8s.batch.v1.CronJob(
+            f"{name}-train-{pipeline.name}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=naming.cronjob_name("train", pipeline.name),
+                namespace=args.namespace,
+                labels=labels,
+            ),
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule=pipeline.schedule,
+                time_zone="Etc/UTC",
+                concurrency_policy="Forbid",
+                starting_deadline_seconds=CRONJOB_STARTING_DEADLINE,
+                successful_jobs_history_limit=JOB_HISTORY,
+                failed_jobs_history_limit=JOB_HISTORY,
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.batch.v1.JobSpecArgs(
+                        backoff_limit=pipeline.retries,
+                        active_deadline_seconds=int(pipeline.deadline.total_seconds()),
+                        # A reclaimed spot node is not the pipeline's fault: it costs no retry.
+                        pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(
+                            rules=[
+                                k8s.batch.v1.PodFailurePolicyRuleArgs(
+                                    action="Ignore",
+                                    on_pod_conditions=[
+                                        k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(
+                                            type="DisruptionTarget", status="True"
+                                        )
+                                    ],
+                                )
+                            ]
+                        ),
+                        template=k8s.core.v1.PodTemplateSpecArgs(
+                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels), spec=pod
+                        ),
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.cluster.provider),
+        )
+        return workload.name_of(cronjob)
