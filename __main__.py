@@ -14,8 +14,10 @@ from components.config import ConfigError, LoadedStack, parse_stack_config
 from components.featurestore import FeatureStore, FeatureStoreArgs
 from components.namespace import TeamNamespace
 from components.registry import ModelRegistry, ModelRegistryArgs
+from components.serving import ServingEndpoint, ServingEndpointArgs
 from components.storage import DataKey
 from components.team import DataPlane, Team
+from components.training import TrainingCompute, TrainingComputeArgs
 
 
 def load() -> LoadedStack:
@@ -98,6 +100,36 @@ pulumi.export("trackingUri", registry.tracking_uri)
 pulumi.export("databaseEndpoint", registry.database_endpoint)
 
 # --- compute: training and serving (components/training.py, components/serving.py) ---
+training = TrainingCompute(
+    "training",
+    TrainingComputeArgs(
+        team=team,
+        cluster=cluster,
+        namespace=namespace.name,
+        data_plane=data_plane,
+        training=config.training,
+    ),
+)
+# Sorted by name: resources register in the same order however the stack file lists them.
+endpoints = {
+    endpoint.name: ServingEndpoint(
+        f"endpoint-{endpoint.name}",
+        ServingEndpointArgs(
+            team=team,
+            cluster=cluster,
+            namespace=namespace.name,
+            data_plane=data_plane,
+            endpoint=endpoint,
+        ),
+    )
+    for endpoint in sorted(config.serving.endpoints, key=lambda e: e.name)
+}
+pulumi.export("trainingRoleArn", training.role_arn)
+pulumi.export("nodeGroups", training.node_groups)
+pulumi.export(
+    "endpoints",
+    {name: e.service_name for name, e in endpoints.items() if e.service_name is not None},
+)
 
 # --- monitoring (components/monitoring.py) ---
 
