@@ -85,3 +85,18 @@ def container(pod: dict[str, Any], name: str) -> dict[str, Any]:
 
 def env_of(c: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: e["value"] for e in c.get("env", [])}
+
+
+def cluster_values(stack: str) -> dict[str, Any]:
+    """What the stack knows of its cluster: the platform stack's outputs or the explicit values."""
+    from components.config.cluster import ExplicitCluster
+    from tooling.mocks import platform_outputs
+
+    loaded = load_stack_file(stack_file(stack))
+    cluster = loaded.config.cluster
+    if isinstance(cluster, ExplicitCluster):
+        return {
+            "privateSubnetIds": cluster.private_subnet_ids,
+            "nodeSecurityGroupId": cluster.node_security_group_id,
+        }
+    return platform_outputs(cluster.stack_reference, loaded.region)

@@ -1,0 +1,238 @@
+"""The ModelRegistry component: planning functions, every example stack's plan, the login sidecar."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from components.config.registry import Database
+from components.registry import (
+    CREDENTIALS_SCRIPT,
+    allowed_hosts,
+    max_storage_gb,
+    parameter_group_family,
+    postgres_uri,
+    server_document,
+    tracking_uri,
+)
+from tests.components._data_plane_helpers import (
+    cluster_values,
+    container,
+    env_of,
+    kms_key_arns,
+    own_arns,
+    role_policy,
+    scoping_problems,
+    stack_config,
+)
+from tests.conftest import planned
+
+DB = "aws:rds/instance:Instance"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+
+# -- planning functions, no mocks -------------------------------------------------------------
+
+
+def test_tracking_uri_and_allowed_hosts_name_the_in_cluster_service() -> None:
+    assert tracking_uri("mlflow", "ml-fraud") == "http://mlflow.ml-fraud.svc.cluster.local:5000"
+    hosts = allowed_hosts("mlflow", "ml-fraud")
+    assert "mlflow.ml-fraud.svc.cluster.local:5000" in hosts
+    assert "mlflow.ml-fraud.svc.cluster.local" in hosts
+    assert "mlflow:5000" in hosts
+    assert "*" not in ",".join(hosts)
+
+
+@pytest.mark.parametrize(
+    ("database", "family", "ceiling"),
+    [
+        pytest.param(Database(), "postgres16", 80, id="default"),
+        pytest.param(
+            Database(engine_version="15.4", storage_gb=100, max_storage_gb=500),
+            "postgres15",
+            500,
+            id="explicit",
+        ),
+    ],
+)
+def test_database_sizing(database: Database, family: str, ceiling: int) -> None:
+    assert parameter_group_family(database.engine_version) == family
+    assert max_storage_gb(database) == ceiling
+
+
+def test_postgres_uri_never_carries_a_password() -> None:
+    uri = postgres_uri("db.example", 5432, "mlops", "mlops")
+    assert uri == "postgresql://mlops@db.example:5432/mlops?sslmode=require"
+
+
+def test_server_document_is_scoped() -> None:
+    bucket = "arn:aws:s3:::fraud-dev-models-abc"
+    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-x"
+    key = "arn:aws:kms:eu-west-1:123456789012:key/k"
+    document = server_document(bucket, key, secret, key)
+    assert scoping_problems(document, {bucket, secret, key}) == []
+    assert {s["Sid"] for s in document["Statement"]} >= {
+        "Artifacts",
+        "DatabaseLogin",
+        "ArtifactKey",
+    }
+
+
+def test_credentials_script_writes_an_escaped_pgpass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        arn = boto3.client("secretsmanager").create_secret(
+            Name="rds!db-test",
+            SecretString=json.dumps({"username": "mlops", "password": r"p:a\ss"}),
+        )["ARN"]
+        pgpass = tmp_path / "pgpass"
+        monkeypatch.setenv("PGPASSFILE", str(pgpass))
+        monkeypatch.setenv("DB_SECRET_ARN", arn)
+        monkeypatch.setenv("DB_HOST", "db.example")
+        monkeypatch.setenv("DB_PORT", "5432")
+        monkeypatch.setenv("REFRESH_SECONDS", "0")
+        exec(compile(CREDENTIALS_SCRIPT, "credentials", "exec"), {})
+    assert pgpass.read_text() == "db.example:5432:*:mlops:p\\:a\\\\ss\n"
+    assert pgpass.stat().st_mode & 0o777 == 0o600
+
+
+# -- every example stack under the mock engine ---------------------------------------------------
+
+
+def test_database_is_private_encrypted_and_keeps_no_password(example_stack: str) -> None:
+    plan, config = planned(example_stack), stack_config(example_stack)
+    db = config.registry.database
+    instance = plan.one(DB, "registry-db")
+    inputs = instance.inputs
+    assert inputs["engine"] == "postgres"
+    assert inputs["instanceClass"] == db.instance_class
+    assert inputs["storageEncrypted"] is True
+    assert inputs["publiclyAccessible"] is False
+    assert inputs["manageMasterUserPassword"] is True
+    assert "password" not in inputs and "passwordWo" not in inputs
+    assert inputs["allocatedStorage"] == db.storage_gb
+    assert inputs["maxAllocatedStorage"] == max_storage_gb(db)
+    assert inputs["backupRetentionPeriod"] == db.backup_retention_days
+    assert inputs["performanceInsightsEnabled"] is db.performance_insights
+    keys = kms_key_arns(plan)
+    assert inputs.get("kmsKeyId") == (keys[0] if keys else None)
+
+    params = plan.one("aws:rds/parameterGroup:ParameterGroup", "registry-db-params")
+    assert inputs["parameterGroupName"] == params.outputs["name"]
+    assert params.inputs["family"] == parameter_group_family(db.engine_version)
+    assert {"name": "rds.force_ssl", "value": "1"} in [
+        {k: p[k] for k in ("name", "value")} for p in params.inputs["parameters"]
+    ]
+    subnets = plan.one("aws:rds/subnetGroup:SubnetGroup", "registry-subnets")
+    assert inputs["dbSubnetGroupName"] == subnets.outputs["name"]
+    assert subnets.inputs["subnetIds"] == cluster_values(example_stack)["privateSubnetIds"]
+
+
+def test_database_admits_only_the_cluster_nodes(example_stack: str) -> None:
+    plan = planned(example_stack)
+    group = plan.one("aws:ec2/securityGroup:SecurityGroup", "registry-db-sg")
+    group_id = group.outputs["arn"].rsplit("/", 1)[1]
+    assert plan.one(DB, "registry-db").inputs["vpcSecurityGroupIds"] == [group_id]
+    assert "ingress" not in group.inputs or group.inputs["ingress"] == []
+    rules = [
+        r
+        for r in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.parent == plan.one("mlops:registry:ModelRegistry", "registry").urn
+    ]
+    (rule,) = rules
+    nodes = cluster_values(example_stack)["nodeSecurityGroupId"]
+    assert rule.inputs["referencedSecurityGroupId"] == nodes
+    assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (
+        5432,
+        5432,
+        "tcp",
+    )
+    assert "cidrIpv4" not in rule.inputs
+
+
+def test_prod_database_is_safe_and_dev_is_cheap(example_stack: str) -> None:
+    plan, config = planned(example_stack), stack_config(example_stack)
+    instance = plan.one(DB, "registry-db")
+    inputs = instance.inputs
+    if config.environment == "prod":
+        assert instance.protect
+        assert inputs["multiAz"] is True
+        assert inputs["deletionProtection"] is True
+        assert inputs["backupRetentionPeriod"] >= 7
+        assert inputs["skipFinalSnapshot"] is False
+        assert inputs["finalSnapshotIdentifier"] == f"{inputs['identifier']}-final"
+        assert plan.one("aws:s3/bucket:Bucket", "registry-artifacts-bucket").protect
+        assert plan.one("kubernetes:policy/v1:PodDisruptionBudget", "registry-pdb")
+    else:
+        assert not instance.protect
+        assert inputs["multiAz"] is False
+        assert inputs["deletionProtection"] is False
+        assert inputs["skipFinalSnapshot"] is True
+        pdbs = plan.of_type("kubernetes:policy/v1:PodDisruptionBudget")
+        assert "registry-pdb" not in {r.name for r in pdbs}
+
+
+def test_tracking_server(example_stack: str) -> None:
+    plan, config = planned(example_stack), stack_config(example_stack)
+    namespace = f"ml-{config.team}"
+    deployment = plan.one(DEPLOYMENT, "registry-server").inputs
+    assert deployment["metadata"]["namespace"] == namespace
+    assert deployment["spec"]["replicas"] == config.registry.server.replicas
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    sa = plan.one("kubernetes:core/v1:ServiceAccount", "registry-identity-sa")
+    assert pod["serviceAccountName"] == sa.inputs["metadata"]["name"]
+    server = container(pod, "mlflow")
+    assert server["command"] == ["mlflow"]
+    args = server["args"]
+    hosts = args[args.index("--allowed-hosts") + 1].split(",")
+    assert f"mlflow.{namespace}.svc.cluster.local:5000" in hosts
+    assert "--serve-artifacts" in args
+    assert server["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert server["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert server["securityContext"]["runAsNonRoot"] is True
+    assert server["securityContext"]["readOnlyRootFilesystem"] is True
+    assert set(server["resources"]["limits"]) >= {"cpu", "memory"}
+    env = env_of(server)
+    instance = plan.one(DB, "registry-db").outputs
+    assert env["MLFLOW_BACKEND_STORE_URI"] == (
+        f"postgresql://mlops@{instance['address']}:5432/mlops?sslmode=require"
+    )
+    bucket = plan.outputs["artifactBucket"]
+    assert env["MLFLOW_ARTIFACTS_DESTINATION"] == f"s3://{bucket}/artifacts"
+    assert env["PGPASSFILE"].startswith("/var/run/")
+    # The login reaches the pod only through the sidecar; nothing in the manifest is a password.
+    sidecar = container(pod, "db-credentials")
+    assert sidecar["restartPolicy"] == "Always"
+    secret_arn = instance["masterUserSecrets"][0]["secretArn"]
+    assert env_of(sidecar)["DB_SECRET_ARN"] == secret_arn
+    manifest = json.dumps(deployment).lower()
+    assert "password=" not in manifest and '"password"' not in manifest
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "db-credentials"]
+    assert volume["emptyDir"]["medium"] == "Memory"
+
+    service = plan.one("kubernetes:core/v1:Service", "registry-service").inputs
+    assert [p["port"] for p in service["spec"]["ports"]] == [5000]
+    assert service["spec"]["type"] == "ClusterIP"
+    assert plan.outputs["trackingUri"] == f"http://mlflow.{namespace}.svc.cluster.local:5000"
+    assert plan.outputs["databaseEndpoint"] == f"{instance['address']}:5432"
+
+
+def test_server_policy_is_scoped_to_this_stack(example_stack: str) -> None:
+    plan = planned(example_stack)
+    document = role_policy(plan, "registry-identity-policy")
+    assert scoping_problems(document, own_arns(plan)) == []
+    bucket_arn = plan.one("aws:s3/bucket:Bucket", "registry-artifacts-bucket").outputs["arn"]
+    (artifacts,) = [s for s in document["Statement"] if s["Sid"] == "Artifacts"]
+    assert artifacts["Resource"] == [f"{bucket_arn}/artifacts/*"]
