@@ -27,6 +27,7 @@ from components.config import load_stack_file, stack_name_of
 from tooling.mocks import SECRET_SHOWN, PlatformMocks
 
 PROJECT = "mlops"
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
 STACKS = ROOT / "stacks"
@@ -110,9 +111,18 @@ class _Recorder(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.planned: list[PlannedResource] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # As the engine does: a child's type is qualified by its parent's whole type chain,
+        # except under the root stack.
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != ROOT_STACK_TYPE:
+                type_ = f"{qualified}${type_}"
+        return "::".join(["urn:pulumi:" + pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type != ROOT_STACK_TYPE:
             self._record(request, response.urn, request.object, custom=request.custom)
         return response
 
@@ -145,7 +155,7 @@ class _Recorder(pulumi_mocks.MockMonitor):
                 secret_paths=sorted(k for k, v in inputs.items() if _has_secret(v)),
                 provider=request.provider or None,
                 protect=getattr(request, "protect", False),
-                dependencies=list(getattr(request, "dependencies", [])),
+                dependencies=sorted(getattr(request, "dependencies", [])),
                 aliases=[_alias(a) for a in getattr(request, "aliases", [])],
             )
         )
