@@ -12,6 +12,7 @@ from pulumi.runtime import config as engine_config
 from components.cluster import ClusterReference
 from components.config import ConfigError, LoadedStack, parse_stack_config
 from components.featurestore import FeatureStore, FeatureStoreArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.namespace import TeamNamespace
 from components.registry import ModelRegistry, ModelRegistryArgs
 from components.serving import ServingEndpoint, ServingEndpointArgs
@@ -132,6 +133,22 @@ pulumi.export(
 )
 
 # --- monitoring (components/monitoring.py) ---
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        team=team,
+        cluster=cluster,
+        namespace=namespace.name,
+        data_plane=data_plane,
+        config=config.monitoring,
+        endpoints=config.serving.endpoints,
+        pipelines=config.training.pipelines,
+        feature_store=config.feature_store,
+        database=config.registry.database,
+    ),
+)
+pulumi.export("alertTopicArn", monitoring.topic_arn)
+pulumi.export("dashboardName", monitoring.dashboard_name)
 
 pulumi.export("team", team.name)
 pulumi.export("environment", str(team.environment))

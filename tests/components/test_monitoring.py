@@ -9,7 +9,6 @@ import os
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -36,8 +35,9 @@ from components.monitoring import (
 from components.team import Team
 from runtime import metrics
 from runtime.settings import Settings
+from tests.conftest import planned
 from tooling.manifests import schema_errors
-from tooling.plan import STACKS, Plan, PlannedResource, plan_stack
+from tooling.plan import STACKS, Plan, PlannedResource
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
@@ -49,69 +49,10 @@ EXAMPLES = sorted(
     p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("*.yaml")
 )
 
-# Until the data plane is wired in __main__.py, the component is planned by a program that gives
-# it a stand-in DataPlane (the real config, cluster and namespace around it).
-PROGRAM = """
-import pulumi
-from components import naming
-from components.cluster import ClusterReference
-from components.config import load_stack_file
-from components.monitoring import Monitoring, MonitoringArgs
-from components.namespace import TeamNamespace
-from components.team import DataPlane, Team
-from tooling.plan import STACKS
 
-loaded = load_stack_file(STACKS / f"Pulumi.{pulumi.get_stack()}.yaml")
-config = loaded.config
-team = Team.of(config, loaded.region)
-cluster = ClusterReference("cluster", config.cluster).info
-out = pulumi.Output.from_input
-data_plane = DataPlane(
-    offline_bucket=out(f"{team.stack}-offline"),
-    offline_bucket_arn=out(f"arn:aws:s3:::{team.stack}-offline"),
-    online_table_arns=out([]),
-    online_table_names={
-        v.name: out(naming.online_table_name(config.feast_project, v.name))
-        for v in config.feature_store.feature_views
-        if v.online
-    },
-    artifact_bucket=out(f"{team.stack}-artifacts"),
-    artifact_bucket_arn=out(f"arn:aws:s3:::{team.stack}-artifacts"),
-    kms_key_arns=out([]),
-    database_instance_id=out(naming.rds_identifier(team.name, team.environment)),
-    settings={"tracking_uri": "http://mlflow:5000", "artifact_uri": f"s3://{team.stack}-artifacts/mlflow/"},
-)
-monitoring = Monitoring(
-    "monitoring",
-    MonitoringArgs(
-        team=team,
-        cluster=cluster,
-        namespace=team.namespace,
-        data_plane=data_plane,
-        config=config.monitoring,
-        endpoints=config.serving.endpoints,
-        pipelines=config.training.pipelines,
-        feature_store=config.feature_store,
-        database=config.registry.database,
-    ),
-)
-pulumi.export("alertTopicArn", monitoring.topic_arn)
-pulumi.export("dashboardName", monitoring.dashboard_name)
-"""
-
-
-@functools.cache
-def _program() -> Path:
-    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"mlops-monitoring-{os.getpid()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    program = folder / "program.py"
-    program.write_text(PROGRAM)
-    return program
-
-
-@functools.cache
 def plan_of(stack: str) -> Plan:
-    return plan_stack(stack, program=_program())
+    """The real program's plan of an example stack (computed once per session)."""
+    return planned(stack)
 
 
 @functools.cache
@@ -125,7 +66,7 @@ def team_of(stack: str) -> Team:
 
 def alarms(plan: Plan) -> dict[str, dict[str, Any]]:
     """Alarm key (the role after `monitoring-`) -> planned inputs."""
-    return {r.name.removeprefix("monitoring-"): r.inputs for r in plan.of_type(ALARM)}
+    return {r.name.removeprefix("monitoring-"): r.inputs for r in owned(plan, ALARM)}
 
 
 def watched(alarm: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str]]:
@@ -145,8 +86,21 @@ def watched(alarm: dict[str, Any]) -> list[tuple[str, str, dict[str, str], str]]
     ]
 
 
+def owned(plan: Plan, type_: str | None = None) -> list[PlannedResource]:
+    """Resources under the Monitoring component (children and their children)."""
+    (component,) = plan.of_type(MONITORING)
+    parents: set[str] = {component.urn}
+    while True:  # to a fixed point: registrations are recorded as they complete, in any order
+        more = {r.urn for r in plan.resources if r.parent in parents} - parents
+        if not more:
+            break
+        parents |= more
+    found = [r for r in plan.resources if r.urn in parents - {component.urn}]
+    return [r for r in found if type_ is None or r.type == type_]
+
+
 def topic_arn(plan: Plan) -> str:
-    (topic,) = plan.of_type(TOPIC)
+    (topic,) = owned(plan, TOPIC)
     return str(topic.outputs["arn"])
 
 
@@ -346,10 +300,11 @@ def _table_names(plan: Plan) -> set[str]:
 
 @pytest.mark.parametrize("stack", EXAMPLES)
 def test_data_store_alarms_watch_the_real_instance_and_tables(stack: str) -> None:
-    config, team = loaded(stack).config, team_of(stack)
+    config = loaded(stack).config
     plan = plan_of(stack)
     planned = alarms(plan)
-    instance = _instance_ids(plan) or {naming.rds_identifier(team.name, team.environment)}
+    instance = _instance_ids(plan)
+    assert len(instance) == 1
     for key, metric in (
         ("registry-db-cpu", "CPUUtilization"),
         ("registry-db-storage", "FreeStorageSpace"),
@@ -368,9 +323,8 @@ def test_data_store_alarms_watch_the_real_instance_and_tables(stack: str) -> Non
         if key.startswith("online-")
         for _, _, dims, _ in watched(alarm)
     }
-    expected = _table_names(plan) or {
-        naming.online_table_name(config.feast_project, v) for v in online
-    }
+    expected = _table_names(plan)
+    assert len(expected) == len(online)
     assert tables == expected
     assert sorted(k for k in planned if k.startswith("online-")) == sorted(
         f"online-{v}-throttles" for v in online
@@ -408,15 +362,13 @@ def test_every_alarm_reads_catalogued_metrics_and_pages_both_ways(stack: str) ->
 @pytest.mark.parametrize("stack", EXAMPLES)
 def test_topic_is_encrypted_with_a_key_cloudwatch_may_use(stack: str) -> None:
     plan, config = plan_of(stack), loaded(stack).config
-    (topic,) = plan.of_type(TOPIC)
-    (key,) = [
-        r for r in plan.of_type("aws:kms/key:Key") if r.parent and r.parent.endswith("::monitoring")
-    ]
+    (topic,) = owned(plan, TOPIC)
+    (key,) = owned(plan, "aws:kms/key:Key")
     assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
     statements = json.loads(key.inputs["policy"])["Statement"]
     assert {"Service": "cloudwatch.amazonaws.com"} in [s["Principal"] for s in statements]
 
-    subscriptions = plan.of_type(SUBSCRIPTION)
+    subscriptions = owned(plan, SUBSCRIPTION)
     emails = sorted(s.inputs["endpoint"] for s in subscriptions if s.inputs["protocol"] == "email")
     assert emails == sorted(config.monitoring.alert_emails)
     hooks = [s for s in subscriptions if s.inputs["protocol"] == "https"]
@@ -426,7 +378,7 @@ def test_topic_is_encrypted_with_a_key_cloudwatch_may_use(stack: str) -> None:
 
 
 def _dashboard(plan: Plan) -> dict[str, Any]:
-    (dashboard,) = plan.of_type(DASHBOARD)
+    (dashboard,) = owned(plan, DASHBOARD)
     return json.loads(dashboard.inputs["dashboardBody"])
 
 
@@ -459,7 +411,7 @@ def test_drift_monitor_runs_per_realtime_endpoint_with_the_contract_env(
 ) -> None:
     plan, config = plan_of(stack), loaded(stack).config
     realtime = [e for e in config.serving.endpoints if isinstance(e, RealtimeEndpoint)]
-    jobs = {r.inputs["metadata"]["name"]: r.inputs for r in plan.of_type(CRONJOB)}
+    jobs = {r.inputs["metadata"]["name"]: r.inputs for r in owned(plan, CRONJOB)}
     assert sorted(jobs) == sorted(f"drift-{e.name}" for e in realtime)
     for e in realtime:
         job = jobs[f"drift-{e.name}"]
@@ -481,38 +433,52 @@ def test_drift_monitor_runs_per_realtime_endpoint_with_the_contract_env(
         assert settings.metrics_namespace == metrics.namespace(config.team)
         assert settings.metrics_sink == "cloudwatch"
         assert str(settings.prediction_log_uri).endswith(f"/prediction-logs/{e.name}/")
-    for obj in [r.inputs for r in plan.resources if r.type.startswith("kubernetes:") and r.custom]:
+    for obj in [r.inputs for r in owned(plan) if r.type.startswith("kubernetes:") and r.custom]:
         assert schema_errors(obj) == []
 
 
-def test_drift_monitor_may_do_exactly_its_job() -> None:
-    plan = plan_of("fraud-prod")
-    (policy,) = [
-        r
-        for r in plan.of_type("aws:iam/rolePolicy:RolePolicy")
-        if "drift" in r.name and r.parent and "drift" in r.parent
-    ]
+@pytest.mark.parametrize("stack", ["fraud-prod", "fraud-dev"])
+def test_drift_monitor_may_do_exactly_its_job(stack: str) -> None:
+    plan = plan_of(stack)
+    (policy,) = owned(plan, "aws:iam/rolePolicy:RolePolicy")
     statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
-    assert {sid: sorted(s["Action"]) for sid, s in statements.items()} == {
+    data_keys = [
+        str(r.outputs["arn"])
+        for r in plan.of_type("aws:kms/key:Key")
+        if r not in owned(plan, "aws:kms/key:Key")
+    ]
+    expected = {
         "ReadPredictionLogsAndModels": ["s3:GetObject"],
         "List1": ["s3:ListBucket"],
         "PublishMetrics": ["cloudwatch:PutMetricData"],
         "NotifyCanaryRollback": ["sns:Publish"],
         "EncryptNotifications": ["kms:Decrypt", "kms:GenerateDataKey"],
     }
+    if data_keys:  # prod encrypts its data with the team's key
+        expected["DecryptData"] = ["kms:Decrypt"]
+        assert statements["DecryptData"]["Resource"] == data_keys
+    assert {sid: sorted(s["Action"]) for sid, s in statements.items()} == expected
     assert statements["PublishMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "MLOps/fraud"}
     }
     assert statements["NotifyCanaryRollback"]["Resource"] == [topic_arn(plan)]
+    (topic_key,) = owned(plan, "aws:kms/key:Key")
+    assert statements["EncryptNotifications"]["Resource"] == [topic_key.outputs["arn"]]
     reads = statements["ReadPredictionLogsAndModels"]["Resource"]
-    assert any(r.endswith("/prediction-logs/scorer/*") for r in reads)
-    assert not any(r.endswith(":::*") or r.endswith("/*/*") for r in reads)
+    artifact_bucket = plan.outputs["artifactBucket"]
+    assert f"arn:aws:s3:::{artifact_bucket}/prediction-logs/scorer/*" in reads
+    assert all(
+        r.startswith(f"arn:aws:s3:::{artifact_bucket}/")
+        and r != f"arn:aws:s3:::{artifact_bucket}/*"
+        for r in reads
+    )
+    assert statements["List1"]["Resource"] == [f"arn:aws:s3:::{artifact_bucket}"]
 
 
 def test_batch_only_stacks_get_no_drift_monitor() -> None:
     plan = plan_of("recommendations-prod")
-    assert plan.of_type(CRONJOB) == []
-    assert not [r for r in plan.resources if r.type == "mlops:identity:WorkloadIdentity"]
+    assert owned(plan, CRONJOB) == []
+    assert owned(plan, "mlops:identity:WorkloadIdentity") == []
 
 
 def test_every_child_is_parented_to_the_component() -> None:
@@ -652,7 +618,7 @@ def test_planned_alarms_and_dashboard_replay_through_the_cloudwatch_api(
             assert sorted(back["Dimensions"], key=lambda d: d["Name"]) == request["Dimensions"]
             assert back["MetricName"] == request["MetricName"]
 
-    (dashboard,) = plan.of_type(DASHBOARD)
+    (dashboard,) = owned(plan, DASHBOARD)
     response = client.put_dashboard(
         DashboardName=dashboard.inputs["dashboardName"],
         DashboardBody=dashboard.inputs["dashboardBody"],
