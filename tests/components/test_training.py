@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,110 +31,12 @@ from runtime.settings import ENV_PREFIX, Settings
 from runtime.spec import PipelineSpec
 from tests.conftest import planned
 from tooling.mocks import platform_outputs
-from tooling.plan import PROGRAM, STACKS, Plan, PlannedResource, plan_stack
-
-# --- the plan of a stack's compute ----------------------------------------------------------------
-# Until the data plane section of __main__.py lands, the compute is planned by __main__.py with a
-# stand-in DataPlane (plain values shaped like the real one); afterwards, by __main__.py itself.
-
-STANDIN_DATA_PLANE = """
-import pulumi as _p
-from components import naming as _naming
-from components.team import DataPlane as _DataPlane
-from runtime.spec import FeatureStoreSpec as _Spec
-
-_offline = f"{team.stack}-offline-1a2b3c4"
-_artifacts = f"{team.stack}-artifacts-5d6e7f8"
-_project = config.feast_project
-_views = [v.name for v in config.feature_store.feature_views if v.online]
-_tables = {v: _naming.online_table_name(_project, v) for v in _views}
-data_plane = _DataPlane(
-    offline_bucket=_p.Output.from_input(_offline),
-    offline_bucket_arn=_p.Output.from_input(f"arn:aws:s3:::{_offline}"),
-    online_table_arns=_p.Output.from_input(
-        [f"arn:aws:dynamodb:{team.region}:123456789012:table/{t}" for t in _tables.values()]
-    ),
-    online_table_names={v: _p.Output.from_input(t) for v, t in _tables.items()},
-    artifact_bucket=_p.Output.from_input(_artifacts),
-    artifact_bucket_arn=_p.Output.from_input(f"arn:aws:s3:::{_artifacts}"),
-    kms_key_arns=_p.Output.from_input([]),
-    database_instance_id=_p.Output.from_input(f"{team.stack}-registry"),
-    settings={
-        "team": team.name,
-        "environment": str(team.environment),
-        "aws_region": team.region,
-        "feature_store": _Spec.model_validate(
-            config.feature_store.model_dump(include=set(_Spec.model_fields), by_alias=True)
-        ),
-        "offline_store_uri": _p.Output.from_input(f"s3://{_offline}/offline/"),
-        "online_store": "dynamodb",
-        "feast_registry_uri": _p.Output.from_input(f"s3://{_offline}/feast/registry.pb"),
-        "tracking_uri": f"http://mlflow.{team.namespace}.svc.cluster.local:5000",
-        "artifact_uri": _p.Output.from_input(f"s3://{_artifacts}/mlflow/"),
-    },
-)
-"""
-
-STANDIN_COMPUTE = """
-from components.serving import ServingEndpoint, ServingEndpointArgs
-from components.training import TrainingCompute, TrainingComputeArgs
-
-training = TrainingCompute(
-    "training",
-    TrainingComputeArgs(
-        team=team,
-        cluster=cluster,
-        namespace=namespace.name,
-        data_plane=data_plane,
-        training=config.training,
-    ),
-)
-endpoints = {
-    endpoint.name: ServingEndpoint(
-        f"endpoint-{endpoint.name}",
-        ServingEndpointArgs(
-            team=team,
-            cluster=cluster,
-            namespace=namespace.name,
-            data_plane=data_plane,
-            endpoint=endpoint,
-        ),
-    )
-    for endpoint in sorted(config.serving.endpoints, key=lambda e: e.name)
-}
-pulumi.export("trainingRoleArn", training.role_arn)
-pulumi.export(
-    "endpoints",
-    {name: e.service_name for name, e in endpoints.items() if e.service_name is not None},
-)
-"""
-
-
-def _wired() -> bool:
-    return "TrainingCompute(" in PROGRAM.read_text()
-
-
-@functools.cache
-def _standin_program() -> Path:
-    main = PROGRAM.read_text()
-    head = main.split("# --- data plane", 1)[0]
-    tail = "# --- monitoring" + main.split("# --- monitoring", 1)[1]
-    folder = Path(tempfile.mkdtemp(prefix="mlops-compute-"))
-    program = folder / "__main__.py"
-    program.write_text(head + STANDIN_DATA_PLANE + STANDIN_COMPUTE + tail)
-    return program
+from tooling.plan import STACKS, Plan, PlannedResource, plan_stack
 
 
 def plan_compute(stack: str | Path) -> Plan:
-    """The plan of a stack (a name or a stack file), compute included."""
-    if _wired():
-        return planned(stack) if isinstance(stack, str) else plan_stack(stack)
-    return _plan_standin(stack)
-
-
-@functools.cache
-def _plan_standin(stack: str | Path) -> Plan:
-    return plan_stack(stack, program=_standin_program())
+    """The plan of an example stack (cached) or of a stack file."""
+    return planned(stack) if isinstance(stack, str) else plan_stack(stack)
 
 
 def config_of(stack: str) -> StackConfig:
