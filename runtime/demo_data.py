@@ -381,10 +381,10 @@ def write_demo_data(
 def demo_settings(team: str, **values: object) -> Settings:
     """Settings of a demo team: its feature store and pipelines, plus ``values``."""
     declared = demo_team(team)
-    return Settings(
-        team=team,
-        feature_store=declared.feature_store,
-        pipelines=list(declared.pipelines),
-        metrics_namespace=f"MLOps/{team}",
-        **values,  # type: ignore[arg-type]
-    )
+    defaults: dict[str, object] = {
+        "team": team,
+        "feature_store": declared.feature_store,
+        "pipelines": list(declared.pipelines),
+        "metrics_namespace": f"MLOps/{team}",
+    }
+    return Settings(**(defaults | values))  # type: ignore[arg-type]

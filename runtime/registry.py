@@ -37,6 +37,9 @@ LOCAL_ARTIFACTS = "mlartifacts"
 
 def tracking_uri(settings: Settings) -> str:
     """MLflow tracking and registry URI: ``settings.tracking_uri`` or SQLite in ``home``."""
+    if settings.tracking_uri and settings.tracking_uri.startswith("postgresql://"):
+        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the image ships psycopg2.
+        return "postgresql+psycopg2://" + settings.tracking_uri.removeprefix("postgresql://")
     if settings.tracking_uri:
         return settings.tracking_uri
     return f"sqlite:///{settings.home.resolve() / LOCAL_DATABASE}"

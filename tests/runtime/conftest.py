@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -44,6 +45,8 @@ def moto_endpoint(aws_credentials: None) -> Iterator[str]:
     """A moto server (S3, DynamoDB, CloudWatch, ...) on a free localhost port."""
     from moto.server import ThreadedMotoServer
 
+    # One access-log line per request drowns the output of a failing test.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
