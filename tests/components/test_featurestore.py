@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
+import pandas as pd
 import pytest
 import yaml
 
@@ -20,8 +22,10 @@ from components.featurestore import (
     writer_document,
 )
 from components.storage import lifecycle_rules
-from runtime.settings import ENV_PREFIX, Settings, render_env
+from runtime.feast_config import online_table_name
+from runtime.settings import ENV_PREFIX, Settings, library_env, render_env
 from runtime.spec import FeatureStoreSpec
+from runtime.storage import write_parquet
 from tests.components._data_plane_helpers import (
     bucket_child,
     container,
@@ -211,8 +215,6 @@ def test_one_online_table_per_online_view_named_as_feast_names_it(example_stack:
     store = config.feature_store
     tables = {t.inputs["name"]: t for t in plan.of_type(TABLE)}
     # The runtime names its tables with the same function Feast's template fills.
-    from runtime.feast_config import online_table_name
-
     settings = Settings(
         team=config.team, feature_store=feature_store_spec(store, config.feast_project)
     )
@@ -374,3 +376,124 @@ def test_provisioned_capacity_scales_between_floor_and_ceiling(tmp_path: Path) -
         assert all(
             p["targetTrackingScalingPolicyConfiguration"]["targetValue"] == 60 for p in tracking
         )
+
+
+# -- real Feast on the tables and bucket the plan declares (moto) --------------------------------
+
+_SAMPLES = {
+    "int64": lambda i: i,
+    "int32": lambda i: i,
+    "float64": lambda i: i + 0.5,
+    "float32": lambda i: i + 0.25,
+    "string": lambda i: f"v{i}",
+    "bool": lambda i: i % 2 == 0,
+}
+
+
+def _write_sources(settings: Settings, now: datetime, rows: int = 5) -> None:
+    """A few rows per feature view, shaped as the view declares (join keys, timestamp, features)."""
+    keys = {e.name: e for e in settings.feature_store.entities}
+    for view in settings.feature_store.feature_views:
+        frame: dict[str, list[object]] = {}
+        for entity in view.entities:
+            key = keys[entity]
+            frame[key.join_key] = [i if key.value_type == "int64" else f"k{i}" for i in range(rows)]
+        frame[view.source.timestamp_field] = [now - timedelta(hours=1)] * rows
+        for feature, kind in view.features.items():
+            frame[feature] = [_SAMPLES[kind](i) for i in range(rows)]
+        write_parquet(settings, pd.DataFrame(frame), f"{view.source.path}part-0.parquet")
+
+
+@pytest.mark.moto
+@pytest.mark.slow
+@pytest.mark.parametrize("stack", ["fraud-dev", "forecasting-prod"])
+def test_real_feast_applies_materializes_and_reads_on_the_planned_tables(
+    stack: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feast import FeatureStore as Feast
+    from moto.server import ThreadedMotoServer
+
+    from runtime.features import feature_definitions
+
+    plan = planned(stack)
+    region = load_stack_file(stack_file(stack)).region
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": region,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        # What `pulumi up` would have created, from the plan's inputs (not by Feast).
+        dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region)
+        for table in plan.of_type(TABLE):
+            inputs = table.inputs
+            capacity = (
+                {
+                    "ProvisionedThroughput": {
+                        "ReadCapacityUnits": int(inputs["readCapacity"]),
+                        "WriteCapacityUnits": int(inputs["writeCapacity"]),
+                    }
+                }
+                if inputs["billingMode"] == "PROVISIONED"
+                else {}
+            )
+            dynamodb.create_table(
+                TableName=inputs["name"],
+                KeySchema=[{"AttributeName": inputs["hashKey"], "KeyType": "HASH"}],
+                AttributeDefinitions=[
+                    {"AttributeName": a["name"], "AttributeType": a["type"]}
+                    for a in inputs["attributes"]
+                ],
+                BillingMode=inputs["billingMode"],
+                **capacity,
+            )
+        bucket = plan.one(BUCKET, "features-offline-bucket").outputs["bucket"]
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region)
+        location = {} if region == "us-east-1" else {"LocationConstraint": region}
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
+
+        # The materialization pod's env, with the emulator endpoint and a local home.
+        cronjob = plan.one("kubernetes:batch/v1:CronJob", "features-materialize").inputs
+        pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        env = env_of(container(pod, "materialize"))
+        env |= {"MLOPS_AWS_ENDPOINT_URL": endpoint, "MLOPS_HOME": str(tmp_path / "home")}
+        settings = settings_from_env(monkeypatch, env)
+        for name, value in library_env(settings).items():
+            monkeypatch.setenv(name, value)
+        now = datetime.now(UTC).replace(microsecond=0)
+        _write_sources(settings, now)
+
+        # The ConfigMap's feature_store.yaml, endpoint pointed at moto.
+        config_map = plan.one("kubernetes:core/v1:ConfigMap", "features-config").inputs
+        rendered = yaml.safe_load(config_map["data"]["feature_store.yaml"])
+        rendered["online_store"]["endpoint_url"] = endpoint
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        (repo / "feature_store.yaml").write_text(yaml.safe_dump(rendered))
+        store = Feast(repo_path=str(repo))
+        store.apply(feature_definitions(settings))
+        store.materialize(start_date=now - timedelta(days=2), end_date=now)
+
+        keys = {e.name: e.join_key for e in settings.feature_store.entities}
+        for view in (v for v in settings.feature_store.feature_views if v.online):
+            join_keys = [keys[e] for e in view.entities]
+            types = {e.join_key: e.value_type for e in settings.feature_store.entities}
+            entity_rows = [{k: 3 if types[k] == "int64" else "k3" for k in join_keys}]
+            refs = [f"{view.name}:{feature}" for feature in view.features]
+            online = store.get_online_features(features=refs, entity_rows=entity_rows).to_dict()
+            for feature, kind in view.features.items():
+                assert online[feature] == [_SAMPLES[kind](3)], (view.name, feature)
+            table = online_table_name(settings, view.name)
+            assert dynamodb.scan(TableName=table)["Count"] == 5
+        # Feast used the registry location the stack declared.
+        registry_key = rendered["registry"]["path"].removeprefix(f"s3://{bucket}/")
+        assert s3.head_object(Bucket=bucket, Key=registry_key)["ContentLength"] > 0
+    finally:
+        server.stop()
