@@ -449,3 +449,33 @@ def test_dev_and_prod_differ_in_size_not_shape() -> None:
     assert naming.quantity(quota["fraud-dev"]["requests.cpu"]) < naming.quantity(
         quota["fraud-prod"]["requests.cpu"]
     )
+
+
+def test_the_compute_at_its_peak_fits_the_team_quota(example_stack: str) -> None:
+    """Every endpoint at max replicas and every pipeline running at once: within the quota."""
+    plan = plan_compute(example_stack)
+    quota = config_of(example_stack).training.quota
+    peak = {"cpu": 0.0, "memory": 0.0, "nvidia.com/gpu": 0.0}
+    hpa_max = {
+        r.inputs["spec"]["scaleTargetRef"]["name"]: r.inputs["spec"]["maxReplicas"]
+        for r in plan.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    }
+    mine = [r for r in plan.resources if r.name.startswith(("training-", "endpoint-"))]
+    for resource in mine:
+        if resource.type == "kubernetes:apps/v1:Deployment":
+            pod, count = (
+                resource.inputs["spec"]["template"]["spec"],
+                hpa_max[resource.inputs["metadata"]["name"]],
+            )
+        elif resource.type == "kubernetes:batch/v1:CronJob":
+            pod, count = resource.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"], 1
+        else:
+            continue
+        for container in pod["containers"]:
+            for key in peak:
+                peak[key] += count * naming.quantity(
+                    container["resources"]["requests"].get(key, "0")
+                )
+    assert peak["cpu"] <= naming.quantity(quota.cpu)
+    assert peak["memory"] <= naming.quantity(quota.memory)
+    assert peak["nvidia.com/gpu"] <= quota.gpu
