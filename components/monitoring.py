@@ -31,7 +31,7 @@ from components.config.training import TrainingPipeline
 from components.team import ClusterInfo, DataPlane, Team
 from runtime import metrics
 from runtime.metrics import Dimension, Metric
-from runtime.spec import EndpointSpec, PipelineSpec
+from runtime.spec import EndpointSpec, PipelineSpec, format_duration
 
 # AWS's own metrics for the resources the data plane runs on.
 RDS_NAMESPACE = "AWS/RDS"
@@ -213,11 +213,6 @@ def realtime_endpoints(endpoints: Sequence[object]) -> list[RealtimeEndpoint]:
     return [e for e in endpoints if isinstance(e, RealtimeEndpoint)]
 
 
-def pipelines_of(endpoint: RealtimeEndpoint, pipelines: Sequence[TrainingPipeline]) -> list[str]:
-    """Names of the pipelines that train the model an endpoint serves."""
-    return [p.name for p in pipelines if p.model_name == endpoint.model]
-
-
 def feature_drift_alarms(
     thresholds: Mapping[str, float],
     endpoints: Sequence[RealtimeEndpoint],
@@ -299,7 +294,7 @@ def plan_alarms(
             alarms.append(
                 AlarmSpec(
                     key=f"serving-{e.name}-no-traffic",
-                    summary=f"Endpoint {e.name}: no requests for {NO_TRAFFIC_WINDOW}",
+                    summary=f"Endpoint {e.name}: no requests for {format_duration(NO_TRAFFIC_WINDOW)}",
                     runbook=(
                         "check that the endpoint's pods are ready and its Service/Ingress routes "
                         "traffic, then ask the calling service whether it stopped calling"
@@ -429,7 +424,7 @@ def plan_alarms(
             AlarmSpec(
                 key=f"training-{p.name}-missed-run",
                 summary=(
-                    f"Pipeline {p.name}: no successful run within {missed.span} "
+                    f"Pipeline {p.name}: no successful run within {format_duration(missed.span)} "
                     f"({config.missed_runs + 1} x the period of `{p.schedule}`"
                     f"{capped})"
                 ),
@@ -465,7 +460,7 @@ def plan_alarms(
         alarms.append(
             AlarmSpec(
                 key=f"features-{view.name}-freshness",
-                summary=f"Feature view {view.name}: online values older than {limit}",
+                summary=f"Feature view {view.name}: online values older than {format_duration(limit)}",
                 runbook=(
                     "check the materialization CronJob's last Jobs and logs, then the offline "
                     f"source `{view.source.path}` for new rows; rerun `mlops-runtime materialize`"
@@ -575,6 +570,10 @@ def plan_alarms(
                 expression="FILL(reads, 0) + FILL(writes, 0)",
             )
         )
+    for alarm in alarms:  # a planning mistake, caught before any engine sees it
+        for query in alarm.queries:
+            if not within_limits(query.period, alarm.evaluation_periods):
+                raise ValueError(f"alarm {alarm.key}: evaluation range beyond CloudWatch's limit")
     return alarms
 
 
@@ -676,7 +675,7 @@ def dashboard_body(
             "height": 2,
             "properties": {
                 "markdown": f"# {team.name} ({team.environment}): MLOps\n"
-                f"Metrics in `{ns}`; alarms page the `{team.physical('alerts', TOPIC_NAME_MAX)}` "
+                f"Metrics in `{ns}`; alarms page the `{topic_name(team)}` "
                 "topic.",
             },
         }
@@ -713,7 +712,7 @@ def dashboard_body(
                 line(metrics.PREDICTION_DRIFT, endpoint=e.name),
                 *(
                     line(metrics.FEATURE_DRIFT, endpoint=e.name, feature=feature)
-                    for endpoint, feature, _ in feature_drift_alarms(
+                    for _, feature, _ in feature_drift_alarms(
                         config.drift.feature_thresholds, [e], pipelines
                     )
                 ),
@@ -797,7 +796,7 @@ def drift_monitor_policy(
             "ReadPredictionLogsAndModels",
             ["s3:GetObject"],
             [
-                f"arn:{partition}:s3:::{bucket}/{prefix}*"
+                naming.s3_arn(f"s3://{bucket}/{prefix}*", partition)
                 for bucket, listed in prefixes.items()
                 for prefix in listed
             ],
@@ -806,7 +805,7 @@ def drift_monitor_policy(
             iam.statement(
                 f"List{index}",
                 ["s3:ListBucket"],
-                [f"arn:{partition}:s3:::{bucket}"],
+                [naming.s3_arn(f"s3://{bucket}", partition)],
                 {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in listed]}},
             )
             for index, (bucket, listed) in enumerate(sorted(prefixes.items()), start=1)
@@ -849,6 +848,10 @@ def topic_key_policy(account_id: str, partition: str) -> dict[str, Any]:
             },
         ],
     }
+
+
+def topic_name(team: Team) -> str:
+    return team.physical("alerts", TOPIC_NAME_MAX)
 
 
 def _spec_of(model: Any, spec: type[Any]) -> Any:
@@ -920,7 +923,7 @@ class Monitoring(pulumi.ComponentResource):
         # The one place the team is paged from.
         topic = aws.sns.Topic(
             f"{name}-topic",
-            name=team.physical("alerts", TOPIC_NAME_MAX),
+            name=topic_name(team),
             kms_master_key_id=key_arn,
             tags=team.tags,
             opts=child,
@@ -1072,7 +1075,7 @@ class Monitoring(pulumi.ComponentResource):
         ).apply(
             lambda v: json.dumps(
                 drift_monitor_policy(
-                    partition=v[0].split(":", 2)[1],
+                    partition=naming.arn_partition(v[0]),
                     prediction_log_uris=v[1],
                     artifact_uri=v[2],
                     metrics_namespace=metrics.namespace(team.name),
@@ -1098,11 +1101,7 @@ class Monitoring(pulumi.ComponentResource):
             served_by = {p.name for p in args.pipelines if p.model_name == e.model}
             settings = {
                 **data.settings,
-                "team": team.name,
-                "environment": str(team.environment),
-                "aws_region": team.region,
-                "metrics_sink": "cloudwatch",
-                "metrics_namespace": metrics.namespace(team.name),
+                **workload.team_settings(team),
                 "endpoint": _spec_of(e, EndpointSpec),
                 "pipelines": [
                     _spec_of(p, PipelineSpec) for p in args.pipelines if p.name in served_by
@@ -1120,7 +1119,7 @@ class Monitoring(pulumi.ComponentResource):
             )
             # Measures drift of one endpoint's traffic and guards its canary, on the schedule.
             k8s.batch.v1.CronJob(
-                f"{name}-drift-{e.name}",
+                f"{name}-drift-monitor-{e.name}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=naming.cronjob_name("drift", e.name),
                     namespace=args.namespace,

@@ -25,6 +25,7 @@ from components.monitoring import (
     RDS_DIMENSION,
     MissingData,
     Window,
+    dashboard_body,
     feature_drift_alarms,
     freshness_limit,
     instance_memory_gib,
@@ -630,3 +631,22 @@ def test_planned_alarms_and_dashboard_replay_through_the_cloudwatch_api(
 
 def test_environment_presets_are_covered() -> None:
     assert {team_of(s).environment for s in EXAMPLES} >= {Environment.dev, Environment.prod}
+
+
+def test_dashboard_body_is_plain_data_drawn_from_the_config() -> None:
+    config, team = loaded("fraud-prod").config, team_of("fraud-prod")
+    endpoints = [e for e in config.serving.endpoints if isinstance(e, RealtimeEndpoint)]
+    args = {
+        "team": team,
+        "config": config.monitoring,
+        "endpoints": endpoints,
+        "pipelines": config.training.pipelines,
+        "feature_store": config.feature_store,
+    }
+    body = dashboard_body(**args)
+    assert json.loads(json.dumps(body)) == body == dashboard_body(**args)
+    titles = [w["properties"].get("title") for w in body["widgets"]]
+    assert "scorer: latency (ms)" in titles
+    assert "fraud-model: training runs" in titles
+    empty = dashboard_body(**{**args, "endpoints": [], "pipelines": []})
+    assert [w["type"] for w in empty["widgets"]] == ["text", "metric"]  # header, freshness
