@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from components.config import ConfigError, Environment, load_stack_file
+from policy.rules import Violation, check_plan
 from tooling import scaffold, schema
 from tooling.plan import STACKS, Plan, PlannedResource, plan_stack, shown_path, stack_file
 
@@ -205,6 +206,40 @@ def type_table(result: Plan) -> Table:
 def _short(value: Any, width: int) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command("policy")
+def policy_command(
+    stacks: Annotated[
+        list[str] | None, typer.Argument(help="Stack names or files (default: every stack file).")
+    ] = None,
+) -> None:
+    """Check each stack's offline plan against the policy pack (as `pulumi preview
+    --policy-pack policy` would); a table of what to change. Exit 1 on any violation."""
+    files = _stack_files(stacks or [], STACKS)
+    found: list[tuple[str, Violation]] = []
+    failed = False
+    for file in files:
+        try:
+            with err.status(f"planning {file.name} under the mock engine"):
+                result = plan_stack(file)
+        except ConfigError as error:
+            _report(error)
+            failed = True
+            continue
+        violations = check_plan(result)
+        found += [(result.stack, v) for v in violations]
+        if not violations:
+            out.print(f"[green]✓[/] {escape(result.stack)}: every policy passes", highlight=False)
+    if found:
+        table = Table("stack", "rule", "resource", "what to change", title="Policy violations")
+        for stack, violation in found:
+            resource = escape(violation.urn.rsplit("::", 1)[-1])
+            table.add_row(stack, violation.rule, resource, escape(violation.message))
+        out.print(table)
+        err.print(f"{len(found)} violation(s) in {len({s for s, _ in found})} stack(s)")
+    if found or failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:
