@@ -824,9 +824,11 @@ def containers(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]
                 yield f"{kind[:-1]} {container.get('name') or i!r}", container
 
 
-def _per_container(
-    check: Callable[[Mapping[str, Any], Mapping[str, Any]], str | None],
-) -> ResourceCheck:
+ContainerCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], str | None]
+"""(pod spec, container) -> what to change, or None."""
+
+
+def _per_container(check: ContainerCheck) -> ResourceCheck:
     """A workload check from one over (pod spec, container) -> problem or None."""
 
     def run(type_: str, props: Mapping[str, Any], ctx: Context) -> list[str]:
@@ -845,8 +847,8 @@ def _effective(spec: Mapping[str, Any], container: Mapping[str, Any], key: str) 
     return value if value is not None else dig(spec, f"securityContext.{key}")
 
 
-def _workload_rule(name: str, description: str) -> Callable[[Callable[..., str | None]], Any]:
-    def register(check: Callable[[Mapping[str, Any], Mapping[str, Any]], str | None]) -> Any:
+def _workload_rule(name: str, description: str) -> Callable[[ContainerCheck], ContainerCheck]:
+    def register(check: ContainerCheck) -> ContainerCheck:
         RESOURCE_RULES.append(
             ResourceRule(name, description, frozenset(WORKLOAD_TYPES), _per_container(check))
         )
