@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -143,6 +144,53 @@ def plan(
         for key, value in result.outputs.items():
             outputs.add_row(key, _short(value, 100))
         out.print(outputs)
+
+
+class Format(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+def diff(
+    base: Annotated[
+        str, typer.Option("--base", help="Git ref to compare with (e.g. origin/main).")
+    ],
+    stacks: Annotated[
+        list[str] | None, typer.Argument(help="Stacks (default: those the change touches).")
+    ] = None,
+    output_format: Annotated[
+        Format, typer.Option("--format", help="text, markdown (one PR comment) or json.")
+    ] = Format.text,
+) -> None:
+    """What the change since BASE would do to each stack. Exit 0: no changes, 2: changes, 1: error."""
+    from tooling import diff_report
+    from tooling.diff import GitError, diff_stacks
+
+    try:
+        with err.status(f"planning both sides against {base}"):
+            diffs = diff_stacks(base, stacks or [], repo=_repository())
+    except (GitError, RuntimeError) as error:
+        err.print(f"[red]✗[/] {escape(str(error))}")
+        raise typer.Exit(1) from None
+    render = {
+        Format.text: diff_report.text,
+        Format.json: diff_report.as_json,
+        Format.markdown: lambda d: diff_report.markdown(d, base=base),
+    }[output_format]
+    sys.stdout.write(render(diffs))
+    if any(d.error for d in diffs):
+        raise typer.Exit(1)
+    if any(d.changes for d in diffs):
+        raise typer.Exit(2)
+
+
+def _repository() -> Path:
+    import subprocess
+
+    found = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    return Path(found.stdout.strip()) if found.returncode == 0 else Path.cwd()
 
 
 KEY_INPUTS = (

@@ -51,7 +51,8 @@ class PlannedResource:
     provider: str | None = None
     protect: bool = False
     dependencies: list[str] = field(default_factory=list)
-    aliases: list[dict[str, Any]] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    """URNs this resource had before (its explicit aliases)."""
 
 
 @dataclass
@@ -72,6 +73,30 @@ class Plan:
     def children(self, parent: PlannedResource) -> list[PlannedResource]:
         return [r for r in self.resources if r.parent == parent.urn]
 
+    @classmethod
+    def from_preview_json(cls, stack: str, data: dict[str, Any]) -> Plan:
+        """The inverse of preview_json (how a plan crosses a process boundary)."""
+        resources = [
+            PlannedResource(
+                urn=step["urn"],
+                type=state["type"],
+                name=step["urn"].rsplit("::", 1)[-1],
+                parent=state.get("parent") or None,
+                custom=state["custom"],
+                inputs=state.get("inputs", {}),
+                outputs=state.get("outputs", {}),
+                secret_paths=state.get("secretInputs", []),
+                read=step["op"] == "read",
+                provider=state.get("provider") or None,
+                protect=state.get("protect", False),
+                dependencies=state.get("dependencies", []),
+                aliases=state.get("aliases", []),
+            )
+            for step in data["steps"]
+            for state in [step["newState"]]
+        ]
+        return cls(stack=stack, resources=resources, outputs=data.get("outputs", {}))
+
     def preview_json(self) -> dict[str, Any]:
         """The plan in the shape of `pulumi preview --json` (steps of op, urn, newState)."""
         steps = [
@@ -89,6 +114,8 @@ class Plan:
                     "protect": r.protect,
                     "provider": r.provider or "",
                     "dependencies": r.dependencies,
+                    "aliases": r.aliases,
+                    "secretInputs": r.secret_paths,
                 },
             }
             for r in self.resources
@@ -104,6 +131,16 @@ class Plan:
         }
 
 
+def make_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    """A resource's URN as the engine makes it: a child's type is qualified by its parent's
+    whole type chain, except under the root stack."""
+    if parent:
+        qualified = parent.split("::")[2]
+        if qualified != ROOT_STACK_TYPE:
+            type_ = f"{qualified}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
 class _Recorder(pulumi_mocks.MockMonitor):
     """The SDK's mock monitor, remembering everything a registration said."""
 
@@ -112,13 +149,20 @@ class _Recorder(pulumi_mocks.MockMonitor):
         self.planned: list[PlannedResource] = []
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
-        # As the engine does: a child's type is qualified by its parent's whole type chain,
-        # except under the root stack.
-        if parent:
-            qualified = parent.split("::")[2]
-            if qualified != ROOT_STACK_TYPE:
-                type_ = f"{qualified}${type_}"
-        return "::".join(["urn:pulumi:" + pulumi.get_stack(), pulumi.get_project(), type_, name])
+        return make_urn(pulumi.get_stack(), pulumi.get_project(), parent, type_, name)
+
+    def _alias_urn(self, alias: Any, request: Any) -> str:
+        if alias.urn:
+            return str(alias.urn)
+        spec = alias.spec
+        parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+        return make_urn(
+            spec.stack or pulumi.get_stack(),
+            spec.project or pulumi.get_project(),
+            parent,
+            spec.type or request.type,
+            spec.name or request.name,
+        )
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
@@ -156,7 +200,7 @@ class _Recorder(pulumi_mocks.MockMonitor):
                 provider=request.provider or None,
                 protect=getattr(request, "protect", False),
                 dependencies=sorted(getattr(request, "dependencies", [])),
-                aliases=[_alias(a) for a in getattr(request, "aliases", [])],
+                aliases=[self._alias_urn(a, request) for a in getattr(request, "aliases", [])],
             )
         )
 
@@ -181,12 +225,6 @@ def _masked(value: Any) -> Any:
     if isinstance(value, Unknown) or value == rpc.UNKNOWN:
         return "[unknown]"
     return value
-
-
-def _alias(alias: Any) -> dict[str, Any]:
-    from google.protobuf.json_format import MessageToDict
-
-    return MessageToDict(alias)
 
 
 def engine_config(stack_file: Path) -> tuple[dict[str, str], list[str]]:

@@ -164,7 +164,43 @@ def parse_stack_config(
     ]
     if issues:
         raise ConfigError(issues)
-    return LoadedStack(StackConfig.model_validate(values), region, file)  # type: ignore[arg-type]
+    return LoadedStack(canonical(StackConfig.model_validate(values)), region, file)  # type: ignore[arg-type]
+
+
+def canonical(config: StackConfig) -> StackConfig:
+    """The config with lists whose order means nothing sorted by name, so that reordering a
+    stack file changes no resource. (Problems were reported against the file's own order.)"""
+
+    def by_name(items: Sequence[Any]) -> list[Any]:
+        return sorted(items, key=lambda item: item.name)
+
+    store = config.feature_store
+    views = [
+        v.model_copy(update={"features": dict(sorted(v.features.items()))})
+        for v in store.feature_views
+    ]
+    return config.model_copy(
+        update={
+            "feature_store": store.model_copy(
+                update={"entities": by_name(store.entities), "feature_views": by_name(views)}
+            ),
+            "training": config.training.model_copy(
+                update={
+                    "node_pools": by_name(config.training.node_pools),
+                    "pipelines": by_name(config.training.pipelines),
+                }
+            ),
+            "serving": config.serving.model_copy(
+                update={
+                    "endpoints": by_name(config.serving.endpoints),
+                    "external_models": sorted(config.serving.external_models),
+                }
+            ),
+            "monitoring": config.monitoring.model_copy(
+                update={"alert_emails": sorted(config.monitoring.alert_emails)}
+            ),
+        }
+    )
 
 
 def _is_model(value: Any) -> bool:

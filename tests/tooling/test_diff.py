@@ -1,0 +1,217 @@
+"""`mlops diff` in a temporary git repository: each kind of change yields exactly its diff."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tooling import diff_report
+from tooling.diff import Op, PropertyChange, ResourceChange, StackDiff, changed_stacks, diff_stacks
+from tooling.plan import ROOT
+
+COPIED = (
+    "__main__.py",
+    "Pulumi.yaml",
+    "pyproject.toml",
+    "components",
+    "runtime",
+    "tooling",
+    "stacks",
+)
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A copy of the project, committed once; each test edits the working tree."""
+    folder = tmp_path_factory.mktemp("repo")
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(
+                source, folder / name, ignore=shutil.ignore_patterns("__pycache__", ".mlops")
+            )
+        else:
+            shutil.copy2(source, folder / name)
+    _git(folder, "init", "-q", "-b", "main")
+    _git(folder, "add", ".")
+    _git(
+        folder, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base"
+    )
+    yield folder
+
+
+@pytest.fixture
+def clean(repo: Path) -> Iterator[Path]:
+    yield repo
+    _git(repo, "checkout", "-q", "--", ".")
+    _git(repo, "clean", "-qfd")
+
+
+def _edit(repo: Path, stack: str, edit) -> None:
+    file = repo / "stacks" / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(file.read_text())
+    edit(document["config"])
+    file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def _ops(diff: StackDiff) -> list[tuple[str, str, str]]:
+    return [(c.op.value, c.type, c.name) for c in diff.changes]
+
+
+def test_an_untouched_tree_has_no_changed_stacks(clean: Path) -> None:
+    assert changed_stacks("HEAD", clean) == []
+    assert diff_stacks("HEAD", repo=clean) == []
+
+
+def test_a_schedule_change_is_one_update(clean: Path) -> None:
+    _edit(
+        clean,
+        "fraud-dev",
+        lambda c: c["mlops:featureStore"].update(materialization={"schedule": "*/15 * * * *"}),
+    )
+
+    assert changed_stacks("HEAD", clean) == ["fraud-dev"]
+    [diff] = diff_stacks("HEAD", repo=clean)
+
+    # The job's schedule, and what is derived from it: freshness alarms at 2 x the period.
+    assert _ops(diff) == [
+        ("update", "kubernetes:batch/v1:CronJob", "features-materialize"),
+        ("update", "aws:cloudwatch/dashboard:Dashboard", "monitoring-dashboard"),
+        (
+            "update",
+            "aws:cloudwatch/metricAlarm:MetricAlarm",
+            "monitoring-features-card_profile-freshness",
+        ),
+        (
+            "update",
+            "aws:cloudwatch/metricAlarm:MetricAlarm",
+            "monitoring-features-card_txn_stats-freshness",
+        ),
+    ]
+    assert diff.changes[0].properties == (
+        PropertyChange("spec.jobTemplate.spec.activeDeadlineSeconds", 3600.0, 900.0),
+        PropertyChange("spec.schedule", "0 * * * *", "*/15 * * * *"),
+    )
+    threshold = [p for p in diff.changes[2].properties if p.path == "threshold"]
+    assert threshold == [PropertyChange("threshold", 7200.0, 1800.0)]
+
+
+def test_renaming_the_feast_project_replaces_the_tables_loudly(clean: Path) -> None:
+    _edit(clean, "fraud-prod", lambda c: c["mlops:featureStore"].update(project="fraud_v2"))
+
+    [diff] = diff_stacks("HEAD", repo=clean)
+
+    tables = [c for c in diff.changes if c.type == "aws:dynamodb/table:Table"]
+    assert [(c.op, c.name, c.replaced_by, c.dangerous) for c in tables] == [
+        (Op.REPLACE, "features-online-card_profile", ("name",), True),
+        (Op.REPLACE, "features-online-card_txn_stats", ("name",), True),
+    ]
+    assert diff.changes[: len(tables)] == tables  # dangerous changes come first
+    comment = diff_report.markdown([diff], base="main")
+    assert (
+        "[!CAUTION]" in comment
+        and "replace `aws:dynamodb/table:Table` **features-online-card_profile**" in comment
+    )
+
+
+def test_adding_and_removing_an_endpoint(clean: Path) -> None:
+    def add(config: dict) -> None:
+        endpoint = dict(config["mlops:serving"]["endpoints"][0], name="scorer-eu")
+        config["mlops:serving"]["endpoints"].append(endpoint)
+
+    _edit(clean, "fraud-dev", add)
+    _edit(clean, "forecasting-dev", lambda c: c.pop("mlops:serving"))
+
+    diffs = {d.stack: d for d in diff_stacks("HEAD", repo=clean)}
+
+    assert sorted(diffs) == ["forecasting-dev", "fraud-dev"]
+    added = diffs["fraud-dev"]
+    # Beside its own resources: a dashboard row, and the drift monitor may read its log.
+    assert [change for change in _ops(added) if change[0] != "create"] == [
+        ("update", "aws:cloudwatch/dashboard:Dashboard", "monitoring-dashboard"),
+        ("update", "aws:iam/rolePolicy:RolePolicy", "monitoring-drift-identity-policy"),
+    ]
+    assert ("create", "kubernetes:apps/v1:Deployment", "endpoint-scorer-eu-deployment") in _ops(
+        added
+    )
+    removed = diffs["forecasting-dev"]
+    assert ("delete", "kubernetes:apps/v1:Deployment", "endpoint-demand-api-deployment") in _ops(
+        removed
+    )
+    assert not removed.dangerous
+
+
+def test_reordering_and_cosmetic_edits_change_nothing(clean: Path) -> None:
+    def reorder(config: dict) -> None:
+        store = config["mlops:featureStore"]
+        store["featureViews"].reverse()
+        store["featureViews"][0]["features"] = dict(
+            reversed(store["featureViews"][0]["features"].items())
+        )
+        config["mlops:training"]["nodePools"].reverse()
+
+    _edit(clean, "fraud-prod", reorder)
+    file = clean / "stacks" / "Pulumi.fraud-prod.yaml"
+    file.write_text(
+        "# reviewed by the platform team\n" + file.read_text().replace("config:\n", "config:   \n")
+    )
+
+    [diff] = diff_stacks("HEAD", repo=clean)
+
+    assert diff.changes == []
+
+
+def test_a_component_moved_to_a_new_type_keeps_its_resources_through_aliases(clean: Path) -> None:
+    source = (clean / "components" / "namespace.py").read_text()
+    renamed = source.replace(
+        'super().__init__("mlops:team:TeamNamespace", name, None, opts)',
+        'super().__init__("mlops:kubernetes:TeamNamespace", name, None, pulumi.ResourceOptions.merge(\n'
+        '            opts, pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="mlops:team:TeamNamespace")])))',
+    )
+    assert renamed != source
+    (clean / "components" / "namespace.py").write_text(renamed)
+
+    assert "fraud-dev" in changed_stacks("HEAD", clean)  # code changed: every stack
+    [diff] = diff_stacks("HEAD", ["fraud-dev"], repo=clean)
+
+    assert diff.changes and {c.op for c in diff.changes} == {Op.UPDATE}
+    assert all(
+        c.previous_urn and "mlops:team:TeamNamespace" in c.previous_urn for c in diff.changes
+    )
+    assert all(not c.properties for c in diff.changes)
+
+
+def test_markdown_fits_one_github_comment_however_big_the_diff() -> None:
+    huge = [
+        StackDiff(
+            f"team{i}-prod",
+            [
+                ResourceChange(
+                    Op.UPDATE,
+                    f"urn:pulumi:s::mlops::t::r{j}",
+                    "aws:cloudwatch/metricAlarm:MetricAlarm",
+                    f"alarm-{j}",
+                    (PropertyChange("alarmDescription", "x" * 50, "y" * 50),),
+                )
+                for j in range(400)
+            ],
+        )
+        for i in range(20)
+    ]
+
+    comment = diff_report.markdown(huge, base="main")
+
+    assert len(comment) <= diff_report.GITHUB_COMMENT_LIMIT
+    assert comment.startswith(diff_report.MARKER)
+    assert comment.count("| `team") == 20  # the summary table is always whole
+    assert "more stack section(s) not shown" in comment
+    assert comment.count("<details>") == comment.count("</details>")

@@ -1,0 +1,156 @@
+"""How a diff reads: text for a terminal, markdown for one pull-request comment, json for tools."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from tooling.diff import Op, ResourceChange, StackDiff
+
+GITHUB_COMMENT_LIMIT = 65_535
+MARKER = "<!-- mlops-diff -->"
+"""Lets the workflow find and update its own comment."""
+_SYMBOL = {Op.CREATE: "+", Op.UPDATE: "~", Op.REPLACE: "+-", Op.DELETE: "-"}
+
+
+def summary_counts(diff: StackDiff) -> dict[str, int]:
+    return {op.value: diff.count(op) for op in Op}
+
+
+def _value(value: Any, width: int = 60) -> str:
+    text = (
+        "(none)"
+        if value is None
+        else json.dumps(value, default=str)
+        if not isinstance(value, str)
+        else value
+    )
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _change_lines(change: ResourceChange) -> list[str]:
+    head = f"{_SYMBOL[change.op]} {change.type} {change.name}"
+    if change.dangerous:
+        head += f"  !! {change.op.upper()} OF A STATEFUL RESOURCE (data is lost)"
+    if change.previous_urn:
+        head += f"  (was {change.previous_urn.rsplit('::', 1)[-1]})"
+    lines = [head]
+    if change.replaced_by:
+        lines.append(f"    replaced because of: {', '.join(change.replaced_by)}")
+    lines += [f"    {p.path}: {_value(p.old)} => {_value(p.new)}" for p in change.properties]
+    return lines
+
+
+def text(diffs: Sequence[StackDiff]) -> str:
+    out: list[str] = []
+    for diff in diffs:
+        counts = (
+            ", ".join(f"{n} to {op}" for op, n in summary_counts(diff).items() if n) or "no changes"
+        )
+        out.append(f"== {diff.stack}: {(diff.error and 'ERROR') or counts}")
+        if diff.error:
+            out.append(diff.error)
+        for change in diff.changes:
+            out += _change_lines(change)
+        out += [f"  policy: {v}" for v in diff.violations]
+    return "\n".join(out) + "\n"
+
+
+def as_json(diffs: Sequence[StackDiff]) -> str:
+    return (
+        json.dumps(
+            [
+                {
+                    "stack": d.stack,
+                    "error": d.error,
+                    "summary": summary_counts(d),
+                    "violations": d.violations,
+                    "changes": [
+                        {
+                            "op": c.op.value,
+                            "urn": c.urn,
+                            "type": c.type,
+                            "name": c.name,
+                            "stateful": c.stateful,
+                            "dangerous": c.dangerous,
+                            "previousUrn": c.previous_urn,
+                            "replacedBy": list(c.replaced_by),
+                            "properties": [
+                                {"path": p.path, "old": p.old, "new": p.new} for p in c.properties
+                            ],
+                        }
+                        for c in d.changes
+                    ],
+                }
+                for d in diffs
+            ],
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
+
+
+def markdown(diffs: Sequence[StackDiff], *, base: str, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """One comment: a summary table first, then each stack's changes in a collapsed section;
+    sections are trimmed from the end when the whole would not fit in ``limit`` characters."""
+    dangerous = [(d.stack, c) for d in diffs for c in d.dangerous]
+    head = [MARKER, f"### Infrastructure diff against `{base}`", ""]
+    if dangerous:
+        head.append("> [!CAUTION]")
+        head.append("> **Stateful resources would be replaced or deleted (their data is lost):**")
+        head += [f"> - `{stack}`: {c.op} `{c.type}` **{c.name}**" for stack, c in dangerous]
+        head.append("")
+    head += [
+        "| stack | create | update | replace | delete | policy |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for d in diffs:
+        counts = summary_counts(d)
+        policy = (
+            "error"
+            if d.error
+            else (f"{len(d.violations)} violation(s)" if d.violations else "pass")
+        )
+        head.append(
+            f"| `{d.stack}` | {counts['create']} | {counts['update']} | "
+            f"{counts['replace']}{' ⚠️' if d.dangerous else ''} | {counts['delete']} | {policy} |"
+        )
+    head.append("")
+    sections = [_section(d) for d in diffs if d.changes or d.error or d.violations]
+    footer = (
+        "\n_Planned offline by `mlops diff` under the mock engine (no cloud credentials used)._\n"
+    )
+    body = "\n".join(head)
+    for index, section in enumerate(sections):
+        note = (
+            f"\n_… {len(sections) - index} more stack section(s) not shown (comment size limit); "
+            f"run `mlops diff --base {base}` locally for everything._\n"
+        )
+        if len(body) + len(section) + len(note) + len(footer) > limit:
+            room = limit - len(body) - len(note) - len(footer) - len("\n```\n</details>\n")
+            if room > 500:
+                body += section[:room].rsplit("\n", 1)[0] + "\n```\n</details>\n"
+            return body + note + footer
+        body += section
+    return body + footer
+
+
+def _section(diff: StackDiff) -> str:
+    counts = (
+        ", ".join(f"{n} to {op}" for op, n in summary_counts(diff).items() if n)
+        or "no resource changes"
+    )
+    title = f"<b>{diff.stack}</b>: {'error' if diff.error else counts}"
+    lines = [f"<details><summary>{title}</summary>", "", "```diff"]
+    if diff.error:
+        lines += [f"- {line}" for line in diff.error.splitlines()]
+    for change in diff.changes:
+        first, *rest = _change_lines(change)
+        marker = {Op.CREATE: "+", Op.DELETE: "-", Op.REPLACE: "!", Op.UPDATE: "~"}[change.op]
+        lines.append(f"{marker} {first.split(' ', 1)[1]}")
+        lines += rest
+    lines += [f"! policy: {v}" for v in diff.violations]
+    lines += ["```", "</details>", ""]
+    return "\n".join(lines) + "\n"
