@@ -4,13 +4,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: demo test check lint typecheck format clean
+.PHONY: install demo test check lint typecheck format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
 
 demo: $(STAMP)  ## the main job, on the embedded default
 	$(BIN)/mlops plan fraud-dev
@@ -23,6 +25,7 @@ check: lint typecheck
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/actionlint
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -163,14 +163,27 @@ def diff(
     output_format: Annotated[
         Format, typer.Option("--format", help="text, markdown (one PR comment) or json.")
     ] = Format.text,
+    list_only: Annotated[
+        bool,
+        typer.Option("--list", help="Only print the changed stacks (a JSON list); no planning."),
+    ] = False,
 ) -> None:
-    """What the change since BASE would do to each stack. Exit 0: no changes, 2: changes, 1: error."""
+    """What the change since BASE would do to each stack, with the policy pack's verdict on
+    the new side. Exit 0: no changes, 2: changes, 1: an error or a policy violation."""
     from tooling import diff_report
-    from tooling.diff import GitError, diff_stacks
+    from tooling.diff import GitError, changed_stacks, diff_stacks
+
+    if list_only:
+        try:
+            sys.stdout.write(json.dumps(changed_stacks(base, _repository())) + "\n")
+        except GitError as error:
+            err.print(f"[red]✗[/] {escape(str(error))}")
+            raise typer.Exit(1) from None
+        return
 
     try:
         with err.status(f"planning both sides against {base}"):
-            diffs = diff_stacks(base, stacks or [], repo=_repository())
+            diffs = diff_stacks(base, stacks or [], repo=_repository(), policy=_policy_lines)
     except (GitError, RuntimeError) as error:
         err.print(f"[red]✗[/] {escape(str(error))}")
         raise typer.Exit(1) from None
@@ -180,10 +193,14 @@ def diff(
         Format.markdown: lambda d: diff_report.markdown(d, base=base),
     }[output_format]
     sys.stdout.write(render(diffs))
-    if any(d.error for d in diffs):
+    if any(d.error or d.violations for d in diffs):
         raise typer.Exit(1)
     if any(d.changes for d in diffs):
         raise typer.Exit(2)
+
+
+def _policy_lines(result: Plan) -> list[str]:
+    return [f"{v.rule} on {v.urn.rsplit('::', 1)[-1]}: {v.message}" for v in check_plan(result)]
 
 
 def _repository() -> Path:

@@ -215,3 +215,24 @@ def test_markdown_fits_one_github_comment_however_big_the_diff() -> None:
     assert comment.count("| `team") == 20  # the summary table is always whole
     assert "more stack section(s) not shown" in comment
     assert comment.count("<details>") == comment.count("</details>")
+
+
+def test_a_code_change_that_breaks_a_policy_is_reported_on_every_stack(clean: Path) -> None:
+    from tooling.cli import _policy_lines
+
+    workload = clean / "components" / "workload.py"
+    workload.write_text(
+        workload.read_text().replace(
+            "read_only_root_filesystem=True", "read_only_root_filesystem=False"
+        )
+    )
+
+    diffs = diff_stacks("HEAD", ["fraud-dev"], repo=clean, policy=_policy_lines)
+
+    [diff] = diffs
+    assert diff.changes and all(c.op == Op.UPDATE for c in diff.changes)
+    assert diff.violations and all(
+        v.startswith("k8s-read-only-root-filesystem on ") for v in diff.violations
+    )
+    assert "| `fraud-dev` |" in diff_report.markdown(diffs, base="main")
+    assert f"{len(diff.violations)} violation(s)" in diff_report.markdown(diffs, base="main")
