@@ -442,9 +442,14 @@ class ServingEndpoint(pulumi.ComponentResource):
         container = workload.runtime_container(
             "batch-predict",
             image=team.image,
-            # Settings has no field for a batch job's input and output yet: CLI options.
-            args=["batch-predict", "--input", endpoint.input, "--output", output_uri],
-            env_vars=runtime_env(data, team, endpoint=endpoint_spec(endpoint)),
+            args=["batch-predict"],
+            env_vars=runtime_env(
+                data,
+                team,
+                endpoint=endpoint_spec(endpoint),
+                batch_input=endpoint.input,
+                batch_output_uri=output_uri,
+            ),
             spec=endpoint.resources,
         )
         pod = workload.pod_spec(

@@ -134,6 +134,44 @@ def demo_data(
     _run(action)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
+    poll_seconds: Annotated[
+        float, typer.Option(help="How often registry aliases are checked for a new version.")
+    ] = 10.0,
+) -> None:
+    """Serve the endpoint's champion (and challenger) over HTTP on MLOPS_PORT until SIGTERM."""
+
+    def action() -> None:
+        # One request, one core: replicas scale out, and BLAS/OpenMP pools only add contention.
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
+        settings = _settings()
+        logging.getLogger("runtime").setLevel(logging.INFO)
+        from runtime.serving import serve as run
+
+        run(settings, host=host, poll_seconds=poll_seconds)
+
+    _run(action)
+
+
+@app.command("batch-predict")
+def batch_predict() -> None:
+    """Score the entity list MLOPS_BATCH_INPUT and write predictions under MLOPS_BATCH_OUTPUT_URI."""
+
+    def action() -> None:
+        from runtime.batch import batch_predict as run
+
+        result = run(_settings())
+        out.print(
+            f"scored {result.rows} rows with {result.model} version {result.version} "
+            f"-> {result.output}"
+        )
+
+    _run(action)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     prediction_log_uri: str | None = None
     """Where the prediction log goes (`s3://bucket/prefix`); None = a folder in `home`."""
+    batch_input: str | None = None
+    """Entity list a batch endpoint scores: parquet file or folder, relative to the offline store
+    (or an absolute `s3://` / local path)."""
+    batch_output_uri: str | None = None
+    """Prefix a batch endpoint writes predictions under (`s3://bucket/prefix/`); None = `home`."""
 
     # Monitoring
     metrics_sink: Literal["file", "cloudwatch", "none"] = "file"

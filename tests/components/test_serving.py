@@ -341,12 +341,12 @@ def test_batch_endpoint_cronjob(example_stack: str, monkeypatch: pytest.MonkeyPa
         assert_hardened(pod)
         assert pod["serviceAccountName"] == f"batch-{endpoint.name}"
         (container,) = pod["containers"]
-        assert container["args"][:3] == ["batch-predict", "--input", endpoint.input]
-        assert container["args"][3] == "--output"
-        assert container["args"][4].startswith("s3://")
-        assert container["args"][4].endswith(f"/{endpoint.output.rstrip('/')}/")
+        assert container["args"] == ["batch-predict"]
         with monkeypatch.context() as env:
             settings = settings_from(env_of(container), env)
+        assert settings.batch_input == endpoint.input
+        assert settings.batch_output_uri and settings.batch_output_uri.startswith("s3://")
+        assert settings.batch_output_uri.endswith(f"/{endpoint.output.rstrip('/')}/")
         assert settings.endpoint == endpoint_spec(endpoint)
         assert settings.team == config.team
         assert not [

@@ -1,0 +1,590 @@
+"""The serving app factory: routes, canary/shadow split, online features, prediction log, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import logging
+import time
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from runtime.errors import ConfigurationError
+from runtime.metrics import VARIANT_CHALLENGER, VARIANT_CHAMPION
+from runtime.prediction_log import PredictionLogWriter, PredictionRecord
+from runtime.serving.batcher import MAX_BATCH_ROWS, MicroBatcher
+from runtime.serving.holder import POLL_SECONDS, ModelHolder
+from runtime.serving.model import ModelSource, RegistryModelSource, Scored, ServedModel
+from runtime.serving.online import OnlineFeatures
+from runtime.serving.schema import NotReadyResponse, PredictResponse, RowSchema
+from runtime.serving.telemetry import FLUSH_SECONDS, ServingTelemetry
+from runtime.settings import Settings
+from runtime.spec import EndpointSpec
+
+REQUEST_ID_HEADER = "x-request-id"
+_log = logging.getLogger(__name__)
+
+
+# --- domain errors, mapped to HTTP by one handler ---------------------------------------------------
+
+
+class ServingError(Exception):
+    """A request that cannot be answered; ``status_code`` is what the client gets."""
+
+    status_code = 500
+
+    def __init__(self, message: str, *, variant: str = VARIANT_CHAMPION) -> None:
+        super().__init__(message)
+        self.variant = variant
+
+
+class NotReadyError(ServingError):
+    status_code = 503
+
+
+class UnsupportedMediaTypeError(ServingError):
+    status_code = 415
+
+
+class OnlineFeaturesUnavailableError(ServingError):
+    status_code = 503
+
+
+class PredictionFailedError(ServingError):
+    status_code = 500
+
+
+# --- per-version serving state ----------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """A loaded version with its request schema and its batcher."""
+
+    model: ServedModel
+    schema: RowSchema
+    max_rows: int
+    executor: ThreadPoolExecutor | None
+    _batcher: MicroBatcher | None = field(default=None, init=False)
+
+    @property
+    def batcher(self) -> MicroBatcher:
+        # Created on the event loop, on first use.
+        if self._batcher is None:
+            fast = self.model.backend == "onnx"
+            self._batcher = MicroBatcher(
+                self.model.predict,
+                max_rows=self.max_rows,
+                executor=None if fast else self.executor,
+            )
+        return self._batcher
+
+
+@dataclass
+class ServingState:
+    settings: Settings
+    endpoint: EndpointSpec
+    holder: ModelHolder
+    log: PredictionLogWriter
+    telemetry: ServingTelemetry
+    online: OnlineFeatures
+    executor: ThreadPoolExecutor
+    max_rows: int
+    prepared: dict[str, Prepared] = field(default_factory=dict)
+    openapi_version: str | None = None
+
+    def swap(self, variant: str, model: ServedModel) -> None:
+        self.prepared[variant] = Prepared(
+            model, RowSchema(model, self.settings.feature_store), self.max_rows, self.executor
+        )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    model_source: ModelSource | None = None,
+    prediction_log: PredictionLogWriter | None = None,
+    poll_seconds: float = POLL_SECONDS,
+    metrics_seconds: float = FLUSH_SECONDS,
+    max_batch_rows: int = MAX_BATCH_ROWS,
+) -> FastAPI:
+    """The serving app for ``settings.endpoint``; models load in the background after start."""
+    endpoint = settings.endpoint
+    if endpoint is None:
+        raise ConfigurationError(
+            "no endpoint to serve: set MLOPS_ENDPOINT (e.g. "
+            '\'{"name": "scorer", "model": "fraud-model"}\')'
+        )
+    variants = (VARIANT_CHAMPION,)
+    if endpoint.canary is not None or endpoint.shadow:
+        variants += (VARIANT_CHALLENGER,)
+    source = model_source or RegistryModelSource(settings, endpoint.model)
+    state = ServingState(
+        settings=settings,
+        endpoint=endpoint,
+        holder=ModelHolder(
+            source,
+            variants=variants,
+            poll_seconds=poll_seconds,
+            on_swap=lambda variant, model: state.swap(variant, model),
+        ),
+        log=prediction_log or PredictionLogWriter(settings),
+        telemetry=ServingTelemetry(settings, endpoint.name),
+        online=OnlineFeatures(settings),
+        executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict"),
+        max_rows=max_batch_rows,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.log.start()
+        state.telemetry.start(metrics_seconds)
+        state.holder.start()
+        try:
+            yield
+        finally:
+            state.holder.stop()
+            for prepared in list(state.prepared.values()):
+                await prepared.batcher.close()
+            # Every logged prediction reaches the log (or the local spool) before exit.
+            await run_in_threadpool(state.log.close)
+            await run_in_threadpool(state.telemetry.close)
+            state.executor.shutdown(wait=False)
+
+    app = FastAPI(
+        title=f"{endpoint.name} ({endpoint.model})",
+        description="Model endpoint served by `mlops-runtime serve`. Request fields follow the "
+        "served model's signature; inputs the feature store serves may be left out when the "
+        "entity key is given.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.serving = state
+
+    @app.exception_handler(ServingError)
+    async def serving_error(request: Request, error: ServingError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=error.status_code)
+
+    @app.get("/health", tags=["probes"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers (models may still be loading)."""
+        return {"status": "ok"}
+
+    @app.get(
+        "/ready",
+        tags=["probes"],
+        responses={503: {"model": NotReadyResponse, "description": "no champion loaded yet"}},
+    )
+    async def ready() -> JSONResponse:
+        """Readiness: the champion is loaded (and which versions answer)."""
+        return _readiness(state)
+
+    @app.get(
+        "/ping",
+        tags=["sagemaker"],
+        responses={503: {"model": NotReadyResponse, "description": "no champion loaded yet"}},
+    )
+    async def ping() -> JSONResponse:
+        """SageMaker health check: 200 once the model is loaded."""
+        return _readiness(state)
+
+    @app.get("/metrics", tags=["probes"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics of this process."""
+        return Response(generate_latest(state.telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post(
+        "/predict",
+        tags=["predictions"],
+        response_model=PredictResponse,
+        responses=_ERROR_RESPONSES,
+        openapi_extra={"requestBody": {"required": True, "content": {}}},
+    )
+    async def predict(request: Request) -> Response:
+        """Score rows: `{"rows": [{feature: value, ...}, ...]}`."""
+        started = time.perf_counter()
+        body = await request.body()
+        return await _answer(state, request, started, lambda schema: _parse_rows(schema, body))
+
+    @app.post(
+        "/invocations",
+        tags=["sagemaker"],
+        response_model=PredictResponse,
+        responses=_ERROR_RESPONSES,
+        openapi_extra={"requestBody": {"required": True, "content": {}}},
+    )
+    async def invocations(request: Request) -> Response:
+        """SageMaker inference: JSON (`rows`, `instances`, `dataframe_records`,
+        `dataframe_split`) or CSV (header optional, columns in signature order)."""
+        started = time.perf_counter()
+        body = await request.body()
+        content_type = request.headers.get("content-type", "application/json")
+        return await _answer(
+            state,
+            request,
+            started,
+            lambda schema: _parse_invocation(schema, body, content_type),
+        )
+
+    def openapi() -> dict[str, Any]:
+        champion = state.prepared.get(VARIANT_CHAMPION)
+        version = champion.model.version if champion else None
+        if app.openapi_schema is None or state.openapi_version != version:
+            app.openapi_schema = _openapi(app, champion)
+            state.openapi_version = version
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    415: {"description": "unsupported content type"},
+    503: {"description": "no model loaded yet, or online features unavailable"},
+}
+
+
+def _readiness(state: ServingState) -> JSONResponse:
+    champion = state.prepared.get(VARIANT_CHAMPION)
+    if champion is None:
+        reason = state.holder.slot(VARIANT_CHAMPION).error or "the champion is loading"
+        return JSONResponse({"ready": False, "reason": reason}, status_code=503)
+    body: dict[str, Any] = {
+        "ready": True,
+        "endpoint": state.endpoint.name,
+        "model": champion.model.name,
+        "champion": champion.model.version,
+        "backend": champion.model.backend,
+    }
+    if VARIANT_CHALLENGER in state.holder.variants:
+        challenger = state.prepared.get(VARIANT_CHALLENGER)
+        body["challenger"] = challenger.model.version if challenger else None
+        body["mode"] = "shadow" if state.endpoint.shadow else "canary"
+    return JSONResponse(body)
+
+
+# --- parsing --------------------------------------------------------------------------------------
+
+
+def _validation_error(error: ValidationError) -> RequestValidationError:
+    return RequestValidationError(
+        [
+            {
+                "type": e["type"],
+                "loc": ("body", *e["loc"]),
+                "msg": e["msg"],
+                "input": e.get("input"),
+            }
+            for e in error.errors(include_url=False)
+        ]
+    )
+
+
+def _parse_rows(schema: RowSchema, body: bytes) -> list[dict[str, Any]]:
+    try:
+        parsed = schema.request.model_validate_json(body)
+    except ValidationError as error:
+        raise _validation_error(error) from None
+    return [row.__dict__ for row in parsed.rows]
+
+
+def _parse_invocation(schema: RowSchema, body: bytes, content_type: str) -> list[dict[str, Any]]:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "text/csv":
+        rows: Any = _csv_rows(schema, body)
+    elif media in ("application/json", ""):
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {error}"}]
+            ) from None
+        rows = _json_rows(payload)
+    else:
+        raise UnsupportedMediaTypeError(
+            f"content type {media!r} is not supported: use application/json or text/csv"
+        )
+    try:
+        parsed = schema.request.model_validate({"rows": rows})
+    except ValidationError as error:
+        raise _validation_error(error) from None
+    return [row.__dict__ for row in parsed.rows]
+
+
+def _json_rows(payload: Any) -> Any:
+    if isinstance(payload, list):
+        return payload
+    if not isinstance(payload, dict) or len(payload) != 1:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "invalid_payload",
+                    "loc": ("body",),
+                    "msg": "an object with one key: rows, instances, dataframe_records, "
+                    "dataframe_split or inputs",
+                }
+            ]
+        )
+    ((key, value),) = payload.items()
+    if key in ("rows", "instances", "dataframe_records"):
+        return value
+    if key == "dataframe_split" and isinstance(value, dict):
+        columns, data = value.get("columns"), value.get("data")
+        if isinstance(columns, list) and isinstance(data, list):
+            return [
+                dict(zip(columns, row, strict=False)) if isinstance(row, list) else row
+                for row in data
+            ]
+    if key == "inputs":
+        if isinstance(value, dict):
+            columns = list(value)
+            values = [v if isinstance(v, list) else [v] for v in value.values()]
+            return [dict(zip(columns, row, strict=False)) for row in zip(*values, strict=False)]
+        return value
+    raise RequestValidationError(
+        [{"type": "invalid_payload", "loc": ("body", key), "msg": f"unsupported key {key!r}"}]
+    )
+
+
+def _csv_rows(schema: RowSchema, body: bytes) -> list[dict[str, Any]]:
+    try:
+        lines = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise RequestValidationError(
+            [{"type": "csv_invalid", "loc": ("body",), "msg": f"invalid CSV: {error}"}]
+        ) from None
+    lines = [line for line in lines if line]
+    columns = schema.feature_names
+    if lines and set(lines[0]) & set(columns) and set(lines[0]) <= set(schema.row.model_fields):
+        columns, lines = lines[0], lines[1:]
+    return [
+        {name: (value if value != "" else None) for name, value in zip(columns, line, strict=False)}
+        for line in lines
+    ]
+
+
+# --- answering --------------------------------------------------------------------------------------
+
+
+def _variant_for(state: ServingState, request_id: str) -> str:
+    canary = state.endpoint.canary
+    if canary is None or state.endpoint.shadow or VARIANT_CHALLENGER not in state.prepared:
+        return VARIANT_CHAMPION
+    # Deterministic: the same request id always lands on the same variant.
+    bucket = zlib.crc32(request_id.encode()) % 100
+    return VARIANT_CHALLENGER if bucket < canary.weight else VARIANT_CHAMPION
+
+
+async def _answer(state: ServingState, request: Request, started: float, parse: Any) -> Response:
+    request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+    variant = _variant_for(state, request_id)
+    prepared = state.prepared.get(variant)
+    if prepared is None:
+        state.telemetry.observe(variant, 0.0, error=True)
+        raise NotReadyError(
+            state.holder.slot(variant).error or "the model is loading", variant=variant
+        )
+    rows = parse(prepared.schema)
+    await _fill_online(state, prepared.schema, rows)
+    shadow = state.prepared.get(VARIANT_CHALLENGER) if state.endpoint.shadow else None
+    try:
+        if shadow is not None:
+            scored, shadow_scored = await asyncio.gather(
+                prepared.batcher.submit(rows),
+                _shadow_score(state, shadow, rows),
+            )
+        else:
+            scored, shadow_scored = await prepared.batcher.submit(rows), None
+    except Exception as error:
+        state.telemetry.observe(variant, _ms(started), error=True)
+        _log.exception("prediction failed")
+        raise PredictionFailedError(
+            f"{prepared.model.name} version {prepared.model.version} failed to score: "
+            f"{type(error).__name__}",
+            variant=variant,
+        ) from None
+    latency = _ms(started)
+    state.telemetry.observe(variant, latency)
+    _log_rows(state, request_id, variant, prepared.model, rows, scored, latency, shadow=False)
+    if shadow is not None and shadow_scored is not None:
+        _log_rows(
+            state,
+            request_id,
+            VARIANT_CHALLENGER,
+            shadow.model,
+            rows,
+            shadow_scored,
+            latency,
+            shadow=True,
+        )
+    model = prepared.model
+    body = {
+        "request_id": request_id,
+        "model": model.name,
+        "version": model.version,
+        "variant": variant,
+        "predictions": scored.predictions,
+        "probabilities": scored.probabilities,
+        "classes": model.classes,
+    }
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        media_type="application/json",
+        headers={
+            "x-request-id": request_id,
+            "x-model-version": model.version,
+            "x-model-variant": variant,
+        },
+    )
+
+
+async def _shadow_score(
+    state: ServingState, shadow: Prepared, rows: Sequence[dict[str, Any]]
+) -> Scored | None:
+    started = time.perf_counter()
+    try:
+        scored = await shadow.batcher.submit(rows)
+    except Exception:
+        # The shadow never fails a request; its errors count against the challenger.
+        state.telemetry.observe(VARIANT_CHALLENGER, _ms(started), error=True)
+        _log.warning("shadow scoring failed", exc_info=True)
+        return None
+    state.telemetry.observe(VARIANT_CHALLENGER, _ms(started))
+    return scored
+
+
+def _log_rows(
+    state: ServingState,
+    request_id: str,
+    variant: str,
+    model: ServedModel,
+    rows: Sequence[dict[str, Any]],
+    scored: Scored,
+    latency: float,
+    *,
+    shadow: bool,
+) -> None:
+    names = [f.name for f in model.features]
+    for index, row in enumerate(rows):
+        state.log.record(
+            PredictionRecord(
+                request_id=request_id if len(rows) == 1 else f"{request_id}/{index}",
+                endpoint=state.endpoint.name,
+                model=model.name,
+                model_version=model.version,
+                variant=variant,
+                features={name: row.get(name) for name in names},
+                prediction=scored.predictions[index],
+                score=scored.score(index),
+                latency_ms=latency,
+                shadow=shadow,
+            )
+        )
+
+
+async def _fill_online(state: ServingState, schema: RowSchema, rows: list[dict[str, Any]]) -> None:
+    """Look up the inputs rows leave out; 422 for rows that give neither the value nor the key."""
+    if not schema.join_keys:
+        return
+    errors: list[dict[str, Any]] = []
+    lookups: dict[int, list[str]] = {}
+    for index, row in enumerate(rows):
+        missing = [name for name in schema.join_keys if row.get(name) is None]
+        if not missing:
+            continue
+        for name in missing:
+            keys = [key for key, _ in schema.join_keys[name] if row.get(key) is None]
+            if keys:
+                errors.append(
+                    {
+                        "type": "missing",
+                        "loc": ("body", "rows", index, name),
+                        "msg": f"Field required (or give {', '.join(keys)} to look it up online)",
+                        "input": None,
+                    }
+                )
+        lookups[index] = missing
+    if errors:
+        raise RequestValidationError(errors)
+    if not lookups:
+        return
+    refs = sorted({schema.refs[name] for names in lookups.values() for name in names})
+    keys = sorted(
+        {key for names in lookups.values() for n in names for key, _ in schema.join_keys[n]}
+    )
+    entity_rows = [{key: rows[i][key] for key in keys} for i in lookups]
+    try:
+        values = await run_in_threadpool(state.online.lookup, refs, entity_rows)
+    except Exception as error:
+        raise OnlineFeaturesUnavailableError(
+            f"online feature store unavailable: {type(error).__name__}: {str(error)[:200]}"
+        ) from None
+    for (index, missing), found in zip(lookups.items(), values, strict=True):
+        if all(found.get(name) is None for name in missing):
+            errors.append(
+                {
+                    "type": "online_value_missing",
+                    "loc": ("body", "rows", index),
+                    "msg": "no online feature values for "
+                    + ", ".join(f"{k}={rows[index][k]!r}" for k in keys),
+                    "input": {k: rows[index][k] for k in keys},
+                }
+            )
+            continue
+        for name in missing:
+            rows[index][name] = found.get(name)
+    if errors:
+        raise RequestValidationError(errors)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+# --- OpenAPI from the served model's signature ------------------------------------------------------
+
+
+def _openapi(app: FastAPI, champion: Prepared | None) -> dict[str, Any]:
+    document = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    if champion is None:
+        request_schema: dict[str, Any] = {"type": "object"}
+    else:
+        generated = champion.schema.request.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        definitions = generated.pop("$defs", {})
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        components.update(definitions)
+        name = generated.get("title", "PredictRequest")
+        components[name] = generated
+        request_schema = {"$ref": f"#/components/schemas/{name}"}
+    paths = document["paths"]
+    paths["/predict"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": request_schema}},
+    }
+    paths["/invocations"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": request_schema},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+    return document
