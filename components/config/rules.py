@@ -128,14 +128,20 @@ def pipelines_use_known_features_and_pools(c: Concerns) -> Iterator[Problem]:
                 pipeline.node_pool,
                 f"a node pool declared in mlops:training.nodePools ({_one_of(pools)})",
             )
-        elif pipeline.resources.gpu and not any(
-            naming.is_gpu_instance(t) for t in pool.instance_types
-        ):
-            yield Problem(
-                f"{path}.resources.gpu",
-                pipeline.resources.gpu,
-                f"0: node pool {pool.name!r} has no GPU instance types",
-            )
+        elif pipeline.resources.gpu:
+            most = max(naming.gpus_per_instance(t) for t in pool.instance_types)
+            if most == 0:
+                yield Problem(
+                    f"{path}.resources.gpu",
+                    pipeline.resources.gpu,
+                    f"0: node pool {pool.name!r} has no GPU instance types",
+                )
+            elif pipeline.resources.gpu > most:
+                yield Problem(
+                    f"{path}.resources.gpu",
+                    pipeline.resources.gpu,
+                    f"at most {most}: no instance type of node pool {pool.name!r} has more GPUs",
+                )
         if c.feature_store is None:
             continue
         views = {v.name: v for v in c.feature_store.feature_views}
@@ -181,6 +187,26 @@ def endpoints_serve_known_models(c: Concerns) -> Iterator[Problem]:
                         f"a model whose features are online; {ref!r} is in an offline-only view",
                     )
                     break
+
+
+@rule
+def drift_thresholds_name_served_features(c: Concerns) -> Iterator[Problem]:
+    if not (c.monitoring and c.serving and c.training):
+        return
+    served = {e.model for e in c.serving.endpoints if isinstance(e, RealtimeEndpoint)}
+    features = {
+        ref.split(":", 1)[1]
+        for p in c.training.pipelines
+        if p.model_name in served
+        for ref in p.features
+    }
+    for name, threshold in c.monitoring.drift.feature_thresholds.items():
+        if name not in features:
+            yield Problem(
+                f"mlops:monitoring.drift.featureThresholds.{name}",
+                threshold,
+                f"keyed by a feature a real-time endpoint's model uses ({_one_of(features)})",
+            )
 
 
 @rule
