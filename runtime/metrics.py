@@ -71,6 +71,12 @@ FAIRNESS_GAP = Metric(
     (Dimension.pipeline,),
     "Fairness difference across the protected attribute of the latest trained model",
 )
+MODEL_AGE = Metric(
+    "ModelAge",
+    Unit.seconds,
+    (Dimension.pipeline,),
+    "Age of the newest registered version of the pipeline's model (published by the drift monitor)",
+)
 FEATURE_FRESHNESS = Metric(
     "FeatureFreshness",
     Unit.seconds,
@@ -90,6 +96,7 @@ CATALOGUE: tuple[Metric, ...] = (
     MODEL_QUALITY,
     FEATURE_FRESHNESS,
     FAIRNESS_GAP,
+    MODEL_AGE,
 )
 BY_NAME = {metric.name: metric for metric in CATALOGUE}
 
