@@ -307,6 +307,59 @@ def policy_command(
         raise typer.Exit(1)
 
 
+image_app = typer.Typer(help="The runtime container image (Containerfile).", no_args_is_help=True)
+app.add_typer(image_app, name="image")
+
+
+@image_app.command("build")
+def image_build(
+    base_image: Annotated[
+        str | None,
+        typer.Option(
+            help="Base image (default: python:3.11-slim; the local one with --make-base)."
+        ),
+    ] = None,
+    make_base: Annotated[
+        bool, typer.Option("--make-base", help="Make the base from Debian packages (debootstrap).")
+    ] = False,
+    tag: Annotated[
+        str, typer.Option(help="Tag of the built image.")
+    ] = "localhost/mlops-runtime:dev",
+    engine_name: Annotated[
+        str | None, typer.Option("--engine", help="podman or docker (default: what is there).")
+    ] = None,
+    push_to: Annotated[
+        str | None,
+        typer.Option(
+            "--push", help="Push to this repository (the team's ECR repo) and print repo@digest."
+        ),
+    ] = None,
+) -> None:
+    """Build the runtime image with podman (or docker) and print its digest."""
+    from tooling import image
+
+    try:
+        needed = ["podman", "runc"] if engine_name in (None, "podman") else []
+        needed += ["debootstrap"] if make_base else []
+        if engine_name != "docker" and image.missing_tools(needed):
+            image.install_tools(image.missing_tools(needed))
+        engine = image.find_engine(engine_name)
+        base = base_image or (image.LOCAL_BASE_IMAGE if make_base else image.DEFAULT_BASE_IMAGE)
+        if make_base:
+            if image.image_exists(engine, base):
+                err.print(f"base image {base} is there already (remove it to make it again)")
+            else:
+                image.make_base(engine, base, log=err.print)
+        built = image.build(engine, base_image=base, tag=tag)
+        pushed = image.push(engine, tag, push_to) if push_to else None
+    except image.ImageError as error:
+        err.print(f"[red]✗[/] {escape(str(error))}", highlight=False)
+        raise typer.Exit(1) from None
+    err.print(f"[green]✓[/] {built.tag}: {built.size / 1e6:.0f} MB, id {built.id}", highlight=False)
+    # stdout carries only the reference, for scripts: `IMAGE=$(mlops image build --push ...)`.
+    sys.stdout.write(f"{pushed or f'{built.tag}@{built.digest}'}\n")
+
+
 def main() -> None:
     app()
 
