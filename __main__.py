@@ -12,6 +12,7 @@ from pulumi.runtime import config as engine_config
 from components.cluster import ClusterReference
 from components.config import ConfigError, LoadedStack, parse_stack_config
 from components.featurestore import FeatureStore, FeatureStoreArgs
+from components.image import RuntimeRepository
 from components.monitoring import Monitoring, MonitoringArgs
 from components.namespace import TeamNamespace
 from components.registry import ModelRegistry, ModelRegistryArgs
@@ -86,6 +87,8 @@ data_plane = DataPlane(
     artifact_bucket_arn=registry.artifact_bucket_arn,
     kms_key_arns=pulumi.Output.all(*([data_key.arn] if data_key else [])).apply(list),
     database_instance_id=registry.database_instance_id,
+    # Set only for a SQL Feast registry: then every pod that opens Feast needs the login.
+    feast_registry_database=feature_store.registry_database,
     settings={
         **feature_store.settings,
         "tracking_uri": registry.tracking_uri,
@@ -95,8 +98,8 @@ data_plane = DataPlane(
 pulumi.export("offlineBucket", feature_store.offline_bucket)
 pulumi.export("onlineTables", feature_store.online_table_names)
 pulumi.export("featureRegistry", feature_store.registry_uri)
-pulumi.export("artifactBucket", registry.artifact_bucket)
 pulumi.export("featureReaderPolicy", feature_store.reader_policy)
+pulumi.export("artifactBucket", registry.artifact_bucket)
 pulumi.export("trackingUri", registry.tracking_uri)
 pulumi.export("databaseEndpoint", registry.database_endpoint)
 
@@ -149,6 +152,13 @@ monitoring = Monitoring(
 )
 pulumi.export("alertTopicArn", monitoring.topic_arn)
 pulumi.export("dashboardName", monitoring.dashboard_name)
+
+# --- runtime image (components/image.py): every workload above runs `mlops:image` ---
+image_repository = RuntimeRepository(
+    "image", team=team, kms_key_arn=data_key.arn if data_key else None
+)
+pulumi.export("imageRepository", image_repository.repository_url)
+pulumi.export("image", team.image)
 
 pulumi.export("team", team.name)
 pulumi.export("environment", str(team.environment))

@@ -27,6 +27,8 @@ def team_config(
         "aws:region": region,
         "mlops:team": team,
         "mlops:environment": str(environment),
+        # Prod runs an image pinned by digest; the deploy workflow sets the pushed one.
+        **({"mlops:image": undeployed_image(team, environment, region)} if prod else {}),
         "mlops:cluster": {"stackReference": platform.format(env=environment)},
         "mlops:featureStore": {
             "entities": [{"name": "customer", "joinKey": "customer_id"}],
@@ -72,6 +74,13 @@ def team_config(
         },
         "mlops:monitoring": {"alertEmails": [alert_email]},
     }
+
+
+def undeployed_image(team: str, environment: Environment, region: str) -> str:
+    """A digest reference to the stack's ECR repository that names no image yet (all zeros)."""
+    return (
+        f"<account>.dkr.ecr.{region}.amazonaws.com/{team}-{environment}/runtime@sha256:{'0' * 64}"
+    )
 
 
 def write_team(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ class Concerns:
     monitoring: MonitoringConfig | None = None
     stack: str | None = None
     """The stack name from the file name, when known."""
+    image: str | None = None
 
     @property
     def prod(self) -> bool:
@@ -287,6 +289,29 @@ def prod_is_safe(c: Concerns) -> Iterator[Problem]:
             "mlops:monitoring.alertEmails",
             [],
             "at least one alert email or webhook in prod: somebody must be paged",
+        )
+
+
+IMAGE_BY_DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
+"""`<repository>@sha256:<64 hex>`: the one image, whatever happens to tags later."""
+
+
+@rule
+def image_is_pinned(c: Concerns) -> Iterator[Problem]:
+    if c.image is None:
+        return
+    if "@" in c.image and not IMAGE_BY_DIGEST.match(c.image):
+        yield Problem(
+            "mlops:image",
+            c.image,
+            "<repository>@sha256:<64 lower-case hex digits> (a digest as the registry prints it)",
+        )
+    elif c.prod and "@" not in c.image:
+        yield Problem(
+            "mlops:image",
+            c.image,
+            "pinned by digest in prod, <repository>@sha256:<64 hex digits> "
+            "(`mlops image build --push <repository>` prints it): a tag can be moved to another image",
         )
 
 

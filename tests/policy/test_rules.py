@@ -683,10 +683,7 @@ def test_the_pack_sees_what_the_stacks_create() -> None:
     plan = planned("fraud-prod")
     types = {r.type for r in plan.resources if r.custom}
     applied = {rule.name for rule in RESOURCE_RULES for t in types if rule.applies_to(t)}
-    assert set(RULE_NAMES) - applied - {r.name for r in STACK_RULES} == {
-        "ecr-scan-on-push",
-        "ecr-immutable-tags",  # the stacks create no ECR repository
-    }
+    assert set(RULE_NAMES) - applied - {r.name for r in STACK_RULES} == set()
     assert any(r.type in rules.BUCKET_TYPES for r in plan.resources)
 
 
