@@ -172,6 +172,57 @@ def batch_predict() -> None:
     _run(action)
 
 
+@app.command()
+def monitor(
+    endpoint: Annotated[str, typer.Option("--endpoint", "-e", help="Endpoint to monitor.")],
+    window: Annotated[
+        str, typer.Option(help="How far back the prediction log is read (90s, 15m, 1h, 1d).")
+    ] = "1h",
+    labels: Annotated[
+        str | None,
+        typer.Option(help="Parquet of arrived labels (request_id + target) for live quality."),
+    ] = None,
+    psi_threshold: Annotated[
+        float, typer.Option(help="PSI at or above which a column counts as drifted.", min=0)
+    ] = 0.2,
+) -> None:
+    """Measure drift of the endpoint's traffic, guard its canary, publish metrics and a report."""
+
+    def action() -> None:
+        from runtime.errors import ConfigurationError
+        from runtime.monitor import monitor as run
+        from runtime.spec import parse_duration
+
+        try:
+            span = parse_duration(window)
+        except ValueError as error:
+            raise ConfigurationError(f"--window {window!r}: {error}") from None
+        result = run(_settings(), endpoint, window=span, labels=labels, psi_threshold=psi_threshold)
+        if not result.measured:
+            out.print(
+                f"{endpoint}: {result.rows} logged row(s) in the last {window}; too few to "
+                "measure drift"
+            )
+        else:
+            drifted = ", ".join(result.drifted_features) or "none"
+            prediction = (
+                "" if result.prediction is None else f", prediction PSI {result.prediction.psi:.3f}"
+            )
+            out.print(
+                f"{endpoint}: {result.rows} row(s), max feature PSI {result.max_feature_psi:.3f}"
+                f"{prediction}; drifted (PSI >= {psi_threshold:g}): {drifted}"
+            )
+        if result.quality:
+            shown = ", ".join(f"{k}={v:.4f}" for k, v in result.quality.items())
+            out.print(f"quality on {result.labelled_rows} labelled row(s): {shown}")
+        if result.canary is not None:
+            out.print(f"canary: {result.canary.summary}")
+        if result.report is not None:
+            out.print(f"drift report: {result.report}")
+
+    _run(action)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

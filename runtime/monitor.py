@@ -1,0 +1,567 @@
+"""`mlops-runtime monitor`: drift of an endpoint's traffic, its canary guard, and model age.
+
+One run reads the prediction log of a time window and the training reference stored with the
+champion's MLflow run, computes PSI and KS per feature and for the predictions
+(``runtime.drift``), adds quality where labels have arrived, publishes the catalogue metrics,
+and writes an HTML drift report under ``home/reports/<endpoint>/``.
+
+The canary guard compares the challenger with the champion over the same window: error rate
+(from the serving metrics in the sink) and p99 latency (from the prediction log). When the
+challenger breaks the endpoint's SLO *and* does worse than the champion, the ``challenger`` alias
+is pointed back at the champion's version, so serving routes the canary share to the champion
+within one alias poll, and the alert topic is told. The champion alias is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from runtime import drift as drift_math
+from runtime import registry
+from runtime.errors import ConfigurationError, DataCheckError, RuntimeUserError
+from runtime.metrics import (
+    FEATURE_DRIFT,
+    MAX_FEATURE_DRIFT,
+    MODEL_AGE,
+    PREDICTION_DRIFT,
+    PREDICTION_ERRORS,
+    VARIANT_CHALLENGER,
+    VARIANT_CHAMPION,
+    Dimension,
+)
+from runtime.prediction_log import log_root, read_prediction_log
+from runtime.publish import METRICS_FILE, publisher
+from runtime.settings import Settings
+from runtime.spec import EndpointSpec, PipelineSpec, Task
+from runtime.train import REFERENCE_ARTIFACT
+
+DEFAULT_WINDOW = timedelta(hours=1)
+MIN_ROWS = 30
+"""Fewest logged rows a drift measurement is published for."""
+MIN_CANARY_REQUESTS = 20
+"""Fewest challenger requests the canary guard judges (fewer: no verdict, no action)."""
+REPORTS_FOLDER = "reports"
+PREDICTION_COLUMN = "prediction"
+SCORE_COLUMN = "score"
+CANARY_ROLLED_BACK_TAG = "mlops.canary_rolled_back_at"
+CANARY_REASON_TAG = "mlops.canary_rollback_reason"
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VariantHealth:
+    variant: str
+    version: str | None
+    requests: int
+    """Requests answered (from the prediction log)."""
+    errors: int | None
+    """Failed requests (from the serving metrics); None when the sink cannot be read back."""
+    p99_latency_ms: float | None
+
+    @property
+    def error_rate(self) -> float | None:
+        if self.errors is None:
+            return None
+        total = self.requests + self.errors
+        return self.errors / total if total else None
+
+
+@dataclass
+class CanaryVerdict:
+    champion: VariantHealth
+    challenger: VariantHealth
+    breaches: list[str]
+    """Why the challenger is worse than the champion beyond the SLO (empty: it is not)."""
+    judged: bool
+    """False when there was too little challenger traffic to judge."""
+    rolled_back: bool = False
+    notified: bool = False
+
+    @property
+    def summary(self) -> str:
+        if not self.judged:
+            return (
+                f"not judged: {self.challenger.requests} challenger request(s) in the window, "
+                f"at least {MIN_CANARY_REQUESTS} needed"
+            )
+        if not self.breaches:
+            return "within SLO"
+        action = "rolled back" if self.rolled_back else "not rolled back"
+        return f"{action}: " + "; ".join(self.breaches)
+
+
+@dataclass
+class MonitorResult:
+    endpoint: str
+    model: str
+    champion_version: str
+    start: datetime
+    end: datetime
+    rows: int
+    """Logged rows (not shadow) in the window."""
+    psi_threshold: float
+    features: list[drift_math.ColumnDrift] = field(default_factory=list)
+    prediction: drift_math.ColumnDrift | None = None
+    quality: dict[str, float] = field(default_factory=dict)
+    labelled_rows: int = 0
+    canary: CanaryVerdict | None = None
+    model_ages: dict[str, float] = field(default_factory=dict)
+    """Pipeline -> seconds since its model's newest registered version."""
+    report: Path | None = None
+    published: list[str] = field(default_factory=list)
+    """Metric names published this run."""
+
+    @property
+    def max_feature_psi(self) -> float | None:
+        values = [c.psi for c in self.features if np.isfinite(c.psi)]
+        return max(values) if values else None
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [c.column for c in self.features if c.drifted(self.psi_threshold)]
+
+    @property
+    def measured(self) -> bool:
+        return self.rows >= MIN_ROWS
+
+
+def monitor(
+    settings: Settings,
+    endpoint_name: str,
+    *,
+    window: timedelta = DEFAULT_WINDOW,
+    end: datetime | None = None,
+    labels: str | None = None,
+    psi_threshold: float = drift_math.DEFAULT_PSI_THRESHOLD,
+    bins: int = drift_math.DEFAULT_BINS,
+    report: bool = True,
+) -> MonitorResult:
+    """Measure drift of ``endpoint_name``'s traffic over ``window``, guard its canary, publish."""
+    endpoint = _endpoint(settings, endpoint_name)
+    end = (end or datetime.now(UTC)).astimezone(UTC)
+    start = end - window
+    mlflow_client = registry.client(settings)
+    champion = registry.alias_version(mlflow_client, endpoint.model, registry.CHAMPION)
+    if champion is None:
+        raise RuntimeUserError(
+            f"model {endpoint.model!r} has no {registry.CHAMPION!r} version: nothing is served to "
+            f"monitor (promote one with `mlops-runtime promote {endpoint.model}`)"
+        )
+    pipeline = _pipeline_of(settings, endpoint.model)
+    reference = _reference(settings, champion.run_id, endpoint.model, str(champion.version))
+    log = read_prediction_log(log_root(settings), start, end, settings=settings)
+    if not log.empty:
+        log = log[log["endpoint"] == endpoint.name]
+    answered = log[~log["shadow"].astype(bool)] if not log.empty else log
+
+    result = MonitorResult(
+        endpoint=endpoint.name,
+        model=endpoint.model,
+        champion_version=str(champion.version),
+        start=start,
+        end=end,
+        rows=len(answered),
+        psi_threshold=psi_threshold,
+    )
+    names = _feature_names(pipeline, reference, answered)
+    if result.measured:
+        result.features = drift_math.drift(reference, answered, names, bins=bins)
+        result.prediction = _prediction_drift(reference, answered, str(champion.version), bins)
+    if labels and pipeline is not None:
+        result.quality, result.labelled_rows = _quality(settings, labels, answered, pipeline)
+    if endpoint.canary is not None:
+        result.canary = _guard_canary(settings, endpoint, mlflow_client, log, start, end)
+    result.model_ages = _model_ages(settings, mlflow_client, end)
+    result.published = _publish(settings, result)
+    if report:
+        from runtime.report import write_drift_report
+
+        result.report = write_drift_report(
+            settings, result, reference, answered, names, _prediction_column(reference, answered)
+        )
+    return result
+
+
+def _endpoint(settings: Settings, name: str) -> EndpointSpec:
+    endpoint = settings.endpoint
+    if endpoint is None:
+        raise ConfigurationError(
+            f"no endpoint to monitor: set MLOPS_ENDPOINT (e.g. "
+            f'\'{{"name": "{name}", "model": "<registered model>"}}\')'
+        )
+    if endpoint.name != name:
+        raise ConfigurationError(
+            f"--endpoint {name!r} is not the endpoint this job is configured for "
+            f"({endpoint.name!r}, MLOPS_ENDPOINT)"
+        )
+    return endpoint
+
+
+def _pipeline_of(settings: Settings, model: str) -> PipelineSpec | None:
+    return next((p for p in settings.pipelines if p.model_name == model), None)
+
+
+def _reference(settings: Settings, run_id: str | None, model: str, version: str) -> pd.DataFrame:
+    import mlflow
+
+    where = f"the training reference of {model} version {version} (run {run_id})"
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        warnings.catch_warnings(),
+        # MLflow draws a download progress bar; a job's log wants the outcome only.
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=REFERENCE_ARTIFACT,
+                dst_path=folder,
+                tracking_uri=registry.tracking_uri(settings),
+            )
+            return pd.read_parquet(path)
+        except Exception as error:
+            detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+            raise DataCheckError(where, [f"cannot read {REFERENCE_ARTIFACT} ({detail})"]) from None
+
+
+def _feature_names(
+    pipeline: PipelineSpec | None, reference: pd.DataFrame, current: pd.DataFrame
+) -> list[str]:
+    if pipeline is not None:
+        declared = [ref.split(":", 1)[1] for ref in pipeline.features]
+    else:
+        skip = {PREDICTION_COLUMN, SCORE_COLUMN}
+        declared = [c for c in reference.columns if c not in skip]
+    return [name for name in declared if name in reference.columns and name in current.columns]
+
+
+def _prediction_column(reference: pd.DataFrame, current: pd.DataFrame) -> str | None:
+    """The score (probability) of a classifier, else the prediction itself."""
+    for column in (SCORE_COLUMN, PREDICTION_COLUMN):
+        if column in reference.columns and column in current.columns:
+            if column == SCORE_COLUMN and current[column].isna().all():
+                continue
+            return column
+    return None
+
+
+def _prediction_drift(
+    reference: pd.DataFrame, answered: pd.DataFrame, champion_version: str, bins: int
+) -> drift_math.ColumnDrift | None:
+    column = _prediction_column(reference, answered)
+    if column is None:
+        return None
+    # The reference holds the champion's own predictions: compare with what the champion answered.
+    mine = answered[
+        (answered["variant"] == VARIANT_CHAMPION) & (answered["model_version"] == champion_version)
+    ]
+    if len(mine) < MIN_ROWS:
+        return None
+    current = pd.DataFrame({column: _numeric(mine[column])})
+    base = pd.DataFrame({column: _numeric(reference[column])})
+    return drift_math.drift(base, current, [column], bins=bins)[0]
+
+
+def _numeric(values: pd.Series) -> pd.Series:
+    converted = pd.to_numeric(values, errors="coerce")
+    return values if converted.isna().all() and values.notna().any() else converted
+
+
+def _quality(
+    settings: Settings, labels: str, answered: pd.DataFrame, pipeline: PipelineSpec
+) -> tuple[dict[str, float], int]:
+    """Quality of the answered rows whose labels have arrived (joined on ``request_id``)."""
+    from sklearn import metrics as sk
+
+    from runtime.storage import storage_options
+
+    target = pipeline.labels.target
+    try:
+        frame = pd.read_parquet(labels, storage_options=storage_options(settings, labels))
+    except (FileNotFoundError, OSError) as error:
+        raise DataCheckError(f"the labels at {labels}", [str(error).splitlines()[0]]) from None
+    missing = [c for c in ("request_id", target) if c not in frame.columns]
+    if missing:
+        raise DataCheckError(f"the labels at {labels}", [f"missing column(s) {missing}"])
+    joined = answered[["request_id", PREDICTION_COLUMN, SCORE_COLUMN]].merge(
+        frame[["request_id", target]].drop_duplicates("request_id", keep="last"), on="request_id"
+    )
+    joined = joined[joined[target].notna()]
+    if joined.empty:
+        return {}, 0
+    truth = joined[target].to_numpy()
+    predicted = pd.to_numeric(joined[PREDICTION_COLUMN], errors="coerce").to_numpy()
+    if pipeline.task == Task.classification:
+        quality = {"accuracy": float(sk.accuracy_score(truth.astype(int), predicted.astype(int)))}
+        scores = joined[SCORE_COLUMN].to_numpy(dtype=float)
+        if len(np.unique(truth)) > 1 and np.isfinite(scores).all():
+            quality["roc_auc"] = float(sk.roc_auc_score(truth.astype(int), scores))
+    else:
+        quality = {
+            "r2": float(sk.r2_score(truth, predicted)),
+            "rmse": float(sk.root_mean_squared_error(truth, predicted)),
+        }
+    return quality, len(joined)
+
+
+# --- canary guard ------------------------------------------------------------------------------
+
+
+def _guard_canary(
+    settings: Settings,
+    endpoint: EndpointSpec,
+    mlflow_client: Any,
+    log: pd.DataFrame,
+    start: datetime,
+    end: datetime,
+) -> CanaryVerdict | None:
+    champion = registry.alias_version(mlflow_client, endpoint.model, registry.CHAMPION)
+    challenger = registry.alias_version(mlflow_client, endpoint.model, registry.CHALLENGER)
+    if champion is None or challenger is None or challenger.version == champion.version:
+        return None
+    errors = _error_counts(settings, endpoint.name, start, end)
+    health = {
+        variant: _health(log, variant, str(version.version), errors)
+        for variant, version in (
+            (VARIANT_CHAMPION, champion),
+            (VARIANT_CHALLENGER, challenger),
+        )
+    }
+    verdict = CanaryVerdict(
+        champion=health[VARIANT_CHAMPION],
+        challenger=health[VARIANT_CHALLENGER],
+        breaches=[],
+        judged=health[VARIANT_CHALLENGER].requests >= MIN_CANARY_REQUESTS,
+    )
+    if verdict.judged:
+        verdict.breaches = canary_breaches(verdict.champion, verdict.challenger, endpoint)
+    if verdict.breaches:
+        verdict.rolled_back = _roll_back_canary(
+            settings, endpoint.model, str(challenger.version), verdict.breaches
+        )
+        if verdict.rolled_back:
+            verdict.notified = _notify(settings, endpoint, verdict)
+    return verdict
+
+
+def canary_breaches(
+    champion: VariantHealth, challenger: VariantHealth, endpoint: EndpointSpec
+) -> list[str]:
+    """What makes the challenger worse than the champion beyond the SLO: above the SLO limit
+    and worse than the champion, for the error rate or the p99 latency."""
+    slo = endpoint.slo
+    found = []
+    rate, base_rate = challenger.error_rate, champion.error_rate
+    if rate is not None and rate > slo.max_error_rate and (base_rate is None or rate > base_rate):
+        shown = "n/a" if base_rate is None else f"{base_rate:.2%}"
+        found.append(
+            f"challenger error rate {rate:.2%} is above the SLO of {slo.max_error_rate:.2%} "
+            f"(champion {shown})"
+        )
+    p99, base_p99 = challenger.p99_latency_ms, champion.p99_latency_ms
+    if p99 is not None and p99 > slo.p99_latency_ms and (base_p99 is None or p99 > base_p99):
+        shown = "n/a" if base_p99 is None else f"{base_p99:.1f} ms"
+        found.append(
+            f"challenger p99 latency {p99:.1f} ms is above the SLO of {slo.p99_latency_ms:g} ms "
+            f"(champion {shown})"
+        )
+    return found
+
+
+def _health(
+    log: pd.DataFrame, variant: str, version: str, errors: dict[str, int] | None
+) -> VariantHealth:
+    if log.empty:
+        rows = log
+    else:
+        rows = log[
+            (log["variant"] == variant)
+            & (log["model_version"] == version)
+            & ~log["shadow"].astype(bool)
+        ]
+    # Rows of one request share its latency: one value per request.
+    requests = rows.assign(request=rows["request_id"].str.split("/").str[0]).drop_duplicates(
+        "request"
+    )
+    latencies = requests["latency_ms"].to_numpy(dtype=float)
+    return VariantHealth(
+        variant=variant,
+        version=version,
+        requests=len(requests),
+        errors=None if errors is None else errors.get(variant, 0),
+        p99_latency_ms=float(np.percentile(latencies, 99)) if len(latencies) else None,
+    )
+
+
+def _error_counts(
+    settings: Settings, endpoint: str, start: datetime, end: datetime
+) -> dict[str, int] | None:
+    """Failed requests per variant in the window, read back from the metrics sink."""
+    try:
+        if settings.metrics_sink == "file":
+            return _file_error_counts(settings, endpoint, start, end)
+        if settings.metrics_sink == "cloudwatch":
+            return _cloudwatch_error_counts(settings, endpoint, start, end)
+    except Exception as error:
+        _log.warning("cannot read serving error counts: %s", str(error)[:200])
+    return None
+
+
+def _file_error_counts(
+    settings: Settings, endpoint: str, start: datetime, end: datetime
+) -> dict[str, int]:
+    path = settings.home.resolve() / METRICS_FILE
+    counts: dict[str, int] = {VARIANT_CHAMPION: 0, VARIANT_CHALLENGER: 0}
+    if not path.exists():
+        return counts
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            item = json.loads(line)
+            dims = item.get("dimensions", {})
+            if item.get("metric") != PREDICTION_ERRORS.name:
+                continue
+            if dims.get(str(Dimension.endpoint)) != endpoint:
+                continue
+            stamp = datetime.fromisoformat(item["timestamp"])
+            if start <= stamp < end:
+                variant = dims.get(str(Dimension.variant), "")
+                counts[variant] = counts.get(variant, 0) + int(item["value"])
+    return counts
+
+
+def _cloudwatch_error_counts(
+    settings: Settings, endpoint: str, start: datetime, end: datetime
+) -> dict[str, int]:
+    import boto3
+
+    cloudwatch = boto3.client(
+        "cloudwatch", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
+    period = max(60, int((end - start).total_seconds()) // 60 * 60)
+    counts: dict[str, int] = {}
+    for variant in (VARIANT_CHAMPION, VARIANT_CHALLENGER):
+        answer = cloudwatch.get_metric_statistics(
+            Namespace=settings.metrics_namespace,
+            MetricName=PREDICTION_ERRORS.name,
+            Dimensions=[
+                {"Name": str(Dimension.endpoint), "Value": endpoint},
+                {"Name": str(Dimension.variant), "Value": variant},
+            ],
+            StartTime=start,
+            EndTime=end,
+            Period=period,
+            Statistics=["Sum"],
+        )
+        counts[variant] = int(sum(point["Sum"] for point in answer.get("Datapoints", [])))
+    return counts
+
+
+def _roll_back_canary(settings: Settings, model: str, version: str, reasons: list[str]) -> bool:
+    """Point ``challenger`` at the champion's version, if it still names ``version``."""
+    mlflow_client = registry.client(settings)
+    with registry.registry_lock(settings, model):
+        challenger = registry.alias_version(mlflow_client, model, registry.CHALLENGER)
+        champion = registry.alias_version(mlflow_client, model, registry.CHAMPION)
+        if challenger is None or str(challenger.version) != version or champion is None:
+            # Someone moved the aliases since we looked: their decision stands.
+            return False
+        mlflow_client.set_model_version_tag(
+            model, version, CANARY_ROLLED_BACK_TAG, datetime.now(UTC).isoformat(timespec="seconds")
+        )
+        mlflow_client.set_model_version_tag(model, version, CANARY_REASON_TAG, "; ".join(reasons))
+        # Serving keeps a canary slot while the alias exists; aimed at the champion it is harmless.
+        mlflow_client.set_registered_model_alias(model, registry.CHALLENGER, str(champion.version))
+    return True
+
+
+def _notify(settings: Settings, endpoint: EndpointSpec, verdict: CanaryVerdict) -> bool:
+    if not settings.alert_topic_arn:
+        _log.warning("canary rolled back; no alert topic configured (MLOPS_ALERT_TOPIC_ARN)")
+        return False
+    import boto3
+
+    sns = boto3.client(
+        "sns", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+    )
+    subject = f"[{settings.team}] canary of {endpoint.name} rolled back"
+    body = {
+        "event": "canary-rollback",
+        "team": settings.team,
+        "environment": settings.environment,
+        "endpoint": endpoint.name,
+        "model": endpoint.model,
+        "challenger_version": verdict.challenger.version,
+        "champion_version": verdict.champion.version,
+        "reasons": verdict.breaches,
+        "challenger": _health_json(verdict.challenger),
+        "champion": _health_json(verdict.champion),
+    }
+    try:
+        sns.publish(
+            TopicArn=settings.alert_topic_arn,
+            Subject=subject[:100],
+            Message=json.dumps(body, indent=2),
+        )
+    except Exception as error:
+        _log.error("canary rolled back but the notification failed: %s", str(error)[:200])
+        return False
+    return True
+
+
+def _health_json(health: VariantHealth) -> dict[str, Any]:
+    return {
+        "version": health.version,
+        "requests": health.requests,
+        "errors": health.errors,
+        "error_rate": health.error_rate,
+        "p99_latency_ms": health.p99_latency_ms,
+    }
+
+
+# --- model age and publishing ------------------------------------------------------------------
+
+
+def _model_ages(settings: Settings, mlflow_client: Any, now: datetime) -> dict[str, float]:
+    ages: dict[str, float] = {}
+    for pipeline in settings.pipelines:
+        versions = mlflow_client.search_model_versions(f"name = '{pipeline.model_name}'")
+        if not versions:
+            continue
+        newest = max(int(v.creation_timestamp) for v in versions)
+        ages[pipeline.name] = max(0.0, now.timestamp() - newest / 1000)
+    return ages
+
+
+def _publish(settings: Settings, result: MonitorResult) -> list[str]:
+    published: list[str] = []
+    endpoint = {Dimension.endpoint: result.endpoint}
+    with publisher(settings) as sink:
+        for column in result.features:
+            if np.isfinite(column.psi):
+                sink.publish(
+                    FEATURE_DRIFT, column.psi, endpoint | {Dimension.feature: column.column}
+                )
+                published.append(FEATURE_DRIFT.name)
+        if (largest := result.max_feature_psi) is not None:
+            sink.publish(MAX_FEATURE_DRIFT, largest, endpoint)
+            published.append(MAX_FEATURE_DRIFT.name)
+        if result.prediction is not None and np.isfinite(result.prediction.psi):
+            sink.publish(PREDICTION_DRIFT, result.prediction.psi, endpoint)
+            published.append(PREDICTION_DRIFT.name)
+        for pipeline, age in result.model_ages.items():
+            sink.publish(MODEL_AGE, age, {Dimension.pipeline: pipeline})
+            published.append(MODEL_AGE.name)
+    return sorted(set(published))

@@ -1,0 +1,429 @@
+"""`monitor` on the embedded default: drift metrics, the HTML report, and the canary guard.
+
+The registry holds versions whose runs carry the training reference the way `train` logs it; the
+prediction log is written with the serving side's own writer; SNS is a moto server.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from runtime import registry
+from runtime.cli import app
+from runtime.demo_data import demo_settings
+from runtime.metrics import (
+    FEATURE_DRIFT,
+    MAX_FEATURE_DRIFT,
+    MODEL_AGE,
+    PREDICTION_DRIFT,
+    PREDICTION_ERRORS,
+    PREDICTIONS,
+    VARIANT_CHALLENGER,
+    VARIANT_CHAMPION,
+    Dimension,
+)
+from runtime.monitor import CANARY_ROLLED_BACK_TAG, monitor
+from runtime.prediction_log import PredictionLogWriter, PredictionRecord
+from runtime.publish import METRICS_FILE, publisher
+from runtime.settings import Settings
+from runtime.spec import EndpointSpec
+from runtime.train import REFERENCE_ARTIFACT
+from tests.runtime.conftest import REGION, use_env
+
+MODEL = "fraud-model"
+ENDPOINT = "scorer"
+FEATURES = ["txn_count_7d", "avg_amount_7d", "max_amount_7d", "share_foreign_7d"]
+DRIFTED = {"avg_amount_7d", "share_foreign_7d"}
+
+
+def features(rng: np.random.Generator, rows: int, *, drifted: bool = False) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "txn_count_7d": rng.poisson(4, rows).astype(float),
+            "avg_amount_7d": rng.lognormal(3.6, 0.5, rows),
+            "max_amount_7d": rng.lognormal(4.5, 0.5, rows),
+            "share_foreign_7d": rng.beta(2, 8, rows),
+        }
+    )
+    if drifted:
+        frame["avg_amount_7d"] *= 3
+        frame["share_foreign_7d"] = np.clip(frame["share_foreign_7d"] + 0.4, 0, 1)
+    return frame
+
+
+def score(frame: pd.DataFrame) -> np.ndarray:
+    return 1 / (1 + np.exp(-(frame["share_foreign_7d"] * 6 - 2)))
+
+
+def register_version(settings: Settings, rng: np.random.Generator) -> str:
+    """A version whose run carries the training reference (features, prediction, score, label)."""
+    client = registry.client(settings)
+    reference = features(rng, 2000)
+    reference["score"] = score(reference)
+    reference["prediction"] = (reference["score"] > 0.5).astype(int)
+    reference["is_fraud"] = (rng.uniform(size=len(reference)) < reference["score"]).astype(int)
+    experiment = registry.experiment_id(settings, client, MODEL)
+    with mlflow.start_run(experiment_id=experiment) as run, tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
+        reference.to_parquet(path)
+        mlflow.log_artifact(str(path), str(Path(REFERENCE_ARTIFACT).parent))
+    if not client.search_registered_models(f"name = '{MODEL}'"):
+        client.create_registered_model(MODEL)
+    version = client.create_model_version(
+        MODEL, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id
+    )
+    return str(version.version)
+
+
+def log_traffic(
+    settings: Settings,
+    rng: np.random.Generator,
+    *,
+    variant: str,
+    version: str,
+    requests: int,
+    latency_ms: float,
+    drifted: bool = False,
+    at: datetime | None = None,
+) -> list[str]:
+    """Write ``requests`` single-row predictions with the serving side's writer; their ids."""
+    frame = features(rng, requests, drifted=drifted)
+    scores = score(frame)
+    at = at or datetime.now(UTC) - timedelta(minutes=5)
+    ids = [uuid.uuid4().hex for _ in range(requests)]
+    writer = PredictionLogWriter(settings)
+    for index, row in enumerate(frame.to_dict("records")):
+        writer.record(
+            PredictionRecord(
+                request_id=ids[index],
+                endpoint=ENDPOINT,
+                model=MODEL,
+                model_version=version,
+                variant=variant,
+                features=row,
+                prediction=int(scores[index] > 0.5),
+                score=float(scores[index]),
+                latency_ms=float(latency_ms * rng.uniform(0.8, 1.0)),
+                timestamp=at + timedelta(milliseconds=index),
+            )
+        )
+    writer.close()
+    return ids
+
+
+def serving_counts(settings: Settings, variant: str, answered: int, failed: int) -> None:
+    """What serving's telemetry publishes per flush: requests and errors by variant."""
+    dims = {Dimension.endpoint: ENDPOINT, Dimension.variant: variant}
+    with publisher(settings) as sink:
+        sink.publish(PREDICTIONS, answered, dims)
+        sink.publish(PREDICTION_ERRORS, failed, dims)
+
+
+def published(settings: Settings) -> list[dict]:
+    path = settings.home / METRICS_FILE
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def home(tmp_path: Path, mlflow_template: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(mlflow_template, home / "mlflow.db")
+    return home
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(11)
+
+
+@pytest.fixture
+def plain(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The fraud team's endpoint, no canary; a champion with its reference."""
+    settings = demo_settings("fraud", home=home, endpoint=EndpointSpec(name=ENDPOINT, model=MODEL))
+    use_env(monkeypatch, settings)
+    return settings
+
+
+@pytest.fixture
+def topic(moto_endpoint: str) -> Iterator[tuple[str, str]]:
+    """An SNS topic with an SQS queue subscribed (to read what was sent): (topic ARN, queue URL)."""
+    sns = boto3.client("sns", endpoint_url=moto_endpoint, region_name=REGION)
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name=REGION)
+    name = f"alerts-{uuid.uuid4().hex[:8]}"
+    arn = sns.create_topic(Name=name)["TopicArn"]
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(
+        TopicArn=arn,
+        Protocol="sqs",
+        Endpoint=queue_arn["Attributes"]["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    yield arn, queue
+    sns.delete_topic(TopicArn=arn)
+    sqs.delete_queue(QueueUrl=queue)
+
+
+@pytest.fixture
+def canary(
+    home: Path, monkeypatch: pytest.MonkeyPatch, moto_endpoint: str, topic: tuple[str, str]
+) -> Settings:
+    """An endpoint with a 20 % canary and a tight SLO, alerts to the moto topic."""
+    settings = demo_settings(
+        "fraud",
+        home=home,
+        aws_region=REGION,
+        aws_endpoint_url=moto_endpoint,
+        alert_topic_arn=topic[0],
+        endpoint=EndpointSpec.model_validate(
+            {
+                "name": ENDPOINT,
+                "model": MODEL,
+                "canary": {"weight": 20},
+                "slo": {"p99LatencyMs": 50, "maxErrorRate": 0.05},
+            }
+        ),
+    )
+    use_env(monkeypatch, settings)
+    return settings
+
+
+def champion_and_challenger(settings: Settings, rng: np.random.Generator) -> tuple[str, str]:
+    client = registry.client(settings)
+    champion, challenger = register_version(settings, rng), register_version(settings, rng)
+    client.set_registered_model_alias(MODEL, registry.CHAMPION, champion)
+    client.set_registered_model_alias(MODEL, registry.CHALLENGER, challenger)
+    return champion, challenger
+
+
+def messages(queue: str, moto_endpoint: str) -> list[dict]:
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name=REGION)
+    answer = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+
+def test_drift_metrics_are_published_with_catalogue_names_and_dimensions(
+    plain: Settings, rng: np.random.Generator
+) -> None:
+    version = register_version(plain, rng)
+    registry.client(plain).set_registered_model_alias(MODEL, registry.CHAMPION, version)
+    log_traffic(plain, rng, variant=VARIANT_CHAMPION, version=version, requests=600, latency_ms=5)
+    log_traffic(
+        plain, rng, variant=VARIANT_CHAMPION, version=version, requests=900, latency_ms=5,
+        drifted=True,
+    )  # fmt: skip
+
+    result = monitor(plain, ENDPOINT)
+
+    assert result.rows == 1500
+    assert set(result.drifted_features) == DRIFTED
+    metrics = published(plain)
+    feature_psi = {
+        m["dimensions"]["Feature"]: m["value"] for m in metrics if m["metric"] == FEATURE_DRIFT.name
+    }
+    assert set(feature_psi) == set(FEATURES)
+    assert {f for f, v in feature_psi.items() if v >= 0.2} == DRIFTED
+    assert all(
+        m["dimensions"] == {"Endpoint": ENDPOINT, "Feature": m["dimensions"]["Feature"]}
+        for m in metrics
+        if m["metric"] == FEATURE_DRIFT.name
+    )
+    (largest,) = [m for m in metrics if m["metric"] == MAX_FEATURE_DRIFT.name]
+    assert largest["dimensions"] == {"Endpoint": ENDPOINT}
+    assert largest["value"] == pytest.approx(max(feature_psi.values()))
+    (prediction,) = [m for m in metrics if m["metric"] == PREDICTION_DRIFT.name]
+    assert prediction["dimensions"] == {"Endpoint": ENDPOINT}
+    assert prediction["value"] > 0.2  # the score follows share_foreign_7d
+    (age,) = [m for m in metrics if m["metric"] == MODEL_AGE.name]
+    assert age["dimensions"] == {"Pipeline": "fraud-model"} and 0 <= age["value"] < 600
+    assert age["unit"] == "Seconds"
+    assert all(m["namespace"] == "MLOps/fraud" for m in metrics)
+
+
+def test_html_report_shows_every_feature_and_flags_the_drifted_ones(
+    plain: Settings, rng: np.random.Generator
+) -> None:
+    version = register_version(plain, rng)
+    registry.client(plain).set_registered_model_alias(MODEL, registry.CHAMPION, version)
+    log_traffic(
+        plain, rng, variant=VARIANT_CHAMPION, version=version, requests=500, latency_ms=5,
+        drifted=True,
+    )  # fmt: skip
+
+    result = monitor(plain, ENDPOINT)
+
+    assert result.report is not None and result.report.exists()
+    assert result.report.parent == plain.home.resolve() / "reports" / ENDPOINT
+    page = result.report.read_text()
+    assert page.count("data:image/png;base64,") == len(FEATURES) + 1  # + the predictions
+    for name in FEATURES:
+        assert f"<td>{name}</td>" in page
+    for name in DRIFTED:
+        assert f"{name}: PSI" in page and "(drift)" in page.split(f"{name}: PSI", 1)[1][:40]
+    assert "txn_count_7d: PSI" in page and "(ok)" in page.split("txn_count_7d: PSI", 1)[1][:40]
+
+
+def test_too_little_traffic_publishes_no_drift_but_still_the_model_age(
+    plain: Settings, rng: np.random.Generator
+) -> None:
+    version = register_version(plain, rng)
+    registry.client(plain).set_registered_model_alias(MODEL, registry.CHAMPION, version)
+    log_traffic(plain, rng, variant=VARIANT_CHAMPION, version=version, requests=5, latency_ms=5)
+    result = monitor(plain, ENDPOINT)
+    assert not result.measured and result.features == []
+    assert [m["metric"] for m in published(plain)] == [MODEL_AGE.name]
+    assert result.report is not None and "Too little traffic" in result.report.read_text()
+
+
+def test_records_outside_the_window_are_ignored(plain: Settings, rng: np.random.Generator) -> None:
+    version = register_version(plain, rng)
+    registry.client(plain).set_registered_model_alias(MODEL, registry.CHAMPION, version)
+    old = datetime.now(UTC) - timedelta(hours=3)
+    log_traffic(
+        plain, rng, variant=VARIANT_CHAMPION, version=version, requests=300, latency_ms=5, at=old
+    )
+    log_traffic(plain, rng, variant=VARIANT_CHAMPION, version=version, requests=200, latency_ms=5)
+    assert monitor(plain, ENDPOINT, report=False).rows == 200
+    assert monitor(plain, ENDPOINT, window=timedelta(hours=4), report=False).rows == 500
+
+
+def test_quality_where_labels_have_arrived(
+    plain: Settings, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    version = register_version(plain, rng)
+    registry.client(plain).set_registered_model_alias(MODEL, registry.CHAMPION, version)
+    ids = log_traffic(
+        plain, rng, variant=VARIANT_CHAMPION, version=version, requests=200, latency_ms=5
+    )
+    labels = tmp_path / "labels.parquet"
+    # Labels for half the requests so far; every one says "fraud".
+    pd.DataFrame({"request_id": ids[:100], "is_fraud": 1}).to_parquet(labels)
+    result = monitor(plain, ENDPOINT, labels=str(labels), report=False)
+    assert result.labelled_rows == 100
+    log = pd.read_parquet(next((plain.home / "prediction-log").rglob("*.parquet")))
+    predicted = log.set_index("request_id").loc[ids[:100], "prediction"].map(json.loads)
+    assert result.quality["accuracy"] == pytest.approx(float((predicted == 1).mean()))
+
+
+@pytest.mark.moto
+@pytest.mark.parametrize(
+    ("latency_ms", "failed"),
+    [
+        pytest.param(200.0, 0, id="latency"),
+        pytest.param(5.0, 20, id="error-rate"),
+    ],
+)
+def test_canary_guard_rolls_the_challenger_back_and_notifies(
+    canary: Settings,
+    rng: np.random.Generator,
+    topic: tuple[str, str],
+    moto_endpoint: str,
+    latency_ms: float,
+    failed: int,
+) -> None:
+    champion, challenger = champion_and_challenger(canary, rng)
+    log_traffic(canary, rng, variant=VARIANT_CHAMPION, version=champion, requests=160, latency_ms=8)
+    log_traffic(
+        canary, rng, variant=VARIANT_CHALLENGER, version=challenger, requests=40,
+        latency_ms=latency_ms,
+    )  # fmt: skip
+    serving_counts(canary, VARIANT_CHAMPION, 160, 0)
+    serving_counts(canary, VARIANT_CHALLENGER, 40, failed)
+
+    result = monitor(canary, ENDPOINT, report=False)
+
+    verdict = result.canary
+    assert verdict is not None and verdict.judged and verdict.rolled_back and verdict.notified
+    client = registry.client(canary)
+    # Serving routes the canary share to the champion's version; the champion is untouched.
+    assert str(registry.alias_version(client, MODEL, registry.CHALLENGER).version) == champion
+    assert str(registry.alias_version(client, MODEL, registry.CHAMPION).version) == champion
+    assert CANARY_ROLLED_BACK_TAG in client.get_model_version(MODEL, challenger).tags
+    (message,) = messages(topic[1], moto_endpoint)
+    assert message["event"] == "canary-rollback"
+    assert message["challenger_version"] == challenger
+    assert message["champion_version"] == champion
+    assert ("latency" if failed == 0 else "error rate") in message["reasons"][0]
+
+
+@pytest.mark.moto
+def test_canary_within_slo_is_left_alone(
+    canary: Settings, rng: np.random.Generator, topic: tuple[str, str], moto_endpoint: str
+) -> None:
+    champion, challenger = champion_and_challenger(canary, rng)
+    log_traffic(canary, rng, variant=VARIANT_CHAMPION, version=champion, requests=160, latency_ms=8)
+    log_traffic(
+        canary, rng, variant=VARIANT_CHALLENGER, version=challenger, requests=40, latency_ms=30
+    )
+    serving_counts(canary, VARIANT_CHAMPION, 160, 1)
+    serving_counts(canary, VARIANT_CHALLENGER, 40, 1)  # 2.4 % < 5 %
+
+    verdict = monitor(canary, ENDPOINT, report=False).canary
+
+    assert verdict is not None and verdict.judged and verdict.breaches == []
+    assert not verdict.rolled_back
+    client = registry.client(canary)
+    assert str(registry.alias_version(client, MODEL, registry.CHALLENGER).version) == challenger
+    assert str(registry.alias_version(client, MODEL, registry.CHAMPION).version) == champion
+    assert messages(topic[1], moto_endpoint) == []
+
+
+@pytest.mark.moto
+def test_slow_challenger_is_not_judged_on_a_handful_of_requests(
+    canary: Settings, rng: np.random.Generator, topic: tuple[str, str], moto_endpoint: str
+) -> None:
+    champion, challenger = champion_and_challenger(canary, rng)
+    log_traffic(canary, rng, variant=VARIANT_CHAMPION, version=champion, requests=100, latency_ms=8)
+    log_traffic(
+        canary, rng, variant=VARIANT_CHALLENGER, version=challenger, requests=5, latency_ms=900
+    )
+    verdict = monitor(canary, ENDPOINT, report=False).canary
+    assert verdict is not None and not verdict.judged and not verdict.rolled_back
+    client = registry.client(canary)
+    assert str(registry.alias_version(client, MODEL, registry.CHALLENGER).version) == challenger
+    assert messages(topic[1], moto_endpoint) == []
+
+
+def test_cli_prints_the_outcome_and_the_report(plain: Settings, rng: np.random.Generator) -> None:
+    version = register_version(plain, rng)
+    registry.client(plain).set_registered_model_alias(MODEL, registry.CHAMPION, version)
+    log_traffic(
+        plain, rng, variant=VARIANT_CHAMPION, version=version, requests=300, latency_ms=5,
+        drifted=True,
+    )  # fmt: skip
+    result = CliRunner().invoke(app, ["monitor", "--endpoint", ENDPOINT])
+    assert result.exit_code == 0, result.output
+    assert "drifted (PSI >= 0.2): avg_amount_7d, share_foreign_7d" in result.output
+    assert "drift report: " in result.output
+    report = Path(result.output.split("drift report: ", 1)[1].split()[0])
+    assert report.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--endpoint", "other"], "is not the endpoint this job", id="wrong-endpoint"),
+        pytest.param(["--endpoint", ENDPOINT, "--window", "soon"], "--window 'soon'", id="window"),
+        pytest.param(["--endpoint", ENDPOINT], "has no 'champion' version", id="no-champion"),
+    ],
+)
+def test_cli_reports_user_errors_without_a_traceback(
+    plain: Settings, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, ["monitor", *args])
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
