@@ -360,6 +360,26 @@ def image_build(
     sys.stdout.write(f"{pushed or f'{built.tag}@{built.digest}'}\n")
 
 
+@app.command()
+def demo(
+    home: Annotated[
+        Path, typer.Option(help="Folder the demo works in (registry, features, logs, reports).")
+    ] = Path(".mlops/demo"),
+) -> None:
+    """Run the platform end to end on this machine: data, features, training, registry, a real
+    server, normal then drifted traffic, drift monitoring. Safe to re-run."""
+    from tooling.demo import DemoError, run_demo
+
+    try:
+        result = run_demo(home, console=out)
+    except DemoError as error:
+        err.print(f"[red]✗[/] {escape(str(error))}", highlight=False)
+        raise typer.Exit(1) from None
+    if not result.drifted_features:
+        err.print("[yellow]![/] the drifted traffic was not flagged as drift")
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 
