@@ -87,6 +87,8 @@ data_plane = DataPlane(
     artifact_bucket_arn=registry.artifact_bucket_arn,
     kms_key_arns=pulumi.Output.all(*([data_key.arn] if data_key else [])).apply(list),
     database_instance_id=registry.database_instance_id,
+    # Set only for a SQL Feast registry: then every pod that opens Feast needs the login.
+    feast_registry_database=feature_store.registry_database,
     settings={
         **feature_store.settings,
         "tracking_uri": registry.tracking_uri,
@@ -96,8 +98,8 @@ data_plane = DataPlane(
 pulumi.export("offlineBucket", feature_store.offline_bucket)
 pulumi.export("onlineTables", feature_store.online_table_names)
 pulumi.export("featureRegistry", feature_store.registry_uri)
-pulumi.export("artifactBucket", registry.artifact_bucket)
 pulumi.export("featureReaderPolicy", feature_store.reader_policy)
+pulumi.export("artifactBucket", registry.artifact_bucket)
 pulumi.export("trackingUri", registry.tracking_uri)
 pulumi.export("databaseEndpoint", registry.database_endpoint)
 

@@ -20,14 +20,7 @@ import pulumi_kubernetes as k8s
 from components import naming, workload
 from components.config.featurestore import FeatureStoreConfig, Provisioned, SqlRegistry
 from components.iam import Statement, WorkloadIdentity, policy_document, statement
-from components.registry import (
-    DatabaseAccess,
-    credentials_env,
-    credentials_mount,
-    credentials_sidecar,
-    credentials_volume,
-    database_statements,
-)
+from components.registry import DatabaseAccess, database_login, login_secret, login_statements
 from components.storage import SecureBucket
 from components.team import ClusterInfo, Team
 from runtime.feast_config import render_feature_store_yaml
@@ -94,10 +87,7 @@ def _common_statements(arns: FeatureStoreArns) -> list[Statement]:
         statements.append(
             statement("DataKey", ["kms:Decrypt", "kms:GenerateDataKey"], [arns.kms_key_arn])
         )
-    if arns.registry_secret_arn:
-        statements += database_statements(
-            arns.registry_secret_arn, arns.registry_secret_kms_key_arn
-        )
+    statements += login_statements(arns.registry_secret_arn, arns.registry_secret_kms_key_arn)
     return statements
 
 
@@ -200,6 +190,8 @@ class FeatureStore(pulumi.ComponentResource):
     """The rendered feature_store.yaml (also in the ConfigMap `feast-config`)."""
     settings: dict[str, pulumi.Input[Any]]
     """runtime Settings fields that describe this feature store."""
+    registry_database: DatabaseAccess | None
+    """The database the Feast registry lives in (SQL registry); None: it is an S3 object."""
 
     def __init__(
         self, name: str, args: FeatureStoreArgs, opts: pulumi.ResourceOptions | None = None
@@ -230,7 +222,7 @@ class FeatureStore(pulumi.ComponentResource):
             lambda arns: [str(a) for a in arns]
         )
 
-        database = args.registry_database if sql_registry else None
+        database = self.registry_database = args.registry_database if sql_registry else None
         self.registry_uri = database.uri() if database else bucket.name.apply(s3_registry_uri)
         self.offline_store_uri = bucket.name.apply(offline_store_uri)
         spec = feature_store_spec(config, project)
@@ -238,8 +230,7 @@ class FeatureStore(pulumi.ComponentResource):
             bucket.arn,
             self.online_table_arns,
             args.kms_key_arn,
-            database.secret_arn if database else None,
-            database.secret_kms_key_arn if database else None,
+            *login_secret(database),
         ).apply(
             lambda v: FeatureStoreArns(
                 bucket_arn=v[0],
@@ -408,24 +399,18 @@ class FeatureStore(pulumi.ComponentResource):
                 name=config_map.metadata.apply(lambda m: m.name or "feast-config")
             ),
         )
-        mounts = [
-            k8s.core.v1.VolumeMountArgs(name="feast-config", mount_path=CONFIG_DIR, read_only=True)
-        ]
-        env = workload.env(**self.settings)
-        volumes = [config_volume]
-        init_containers: list[k8s.core.v1.ContainerArgs] = []
-        if database is not None:
-            env += credentials_env()
-            mounts.append(credentials_mount())
-            volumes.append(credentials_volume())
-            init_containers.append(credentials_sidecar(database, team.image))
+        config_mount = k8s.core.v1.VolumeMountArgs(
+            name="feast-config", mount_path=CONFIG_DIR, read_only=True
+        )
+        # A SQL registry: the database login (sidecar, password file) comes along.
+        login = database_login(database, team.image)
         container = workload.runtime_container(
             "materialize",
             image=team.image,
             args=["materialize"],
-            env_vars=env,
+            env_vars=[*workload.env(**self.settings), *login.env],
             spec=config.materialization.resources,
-            extra_mounts=mounts,
+            extra_mounts=[config_mount, *login.mounts],
         )
         deadline = int(job_deadline(config.materialization.schedule).total_seconds())
         # New feature values reach the online tables on the configured schedule, one run at a time.
@@ -456,8 +441,8 @@ class FeatureStore(pulumi.ComponentResource):
                                 service_account=writer.service_account.metadata.apply(
                                     lambda m: m.name or SERVICE_ACCOUNT
                                 ),
-                                volumes=volumes,
-                                init_containers=init_containers or None,
+                                volumes=[config_volume, *login.volumes],
+                                init_containers=login.init_containers,
                                 restart_policy="Never",
                             ),
                         ),

@@ -198,6 +198,53 @@ def credentials_sidecar(access: DatabaseAccess, image: str) -> k8s.core.v1.Conta
     )
 
 
+def login_statements(secret_arn: str | None, secret_kms_key_arn: str | None) -> list[Statement]:
+    """`database_statements` when there is a login secret to read; none otherwise."""
+    return database_statements(secret_arn, secret_kms_key_arn) if secret_arn else []
+
+
+@dataclass(frozen=True)
+class DatabaseLogin:
+    """What a pod needs to log in to the registry database; empty without database access.
+
+    Every pod that opens a SQL Feast registry (materialize, train, serve, batch-predict) takes
+    these pieces from `database_login`, so they cannot drift apart.
+    """
+
+    env: tuple[k8s.core.v1.EnvVarArgs, ...] = ()
+    """For the container that connects: where the password file is (PGPASSFILE)."""
+    mounts: tuple[k8s.core.v1.VolumeMountArgs, ...] = ()
+    """For the container that connects: the password file's folder, read-only."""
+    volumes: tuple[k8s.core.v1.VolumeArgs, ...] = ()
+    sidecar: k8s.core.v1.ContainerArgs | None = None
+
+    @property
+    def init_containers(self) -> list[k8s.core.v1.ContainerArgs] | None:
+        """For `pod_spec(init_containers=...)`: the sidecar, or None (no field at all)."""
+        return [self.sidecar] if self.sidecar is not None else None
+
+
+def database_login(access: DatabaseAccess | None, image: str) -> DatabaseLogin:
+    """The env, mount, memory-backed volume and credentials sidecar of a pod that uses ``access``."""
+    if access is None:
+        return DatabaseLogin()
+    return DatabaseLogin(
+        env=tuple(credentials_env()),
+        mounts=(credentials_mount(),),
+        volumes=(credentials_volume(),),
+        sidecar=credentials_sidecar(access, image),
+    )
+
+
+def login_secret(
+    access: DatabaseAccess | None,
+) -> tuple[pulumi.Output[str] | None, pulumi.Input[str] | None]:
+    """The login secret's ARN and key of ``access``, for `login_statements` (None, None without)."""
+    if access is None:
+        return None, None
+    return access.secret_arn, access.secret_kms_key_arn
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelRegistryArgs:
     config: RegistryConfig

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from components import naming, workload
 from components.config.serving import BatchEndpoint, Ingress, RealtimeEndpoint
 from components.iam import WorkloadIdentity, policy_document, statement
+from components.registry import database_login, login_secret
 from components.team import ClusterInfo, DataPlane, Team
 from components.training import (
     CRONJOB_STARTING_DEADLINE,
@@ -80,12 +81,20 @@ def realtime_policy(
     kms_key_arns: list[str],
     feast_registry_uri: str | None,
     prediction_log_uri: str,
+    feast_registry_secret_arn: str | None = None,
+    feast_registry_secret_kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
     """Read online features and models, append to its own prediction log, put metrics."""
     partition = naming.arn_partition(artifact_bucket_arn)
     return policy_document(
         *online_read_statement("ReadOnlineFeatures", online_table_arns, describe=False),
-        *feast_registry_statements(feast_registry_uri, partition, write=False),
+        *feast_registry_statements(
+            feast_registry_uri,
+            partition,
+            write=False,
+            secret_arn=feast_registry_secret_arn,
+            secret_kms_key_arn=feast_registry_secret_kms_key_arn,
+        ),
         *read_bucket_statements("ReadArtifacts", artifact_bucket_arn),
         statement(
             "WritePredictionLog", ["s3:PutObject"], [prefix_arn(prediction_log_uri, partition)]
@@ -103,12 +112,20 @@ def batch_policy(
     kms_key_arns: list[str],
     feast_registry_uri: str | None,
     output_uri: str,
+    feast_registry_secret_arn: str | None = None,
+    feast_registry_secret_kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
     """Read offline features, the input and models, write under its output prefix, put metrics."""
     partition = naming.arn_partition(artifact_bucket_arn)
     return policy_document(
         *read_bucket_statements("ReadOfflineFeatures", offline_bucket_arn),
-        *feast_registry_statements(feast_registry_uri, partition, write=False),
+        *feast_registry_statements(
+            feast_registry_uri,
+            partition,
+            write=False,
+            secret_arn=feast_registry_secret_arn,
+            secret_kms_key_arn=feast_registry_secret_kms_key_arn,
+        ),
         *read_bucket_statements("ReadArtifacts", artifact_bucket_arn),
         statement("WritePredictions", ["s3:PutObject"], [prefix_arn(output_uri, partition)]),
         *kms_statement(kms_key_arns, encrypt=True),
@@ -213,21 +230,26 @@ class ServingEndpoint(pulumi.ComponentResource):
             name,
             args,
             json_policy(
-                lambda tables, artifacts, keys, registry, log: realtime_policy(
+                lambda tables, artifacts, keys, registry, log, secret, secret_key: realtime_policy(
                     team=team.name,
                     online_table_arns=tables,
                     artifact_bucket_arn=artifacts,
                     kms_key_arns=keys,
                     feast_registry_uri=registry,
                     prediction_log_uri=log,
+                    feast_registry_secret_arn=secret,
+                    feast_registry_secret_kms_key_arn=secret_key,
                 ),
                 data.online_table_arns,
                 data.artifact_bucket_arn,
                 data.kms_key_arns,
                 data.settings.get("feast_registry_uri"),
                 log_uri,
+                *login_secret(data.feast_registry_database),
             ),
         )
+        # A SQL Feast registry: the database login (sidecar, password file) comes along.
+        login = database_login(data.feast_registry_database, team.image)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.cluster.provider)
         labels = workload.labels(team.labels, "serving", endpoint.name)
         metadata = k8s.meta.v1.ObjectMetaArgs(
@@ -238,14 +260,18 @@ class ServingEndpoint(pulumi.ComponentResource):
             "serve",
             image=team.image,
             args=["serve"],
-            env_vars=runtime_env(
-                data,
-                team,
-                endpoint=endpoint_spec(endpoint),
-                prediction_log_uri=log_uri,
-                port=HTTP_PORT,
-            ),
+            env_vars=[
+                *runtime_env(
+                    data,
+                    team,
+                    endpoint=endpoint_spec(endpoint),
+                    prediction_log_uri=log_uri,
+                    port=HTTP_PORT,
+                ),
+                *login.env,
+            ],
             spec=endpoint.resources,
+            extra_mounts=login.mounts,
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=HTTP_PORT)],
             # Loading the model may take a while; liveness starts counting after it.
             startup_probe=k8s.core.v1.ProbeArgs(
@@ -272,6 +298,8 @@ class ServingEndpoint(pulumi.ComponentResource):
         pod = workload.pod_spec(
             [container],
             service_account=workload.name_of(identity.service_account),
+            volumes=login.volumes,
+            init_containers=login.init_containers,
             termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,
             topology_spread_constraints=spread(endpoint.name, prod=args.team.prod),
         )
@@ -423,38 +451,49 @@ class ServingEndpoint(pulumi.ComponentResource):
             name,
             args,
             json_policy(
-                lambda offline, artifacts, keys, registry, output: batch_policy(
+                lambda offline, artifacts, keys, registry, output, secret, secret_key: batch_policy(
                     team=team.name,
                     offline_bucket_arn=offline,
                     artifact_bucket_arn=artifacts,
                     kms_key_arns=keys,
                     feast_registry_uri=registry,
                     output_uri=output,
+                    feast_registry_secret_arn=secret,
+                    feast_registry_secret_kms_key_arn=secret_key,
                 ),
                 data.offline_bucket_arn,
                 data.artifact_bucket_arn,
                 data.kms_key_arns,
                 data.settings.get("feast_registry_uri"),
                 output_uri,
+                *login_secret(data.feast_registry_database),
             ),
         )
+        # A SQL Feast registry: the database login (sidecar, password file) comes along.
+        login = database_login(data.feast_registry_database, team.image)
         labels = workload.labels(team.labels, "batch-serving", endpoint.name)
         container = workload.runtime_container(
             "batch-predict",
             image=team.image,
             args=["batch-predict"],
-            env_vars=runtime_env(
-                data,
-                team,
-                endpoint=endpoint_spec(endpoint),
-                batch_input=endpoint.input,
-                batch_output_uri=output_uri,
-            ),
+            env_vars=[
+                *runtime_env(
+                    data,
+                    team,
+                    endpoint=endpoint_spec(endpoint),
+                    batch_input=endpoint.input,
+                    batch_output_uri=output_uri,
+                ),
+                *login.env,
+            ],
             spec=endpoint.resources,
+            extra_mounts=login.mounts,
         )
         pod = workload.pod_spec(
             [container],
             service_account=workload.name_of(identity.service_account),
+            volumes=login.volumes,
+            init_containers=login.init_containers,
             restart_policy="Never",
         )
         # A run must end before the next one is due.

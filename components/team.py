@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import naming
 from components.config import Environment, StackConfig
+
+if TYPE_CHECKING:  # registry.py imports this module
+    from components.registry import DatabaseAccess
 
 MANAGED_BY = "mlops-stack"
 
@@ -99,6 +103,9 @@ class DataPlane:
     """Customer-managed keys the data is encrypted with (empty: AWS-managed keys)."""
     database_instance_id: pulumi.Output[str]
     """The registry database's RDS instance identifier."""
+    feast_registry_database: DatabaseAccess | None
+    """The database the Feast registry lives in (SQL registry): every pod that opens the feature
+    store logs in to it. None: the registry is an S3 object."""
     settings: Mapping[str, pulumi.Input[object]]
     """runtime Settings field -> value, for every runtime process that reads features or models
     (tracking_uri, artifact_uri, offline_store_uri, online_store, feast_registry_uri, ...)."""

@@ -19,6 +19,7 @@ from components import naming, workload
 from components.config.resources import ContainerResources
 from components.config.training import Capacity, NodePool, TrainingConfig, TrainingPipeline
 from components.iam import Statement, WorkloadIdentity, policy_document, statement
+from components.registry import database_login, login_secret, login_statements
 from components.team import ClusterInfo, DataPlane, Team
 from runtime import metrics
 from runtime.spec import PipelineSpec
@@ -176,13 +177,21 @@ def metrics_statement(team: str) -> Statement:
 
 
 def feast_registry_statements(
-    registry_uri: str | None, partition: str, *, write: bool
+    registry_uri: str | None,
+    partition: str,
+    *,
+    write: bool,
+    secret_arn: str | None = None,
+    secret_kms_key_arn: str | None = None,
 ) -> list[Statement]:
-    """Access to the Feast registry object when it lives in S3 (a SQL registry needs no IAM)."""
-    if not registry_uri or not registry_uri.startswith("s3://"):
-        return []
-    actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
-    return [statement("FeastRegistry", actions, [naming.s3_arn(registry_uri, partition)])]
+    """Access to the Feast registry: its S3 object, or the login of the database it lives in."""
+    statements = login_statements(secret_arn, secret_kms_key_arn)
+    if registry_uri and registry_uri.startswith("s3://"):
+        actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
+        statements.append(
+            statement("FeastRegistry", actions, [naming.s3_arn(registry_uri, partition)])
+        )
+    return statements
 
 
 def training_policy(
@@ -193,12 +202,23 @@ def training_policy(
     artifact_bucket_arn: str,
     kms_key_arns: Sequence[str],
     feast_registry_uri: str | None,
+    feast_registry_secret_arn: str | None = None,
+    feast_registry_secret_kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
-    """Read features, (re)apply the Feast registry, write the model registry's bucket, put metrics."""
+    """Read features, (re)apply the Feast registry, write the model registry's bucket, put metrics.
+
+    A SQL Feast registry: also read the registry database's login secret.
+    """
     partition = naming.arn_partition(artifact_bucket_arn)
     return policy_document(
         *read_bucket_statements("ReadOfflineFeatures", offline_bucket_arn),
-        *feast_registry_statements(feast_registry_uri, partition, write=True),
+        *feast_registry_statements(
+            feast_registry_uri,
+            partition,
+            write=True,
+            secret_arn=feast_registry_secret_arn,
+            secret_kms_key_arn=feast_registry_secret_kms_key_arn,
+        ),
         *online_read_statement("ReadOnlineFeatures", online_table_arns, describe=True),
         statement(
             "ListArtifacts", ["s3:ListBucket", "s3:GetBucketLocation"], [artifact_bucket_arn]
@@ -274,19 +294,24 @@ class TrainingCompute(pulumi.ComponentResource):
             namespace=args.namespace,
             service_account=TRAINING_SERVICE_ACCOUNT,
             policy=json_policy(
-                lambda offline, tables, artifacts, keys, registry: training_policy(
-                    team=team.name,
-                    offline_bucket_arn=offline,
-                    online_table_arns=tables,
-                    artifact_bucket_arn=artifacts,
-                    kms_key_arns=keys,
-                    feast_registry_uri=registry,
+                lambda offline, tables, artifacts, keys, registry, secret, secret_key: (
+                    training_policy(
+                        team=team.name,
+                        offline_bucket_arn=offline,
+                        online_table_arns=tables,
+                        artifact_bucket_arn=artifacts,
+                        kms_key_arns=keys,
+                        feast_registry_uri=registry,
+                        feast_registry_secret_arn=secret,
+                        feast_registry_secret_kms_key_arn=secret_key,
+                    )
                 ),
                 data.offline_bucket_arn,
                 data.online_table_arns,
                 data.artifact_bucket_arn,
                 data.kms_key_arns,
                 settings.get("feast_registry_uri"),
+                *login_secret(data.feast_registry_database),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -393,16 +418,24 @@ class TrainingCompute(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         team = args.team
         labels = workload.labels(team.labels, "training", pipeline.name)
+        # A SQL Feast registry: the database login (sidecar, password file) comes along.
+        login = database_login(args.data_plane.feast_registry_database, team.image)
         container = workload.runtime_container(
             "train",
             image=team.image,
             args=["train", "--pipeline", pipeline.name],
-            env_vars=runtime_env(args.data_plane, team, pipelines=[pipeline_spec(pipeline)]),
+            env_vars=[
+                *runtime_env(args.data_plane, team, pipelines=[pipeline_spec(pipeline)]),
+                *login.env,
+            ],
             spec=pipeline_resources(pipeline, pool),
+            extra_mounts=login.mounts,
         )
         pod = workload.pod_spec(
             [container],
             service_account=workload.name_of(identity.service_account),
+            volumes=login.volumes,
+            init_containers=login.init_containers,
             restart_policy="Never",
             node_selector=node_labels(team.name, pool),
             tolerations=tolerations(team.name, pool),

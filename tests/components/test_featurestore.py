@@ -37,6 +37,7 @@ from tests.components._data_plane_helpers import (
     scoping_problems,
     stack_config,
 )
+from tests.components.test_training import assert_registry_login
 from tests.conftest import planned
 from tooling.plan import Plan, plan_stack, stack_file
 
@@ -327,8 +328,10 @@ def test_materialization_cronjob(example_stack: str, monkeypatch: pytest.MonkeyP
     assert settings.offline_store_uri == f"s3://{plan.outputs['offlineBucket']}/offline"
     assert settings.feast_registry_uri == plan.outputs["featureRegistry"]
     sql = config.feature_store.registry.type == "sql"
-    assert ("PGPASSFILE" in env) is sql
-    assert ("db-credentials" in {c["name"] for c in pod.get("initContainers", [])}) is sql
+    writer = role_policy(plan, "features-writer-policy")
+    assert_registry_login(plan, pod, "materialize", writer, sql=sql)
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    assert mounts["feast-config"] == "/etc/feast"
 
 
 def test_provisioned_capacity_scales_between_floor_and_ceiling(tmp_path: Path) -> None:

@@ -6,13 +6,18 @@ import json
 from pathlib import Path
 
 import boto3
+import pulumi
 import pytest
 from moto import mock_aws
 
 from components.config.registry import Database
 from components.registry import (
     CREDENTIALS_SCRIPT,
+    DatabaseAccess,
+    DatabaseLogin,
     allowed_hosts,
+    database_login,
+    login_statements,
     max_storage_gb,
     parameter_group_family,
     postgres_uri,
@@ -80,6 +85,37 @@ def test_server_document_is_scoped() -> None:
         "DatabaseLogin",
         "ArtifactKey",
     }
+
+
+def test_without_database_access_a_pod_gets_no_login_pieces() -> None:
+    login = database_login(None, "runtime:1")
+    assert login == DatabaseLogin()
+    assert login.init_containers is None, "no initContainers field at all"
+    assert login_statements(None, None) == []
+
+
+def test_with_database_access_a_pod_gets_sidecar_password_file_and_memory_volume() -> None:
+    access = DatabaseAccess(
+        host=pulumi.Output.from_input("db.example"),
+        port=pulumi.Output.from_input(5432),
+        secret_arn=pulumi.Output.from_input("arn:aws:secretsmanager:eu-west-1:1:secret:rds!x"),
+        secret_kms_key_arn=None,
+    )
+    login = database_login(access, "runtime:1")
+    assert [(e.name, e.value) for e in login.env] == [("PGPASSFILE", "/var/run/mlops-db/pgpass")]
+    (mount,) = login.mounts
+    assert (mount.name, mount.mount_path, mount.read_only) == (
+        "db-credentials",
+        "/var/run/mlops-db",
+        True,
+    )
+    (volume,) = login.volumes
+    assert volume.name == "db-credentials" and volume.empty_dir.medium == "Memory"
+    (sidecar,) = login.init_containers or []
+    assert sidecar.name == "db-credentials" and sidecar.image == "runtime:1"
+    assert sidecar.restart_policy == "Always"
+    (statement,) = login_statements("arn:aws:secretsmanager:eu-west-1:1:secret:rds!x", None)
+    assert statement["Action"] == ["secretsmanager:GetSecretValue"]
 
 
 def test_credentials_script_writes_an_escaped_pgpass(

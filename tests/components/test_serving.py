@@ -27,11 +27,13 @@ from tests.components.test_training import (
     actions_of,
     assert_hardened,
     assert_irsa_trust,
+    assert_registry_login,
     child,
     config_of,
     env_of,
     plan_compute,
     settings_from,
+    sql_registry,
 )
 from tooling.manifests import is_kubernetes_object, schema_errors
 from tooling.plan import STACKS, Plan
@@ -118,6 +120,50 @@ def test_batch_policy_writes_only_under_its_output_prefix() -> None:
     assert writes == {"arn:aws:s3:::art/recommendations/*"}
     assert "dynamodb:GetItem" not in actions_of(document)
     assert "kms:Decrypt" in actions_of(document)
+
+
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-x"
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param(
+            realtime_policy(
+                team="recs",
+                online_table_arns=[],
+                artifact_bucket_arn="arn:aws:s3:::art",
+                kms_key_arns=[],
+                feast_registry_uri="postgresql://mlops@db:5432/mlops?sslmode=require",
+                prediction_log_uri="s3://art/prediction-logs/scorer/",
+                feast_registry_secret_arn=SECRET,
+            ),
+            id="realtime",
+        ),
+        pytest.param(
+            batch_policy(
+                team="recs",
+                offline_bucket_arn="arn:aws:s3:::off",
+                artifact_bucket_arn="arn:aws:s3:::art",
+                kms_key_arns=[],
+                feast_registry_uri="postgresql://mlops@db:5432/mlops?sslmode=require",
+                output_uri="s3://art/recommendations/",
+                feast_registry_secret_arn=SECRET,
+            ),
+            id="batch",
+        ),
+    ],
+)
+def test_a_sql_feast_registry_adds_only_the_login_to_an_endpoint_policy(
+    document: dict[str, Any],
+) -> None:
+    by_sid = {s["Sid"]: s for s in document["Statement"]}
+    assert by_sid["DatabaseLogin"]["Resource"] == [SECRET]
+    assert "FeastRegistry" not in by_sid
+    assert "DatabaseLoginKey" not in by_sid, "an AWS-managed key needs no grant"
+    assert {a for a in actions_of(document) if a.startswith("secretsmanager:")} == {
+        "secretsmanager:GetSecretValue"
+    }
 
 
 @pytest.mark.parametrize(
@@ -354,6 +400,50 @@ def test_batch_endpoint_cronjob(example_stack: str, monkeypatch: pytest.MonkeyPa
             for r in plan.resources
             if r.parent == cronjob.parent and r.type == "kubernetes:apps/v1:Deployment"
         ]
+
+
+def test_endpoint_pods_log_in_to_a_sql_feast_registry(example_stack: str) -> None:
+    plan = plan_compute(example_stack)
+    for endpoint in config_of(example_stack).serving.endpoints:
+        name = f"endpoint-{endpoint.name}"
+        policy = json.loads(
+            child(plan, "aws:iam/rolePolicy:RolePolicy", f"{name}-identity-policy").inputs["policy"]
+        )
+        if isinstance(endpoint, RealtimeEndpoint):
+            deployment = child(plan, "kubernetes:apps/v1:Deployment", f"{name}-deployment")
+            pod, container = pod_of(deployment.inputs), "serve"
+        else:
+            cronjob = child(plan, "kubernetes:batch/v1:CronJob", f"{name}-cronjob").inputs
+            pod, container = (
+                cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+                "batch-predict",
+            )
+        assert_registry_login(plan, pod, container, policy, sql=sql_registry(example_stack))
+
+
+def test_a_realtime_endpoint_on_a_sql_feast_registry_logs_in_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No example stack serves in real time on a SQL registry: fraud-dev with one does."""
+    document = yaml.safe_load((STACKS / "Pulumi.fraud-dev.yaml").read_text())
+    document["config"]["mlops:featureStore"]["registry"] = {"type": "sql"}
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    path = folder / "Pulumi.fraud-dev.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    plan = plan_compute(path)
+    policy = json.loads(
+        child(plan, "aws:iam/rolePolicy:RolePolicy", "endpoint-scorer-identity-policy").inputs[
+            "policy"
+        ]
+    )
+    deployment = child(plan, "kubernetes:apps/v1:Deployment", "endpoint-scorer-deployment").inputs
+    assert_registry_login(plan, pod_of(deployment), "serve", policy, sql=True)
+    (container,) = pod_of(deployment)["containers"]
+    with monkeypatch.context() as env:
+        settings = settings_from(env_of(container), env)
+    assert settings.feast_registry_uri and settings.feast_registry_uri.startswith("postgresql://")
+    assert schema_errors(deployment) == []
 
 
 def test_endpoint_service_names_are_exported(example_stack: str) -> None:

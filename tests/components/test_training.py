@@ -98,6 +98,58 @@ def assert_irsa_trust(role: PlannedResource, stack: str, namespace: str, account
     }
 
 
+def sql_registry(stack: str) -> bool:
+    return config_of(stack).feature_store.registry.type == "sql"
+
+
+def registry_login_secret(plan: Plan) -> str:
+    """This stack's own login secret of the registry database (RDS-managed)."""
+    (instance,) = plan.of_type("aws:rds/instance:Instance")
+    (secret,) = instance.outputs["masterUserSecrets"]
+    return str(secret["secretArn"])
+
+
+def assert_registry_login(
+    plan: Plan, pod: dict[str, Any], name: str, policy: dict[str, Any], *, sql: bool
+) -> None:
+    """Container ``name`` of ``pod`` can log in to the registry database (credentials sidecar,
+    PGPASSFILE, memory-backed volume, IAM read of this stack's secret) exactly when ``sql``."""
+    (main,) = [c for c in pod["containers"] if c["name"] == name]
+    sidecars = [c for c in pod.get("initContainers", []) if c["name"] == "db-credentials"]
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {m["name"]: m for m in main.get("volumeMounts", [])}
+    logins = [s for s in policy["Statement"] if "secretsmanager:GetSecretValue" in s["Action"]]
+    if not sql:
+        assert sidecars == [] and "initContainers" not in pod
+        assert "PGPASSFILE" not in env_of(main)
+        assert "db-credentials" not in volumes and "db-credentials" not in mounts
+        assert logins == []
+        return
+    (sidecar,) = sidecars
+    assert sidecar["restartPolicy"] == "Always", "a native sidecar"
+    assert sidecar["startupProbe"]["exec"]["command"] == ["test", "-s", "/var/run/mlops-db/pgpass"]
+    assert sidecar["image"] == main["image"]
+    secret = registry_login_secret(plan)
+    (instance,) = plan.of_type("aws:rds/instance:Instance")
+    sidecar_env = env_of(sidecar)
+    assert sidecar_env["DB_SECRET_ARN"] == secret
+    assert sidecar_env["DB_HOST"] == instance.outputs["address"]
+    assert env_of(main)["PGPASSFILE"] == sidecar_env["PGPASSFILE"] == "/var/run/mlops-db/pgpass"
+    assert volumes["db-credentials"]["emptyDir"]["medium"] == "Memory"
+    assert mounts["db-credentials"] == {
+        "name": "db-credentials",
+        "mountPath": "/var/run/mlops-db",
+        "readOnly": True,
+    }
+    (login,) = logins
+    assert login["Action"] == ["secretsmanager:GetSecretValue"]
+    assert login["Resource"] == [secret]
+    # A secret under the team's own key: decrypting it is part of the login.
+    key = instance.inputs.get("masterUserSecretKmsKeyId")
+    decrypt = [s["Resource"] for s in policy["Statement"] if s["Sid"] == "DatabaseLoginKey"]
+    assert decrypt == ([[key]] if key else [])
+
+
 def assert_hardened(pod: dict[str, Any]) -> None:
     """Pod Security `restricted`, and a read-only root with only the scratch volume writable."""
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -242,6 +294,22 @@ def test_training_policy_reads_features_and_writes_only_the_registry_bucket() ->
     assert writes == {"arn:aws:s3:::art/*", "arn:aws:s3:::off/feast/registry.pb"}
 
 
+def test_a_sql_feast_registry_needs_the_database_login_not_an_s3_object() -> None:
+    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-x"
+    key = "arn:aws:kms:eu-west-1:123456789012:key/k"
+    document = _policy(
+        "postgresql://mlops@db.example:5432/mlops?sslmode=require",
+        feast_registry_secret_arn=secret,
+        feast_registry_secret_kms_key_arn=key,
+    )
+    by_sid = {s["Sid"]: s for s in document["Statement"]}
+    assert "FeastRegistry" not in by_sid
+    assert by_sid["DatabaseLogin"]["Action"] == ["secretsmanager:GetSecretValue"]
+    assert by_sid["DatabaseLogin"]["Resource"] == [secret]
+    assert by_sid["DatabaseLoginKey"]["Resource"] == [key]
+    assert "secretsmanager:GetSecretValue" not in actions_of(_policy())
+
+
 def test_training_policy_leaves_out_what_the_data_plane_does_not_have() -> None:
     sids = {s["Sid"] for s in _policy(None, online_table_arns=[])["Statement"]}
     assert not {"FeastRegistry", "ReadOnlineFeatures", "UseDataKeys"} & sids
@@ -281,6 +349,7 @@ def test_training_policy_has_no_wildcard_action(example_stack: str) -> None:
         "kms:DescribeKey",
         "kms:GenerateDataKey",
         "cloudwatch:PutMetricData",
+        *(["secretsmanager:GetSecretValue"] if sql_registry(example_stack) else []),
     }
     (metrics,) = [s for s in policy["Statement"] if "cloudwatch:PutMetricData" in s["Action"]]
     team = config_of(example_stack).team
@@ -420,6 +489,17 @@ def test_training_env_is_the_runtime_contract(
         assert settings.artifact_uri and settings.artifact_uri.startswith("s3://")
         assert settings.offline_store_uri and settings.offline_store_uri.startswith("s3://")
         assert str(settings.home) == "/var/lib/mlops"
+
+
+def test_training_pods_log_in_to_a_sql_feast_registry(example_stack: str) -> None:
+    plan = plan_compute(example_stack)
+    policy = json.loads(
+        child(plan, "aws:iam/rolePolicy:RolePolicy", "training-identity-policy").inputs["policy"]
+    )
+    for pipeline in config_of(example_stack).training.pipelines:
+        cronjob = child(plan, "kubernetes:batch/v1:CronJob", f"training-train-{pipeline.name}")
+        pod = cronjob.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert_registry_login(plan, pod, "train", policy, sql=sql_registry(example_stack))
 
 
 def test_the_team_quota_comes_from_the_config(example_stack: str) -> None:
