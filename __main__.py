@@ -98,8 +98,8 @@ data_plane = DataPlane(
 pulumi.export("offlineBucket", feature_store.offline_bucket)
 pulumi.export("onlineTables", feature_store.online_table_names)
 pulumi.export("featureRegistry", feature_store.registry_uri)
-pulumi.export("featureReaderPolicy", feature_store.reader_policy)
 pulumi.export("artifactBucket", registry.artifact_bucket)
+pulumi.export("featureReaderPolicy", feature_store.reader_policy)
 pulumi.export("trackingUri", registry.tracking_uri)
 pulumi.export("databaseEndpoint", registry.database_endpoint)
 
