@@ -414,41 +414,27 @@ class FeatureStore(pulumi.ComponentResource):
         )
         deadline = int(job_deadline(config.materialization.schedule).total_seconds())
         # New feature values reach the online tables on the configured schedule, one run at a time.
-        k8s.batch.v1.CronJob(
+        workload.cron_job(
             f"{name}-materialize",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=naming.cronjob_name("materialize", "features"),
                 namespace=args.namespace,
                 labels=labels,
             ),
-            spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=config.materialization.schedule,
-                time_zone="Etc/UTC",
-                concurrency_policy="Forbid",
-                starting_deadline_seconds=300,
-                successful_jobs_history_limit=3,
-                failed_jobs_history_limit=3,
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.batch.v1.JobSpecArgs(
-                        backoff_limit=2,
-                        active_deadline_seconds=deadline,
-                        ttl_seconds_after_finished=86_400,
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                            spec=workload.pod_spec(
-                                [container],
-                                service_account=writer.service_account.metadata.apply(
-                                    lambda m: m.name or SERVICE_ACCOUNT
-                                ),
-                                volumes=[config_volume, *login.volumes],
-                                init_containers=login.init_containers,
-                                restart_policy="Never",
-                            ),
-                        ),
-                    ),
+            labels=labels,
+            schedule=config.materialization.schedule,
+            pod=workload.pod_spec(
+                [container],
+                service_account=writer.service_account.metadata.apply(
+                    lambda m: m.name or SERVICE_ACCOUNT
                 ),
+                volumes=[config_volume, *login.volumes],
+                init_containers=login.init_containers,
+                restart_policy="Never",
             ),
+            retries=2,
+            deadline_seconds=deadline,
+            starting_deadline_seconds=300,
             opts=opts,
         )
 

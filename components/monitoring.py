@@ -1118,37 +1118,23 @@ class Monitoring(pulumi.ComponentResource):
                 spec=args.drift_monitor_resources,
             )
             # Measures drift of one endpoint's traffic and guards its canary, on the schedule.
-            k8s.batch.v1.CronJob(
+            workload.cron_job(
                 f"{name}-drift-monitor-{e.name}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=naming.cronjob_name("drift", e.name),
                     namespace=args.namespace,
                     labels=labels,
                 ),
-                spec=k8s.batch.v1.CronJobSpecArgs(
-                    schedule=args.config.drift.schedule,
-                    time_zone="Etc/UTC",
-                    concurrency_policy="Forbid",
-                    starting_deadline_seconds=min(deadline, 600),
-                    successful_jobs_history_limit=1,
-                    failed_jobs_history_limit=3,
-                    job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                        spec=k8s.batch.v1.JobSpecArgs(
-                            backoff_limit=1,
-                            active_deadline_seconds=deadline,
-                            ttl_seconds_after_finished=86400,
-                            template=k8s.core.v1.PodTemplateSpecArgs(
-                                metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                                spec=workload.pod_spec(
-                                    [container],
-                                    service_account=DRIFT_MONITOR_SERVICE_ACCOUNT,
-                                    restart_policy="Never",
-                                ),
-                            ),
-                        ),
-                    ),
+                labels=labels,
+                schedule=args.config.drift.schedule,
+                pod=workload.pod_spec(
+                    [container],
+                    service_account=DRIFT_MONITOR_SERVICE_ACCOUNT,
+                    restart_policy="Never",
                 ),
+                retries=1,
+                deadline_seconds=deadline,
+                starting_deadline_seconds=min(deadline, 600),
                 opts=pulumi.ResourceOptions(
                     parent=self, provider=args.cluster.provider, depends_on=[identity]
                 ),

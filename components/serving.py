@@ -19,7 +19,6 @@ from components.registry import database_login, login_secret
 from components.team import ClusterInfo, DataPlane, Team
 from components.training import (
     CRONJOB_STARTING_DEADLINE,
-    JOB_HISTORY,
     feast_registry_statements,
     json_policy,
     kms_statement,
@@ -499,31 +498,19 @@ class ServingEndpoint(pulumi.ComponentResource):
         # A run must end before the next one is due.
         deadline = int(naming.schedule_period(endpoint.schedule).total_seconds())
         # The scheduled scoring run: one at a time, bounded in time and retries.
-        cronjob = k8s.batch.v1.CronJob(
+        cronjob = workload.cron_job(
             f"{name}-cronjob",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=naming.cronjob_name("batch", endpoint.name),
                 namespace=args.namespace,
                 labels=labels,
             ),
-            spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=endpoint.schedule,
-                time_zone="Etc/UTC",
-                concurrency_policy="Forbid",
-                starting_deadline_seconds=CRONJOB_STARTING_DEADLINE,
-                successful_jobs_history_limit=JOB_HISTORY,
-                failed_jobs_history_limit=JOB_HISTORY,
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.batch.v1.JobSpecArgs(
-                        backoff_limit=BATCH_RETRIES,
-                        active_deadline_seconds=deadline,
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels), spec=pod
-                        ),
-                    ),
-                ),
-            ),
+            labels=labels,
+            schedule=endpoint.schedule,
+            pod=pod,
+            retries=BATCH_RETRIES,
+            deadline_seconds=deadline,
+            starting_deadline_seconds=CRONJOB_STARTING_DEADLINE,
             opts=pulumi.ResourceOptions(parent=self, provider=args.cluster.provider),
         )
         self.cronjob = workload.name_of(cronjob)

@@ -40,7 +40,6 @@ NODE_TEMPLATE_PREFIX = f"{AUTOSCALER_PREFIX}/node-template"
 NODE_GROUP_PREFIX_MAX = 37  # EKS appends a 26-character unique suffix to a name prefix (63 max)
 CRONJOB_STARTING_DEADLINE = 3600
 """A run missed by more than this (controller down, Forbid overlap) is skipped, not run late."""
-JOB_HISTORY = 3
 K8S_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 
 
@@ -441,44 +440,20 @@ class TrainingCompute(pulumi.ComponentResource):
             tolerations=tolerations(team.name, pool),
         )
         # The pipeline's schedule: one run at a time, bounded in time and retries.
-        cronjob = k8s.batch.v1.CronJob(
+        cronjob = workload.cron_job(
             f"{name}-train-{pipeline.name}",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=naming.cronjob_name("train", pipeline.name),
                 namespace=args.namespace,
                 labels=labels,
             ),
-            spec=k8s.batch.v1.CronJobSpecArgs(
-                schedule=pipeline.schedule,
-                time_zone="Etc/UTC",
-                concurrency_policy="Forbid",
-                starting_deadline_seconds=CRONJOB_STARTING_DEADLINE,
-                successful_jobs_history_limit=JOB_HISTORY,
-                failed_jobs_history_limit=JOB_HISTORY,
-                job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.batch.v1.JobSpecArgs(
-                        backoff_limit=pipeline.retries,
-                        active_deadline_seconds=int(pipeline.deadline.total_seconds()),
-                        # A reclaimed spot node is not the pipeline's fault: it costs no retry.
-                        pod_failure_policy=k8s.batch.v1.PodFailurePolicyArgs(
-                            rules=[
-                                k8s.batch.v1.PodFailurePolicyRuleArgs(
-                                    action="Ignore",
-                                    on_pod_conditions=[
-                                        k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(
-                                            type="DisruptionTarget", status="True"
-                                        )
-                                    ],
-                                )
-                            ]
-                        ),
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels), spec=pod
-                        ),
-                    ),
-                ),
-            ),
+            labels=labels,
+            schedule=pipeline.schedule,
+            pod=pod,
+            retries=pipeline.retries,
+            deadline_seconds=int(pipeline.deadline.total_seconds()),
+            starting_deadline_seconds=CRONJOB_STARTING_DEADLINE,
+            pod_failure_policy=workload.SPOT_RECLAIM_IS_NOT_A_FAILURE,
             opts=pulumi.ResourceOptions(parent=self, provider=args.cluster.provider),
         )
         return workload.name_of(cronjob)

@@ -138,3 +138,63 @@ def name_of(
 ) -> pulumi.Output[str]:
     """A Kubernetes object's name, as an output (whoever uses it waits for the object)."""
     return obj.metadata.apply(lambda m: str(m.name))
+
+
+JOB_HISTORY = 3
+"""Finished Jobs kept per CronJob (each kind), for their logs."""
+FINISHED_JOB_TTL = 86_400
+"""Seconds a finished Job (and its pods' logs) stays before the cluster removes it."""
+SPOT_RECLAIM_IS_NOT_A_FAILURE = k8s.batch.v1.PodFailurePolicyArgs(
+    rules=[
+        k8s.batch.v1.PodFailurePolicyRuleArgs(
+            action="Ignore",
+            on_pod_conditions=[
+                k8s.batch.v1.PodFailurePolicyOnPodConditionsPatternArgs(
+                    type="DisruptionTarget", status="True"
+                )
+            ],
+        )
+    ]
+)
+"""A pod evicted by a node's disruption (a reclaimed spot node) costs the Job no retry."""
+
+
+def cron_job(
+    name: str,
+    *,
+    metadata: k8s.meta.v1.ObjectMetaArgs,
+    labels: Mapping[str, str],
+    schedule: str,
+    pod: k8s.core.v1.PodSpecArgs,
+    retries: int,
+    deadline_seconds: int,
+    starting_deadline_seconds: int,
+    opts: pulumi.ResourceOptions,
+    pod_failure_policy: k8s.batch.v1.PodFailurePolicyArgs | None = None,
+) -> k8s.batch.v1.CronJob:
+    """A CronJob under the house rules: UTC, one run at a time, bounded in retries and time."""
+    return k8s.batch.v1.CronJob(
+        name,
+        metadata=metadata,
+        spec=k8s.batch.v1.CronJobSpecArgs(
+            schedule=schedule,
+            time_zone="Etc/UTC",
+            concurrency_policy="Forbid",
+            starting_deadline_seconds=starting_deadline_seconds,
+            successful_jobs_history_limit=JOB_HISTORY,
+            failed_jobs_history_limit=JOB_HISTORY,
+            job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels)),
+                spec=k8s.batch.v1.JobSpecArgs(
+                    backoff_limit=retries,
+                    active_deadline_seconds=deadline_seconds,
+                    ttl_seconds_after_finished=FINISHED_JOB_TTL,
+                    pod_failure_policy=pod_failure_policy,
+                    template=k8s.core.v1.PodTemplateSpecArgs(
+                        metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels)), spec=pod
+                    ),
+                ),
+            ),
+        ),
+        opts=opts,
+    )
