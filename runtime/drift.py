@@ -89,8 +89,7 @@ def ks_2samp(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np
 
 def categorical_psi(reference: Sequence[object], current: Sequence[object]) -> float:
     """PSI over the distinct values of both samples (missing values ignored)."""
-    ref_share, cur_share = _value_shares(pd.Series(reference), pd.Series(current))
-    return float(_psi_of_shares(ref_share[None, :], cur_share[None, :])[0])
+    return _categorical(_objects(reference), _objects(current))[0]
 
 
 def drift(
@@ -137,7 +136,7 @@ def drift(
         )
         values |= {numeric[i]: float(s) for i, s in zip(continuous, scores, strict=True)}
     for i in discrete:
-        values[numeric[i]] = _series_psi(pd.Series(ref[i]), pd.Series(cur[i]))
+        values[numeric[i]] = _categorical(ref[i], cur[i])[0]
 
     results = []
     for name in names:
@@ -156,18 +155,10 @@ def drift(
                 )
             )
         else:
-            r, c = reference[name], current[name]
-            results.append(
-                ColumnDrift(
-                    name,
-                    "categorical",
-                    _series_psi(r.astype("object"), c.astype("object")),
-                    None,
-                    None,
-                    int(r.notna().sum()),
-                    int(c.notna().sum()),
-                )
+            value, ref_rows, cur_rows = _categorical(
+                _objects(reference[name]), _objects(current[name])
             )
+            results.append(ColumnDrift(name, "categorical", value, None, None, ref_rows, cur_rows))
     return results
 
 
@@ -185,6 +176,11 @@ def _columns_of(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
         return np.empty((0, len(frame)))
     # One contiguous row per column: every later pass reads a column as one block.
     return np.stack([frame[name].to_numpy(dtype="float64", na_value=np.nan) for name in names])
+
+
+def _objects(values: Sequence[object] | pd.Series) -> np.ndarray:
+    array = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values, dtype=object)
+    return array if array.dtype == object else array.astype(object)
 
 
 def _finite_counts(columns: np.ndarray) -> np.ndarray:
@@ -209,7 +205,7 @@ def _discrete_rows(ref: np.ndarray, valid: np.ndarray) -> list[int]:
         probe = column[:_DISCRETE_PROBE_ROWS]
         if np.unique(probe[np.isfinite(probe)]).size > DISCRETE_MAX_VALUES:
             continue
-        if valid[i] == 0 or np.unique(column[np.isfinite(column)]).size <= DISCRETE_MAX_VALUES:
+        if valid[i] == 0 or len(pd.unique(_finite(column))) <= DISCRETE_MAX_VALUES:
             found.append(i)
     return found
 
@@ -322,22 +318,30 @@ def _sturges_edges(low: np.ndarray, high: np.ndarray, sizes: np.ndarray) -> list
     return result
 
 
-def _value_shares(ref: pd.Series, cur: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    ref, cur = ref.dropna(), cur.dropna()
-    codes, uniques = pd.factorize(pd.concat([ref, cur], ignore_index=True), sort=False)
-    size = max(len(uniques), 1)
-    ref_counts = np.bincount(codes[: len(ref)], minlength=size)
-    cur_counts = np.bincount(codes[len(ref) :], minlength=size)
-    return ref_counts / max(len(ref), 1), cur_counts / max(len(cur), 1)
+def _value_counts(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of each distinct value (hash-based, one pass) in both samples; missing ignored."""
+    if ref.dtype.kind == "f" or cur.dtype.kind == "f":
+        ref, cur = (
+            np.where(np.isinf(v), np.nan, v) if v.dtype.kind == "f" else v for v in (ref, cur)
+        )
+    # Missing values (None, NaN) get code -1; they count in neither sample.
+    codes, uniques = pd.factorize(np.concatenate([ref, cur]), sort=False)
+    size = len(uniques) + 1
+    ref_counts = np.bincount(codes[: len(ref)] + 1, minlength=size)[1:]
+    cur_counts = np.bincount(codes[len(ref) :] + 1, minlength=size)[1:]
+    return ref_counts, cur_counts
 
 
-def _series_psi(ref: pd.Series, cur: pd.Series) -> float:
-    if pd.api.types.is_float_dtype(ref):
-        ref = ref[np.isfinite(ref)]
-    if pd.api.types.is_float_dtype(cur):
-        cur = cur[np.isfinite(cur)]
-    ref_share, cur_share = _value_shares(ref, cur)
-    return float(_psi_of_shares(ref_share[None, :], cur_share[None, :])[0])
+def _categorical(ref: np.ndarray, cur: np.ndarray) -> tuple[float, int, int]:
+    """PSI over distinct values and the non-missing row counts."""
+    ref_counts, cur_counts = _value_counts(ref, cur)
+    ref_rows, cur_rows = int(ref_counts.sum()), int(cur_counts.sum())
+    ref_share = ref_counts / max(ref_rows, 1)
+    cur_share = cur_counts / max(cur_rows, 1)
+    if not ref_share.size:
+        return float("nan"), ref_rows, cur_rows
+    value = float(_psi_of_shares(ref_share[None, :], cur_share[None, :])[0])
+    return value, ref_rows, cur_rows
 
 
 def _fill_empty(share: np.ndarray) -> np.ndarray:
