@@ -15,6 +15,7 @@ import runpy
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pulumi
@@ -32,7 +33,7 @@ from tooling.plan import PROGRAM, STACKS, engine_config, plan_stack  # noqa: E40
 REPEAT = 3
 
 
-def best(fn, repeat: int = REPEAT) -> float:  # noqa: ANN001
+def best(fn: Callable[[], object], repeat: int = REPEAT) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -60,7 +61,10 @@ def synthetic_stack(folder: Path, endpoints: int) -> Path:
     template = config["mlops:serving"]["endpoints"][0]
     config["mlops:serving"] = {
         "externalModels": ["shared-model"],
-        "endpoints": [dict(copy.deepcopy(template), name=f"ep-{i:04d}", model="shared-model") for i in range(endpoints)],
+        "endpoints": [
+            dict(copy.deepcopy(template), name=f"ep-{i:04d}", model="shared-model")
+            for i in range(endpoints)
+        ],
     }
     file = folder / "Pulumi.fraud-dev.yaml"
     file.write_text(yaml.safe_dump(document, sort_keys=False))
@@ -68,26 +72,40 @@ def synthetic_stack(folder: Path, endpoints: int) -> Path:
 
 
 def main() -> None:
-    rows = ["| stack | resources | mlops plan (s) | bare SDK mocks (s) | ratio |", "|---|---:|---:|---:|---:|"]
+    rows = [
+        "| stack | resources | mlops plan (s) | bare SDK mocks (s) | ratio |",
+        "|---|---:|---:|---:|---:|",
+    ]
     plan_stack("fraud-dev")  # warm the imports
     for file in sorted(STACKS.glob("Pulumi.*.yaml")):
         stack = file.stem.removeprefix("Pulumi.")
         region = yaml.safe_load(file.read_text())["config"]["aws:region"]
         count = len(plan_stack(file).resources)
         ours = best(lambda file=file: plan_stack(file))
-        bare = best(lambda file=file, stack=stack, region=region: bare_sdk_mocks(file, stack, region))
+        bare = best(
+            lambda file=file, stack=stack, region=region: bare_sdk_mocks(file, stack, region)
+        )
         rows.append(f"| {stack} | {count} | {ours:.2f} | {bare:.2f} | {ours / bare:.2f} |")
-    rows += ["", "| endpoints | resources | mlops plan (s) | s per 1,000 resources |", "|---:|---:|---:|---:|"]
+    rows += [
+        "",
+        "| endpoints | resources | mlops plan (s) | s per 1,000 resources |",
+        "|---:|---:|---:|---:|",
+    ]
     with tempfile.TemporaryDirectory() as folder:
         for endpoints in (10, 100, 500):
             file = synthetic_stack(Path(folder), endpoints)
             count = len(plan_stack(file).resources)
-            seconds = best(lambda file=file: plan_stack(file), repeat=1 if endpoints >= 500 else REPEAT)
+            seconds = best(
+                lambda file=file: plan_stack(file), repeat=1 if endpoints >= 500 else REPEAT
+            )
             rows.append(f"| {endpoints} | {count} | {seconds:.2f} | {seconds / count * 1000:.2f} |")
     stacks = [f.stem.removeprefix("Pulumi.") for f in sorted(STACKS.glob("Pulumi.*.yaml"))]
     diff_seconds = best(lambda: diff_stacks("HEAD", stacks), repeat=1)
-    rows += ["", f"`mlops diff --base HEAD` over all {len(stacks)} stacks (both sides planned, each in its own "
-             f"process with its own code): {diff_seconds:.1f} s"]
+    rows += [
+        "",
+        f"`mlops diff --base HEAD` over all {len(stacks)} stacks (both sides planned, each in its own "
+        f"process with its own code): {diff_seconds:.1f} s",
+    ]
     print("\n".join(rows))
 
 
