@@ -185,12 +185,22 @@ CASES = [
     ),
     pytest.param(
         _set("mlops:training/pipelines[0].resources.gpu", 2),
-        [f"{F}: mlops:training.pipelines[0].resources.gpu: should be at most 1: no instance type of node pool 'gpu' has more GPUs (got 2)"],
+        [
+            f"{F}: mlops:training.pipelines[0].resources.gpu: should be at most 1: no instance type of node pool 'gpu' has more GPUs (got 2)"
+        ],
         id="more-gpus-than-a-node-has",
     ),
     pytest.param(
-        _set("mlops:monitoring", {"alertEmails": ["a@acme.example"], "drift": {"featureThresholds": {"avg_amount": 0.1}}}),
-        [f"{F}: mlops:monitoring.drift.featureThresholds.avg_amount: should be keyed by a feature a real-time endpoint's model uses (one of 'avg_amount_7d', 'card_age_days', 'credit_limit', 'distinct_merchants_7d', 'is_premium', 'max_amount_7d', 'txn_count_7d') (got 0.1)"],
+        _set(
+            "mlops:monitoring",
+            {
+                "alertEmails": ["a@acme.example"],
+                "drift": {"featureThresholds": {"avg_amount": 0.1}},
+            },
+        ),
+        [
+            f"{F}: mlops:monitoring.drift.featureThresholds.avg_amount: should be keyed by a feature a real-time endpoint's model uses (one of 'avg_amount_7d', 'card_age_days', 'credit_limit', 'distinct_merchants_7d', 'is_premium', 'max_amount_7d', 'txn_count_7d') (got 0.1)"
+        ],
         id="drift-threshold-for-an-unserved-feature",
     ),
     pytest.param(
