@@ -88,6 +88,12 @@ def postgres_uri(host: str, port: int, database: str, username: str) -> str:
     return f"postgresql://{username}@{host}:{port}/{database}?sslmode=require"
 
 
+def sqlalchemy_uri(uri: str) -> str:
+    """The URI with the driver the image ships: SQLAlchemy 2.1 maps a bare `postgresql://` to
+    psycopg 3, which the runtime image does not have (found by `mlops rehearse`)."""
+    return "postgresql+psycopg2://" + uri.removeprefix("postgresql://")
+
+
 def tracking_uri(service: str, namespace: str, port: int = TRACKING_PORT) -> str:
     return f"http://{service}.{namespace}.svc.cluster.local:{port}"
 
@@ -500,10 +506,15 @@ class ModelRegistry(pulumi.ComponentResource):
             env_vars=[
                 *credentials_env(),
                 # Outputs go through env (the CLI reads both), the static flags through args.
-                k8s.core.v1.EnvVarArgs(name="MLFLOW_BACKEND_STORE_URI", value=backend_uri),
+                k8s.core.v1.EnvVarArgs(
+                    name="MLFLOW_BACKEND_STORE_URI", value=backend_uri.apply(sqlalchemy_uri)
+                ),
                 k8s.core.v1.EnvVarArgs(name="MLFLOW_ARTIFACTS_DESTINATION", value=artifact_uri),
                 k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=team.region),
                 k8s.core.v1.EnvVarArgs(name="HOME", value=workload.WORK_DIR),
+                # MLflow 3's job runner (GenAI jobs, a dozen huey processes) is not what a model
+                # registry needs, and it alone outgrows the server's memory (`mlops rehearse`).
+                k8s.core.v1.EnvVarArgs(name="MLFLOW_SERVER_ENABLE_JOB_EXECUTION", value="false"),
             ],
             spec=args.config.server.resources,
             extra_mounts=[

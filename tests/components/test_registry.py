@@ -243,8 +243,9 @@ def test_tracking_server(example_stack: str) -> None:
     env = env_of(server)
     instance = plan.one(DB, "registry-db").outputs
     assert env["MLFLOW_BACKEND_STORE_URI"] == (
-        f"postgresql://mlops@{instance['address']}:5432/mlops?sslmode=require"
+        f"postgresql+psycopg2://mlops@{instance['address']}:5432/mlops?sslmode=require"
     )
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     bucket = plan.outputs["artifactBucket"]
     assert env["MLFLOW_ARTIFACTS_DESTINATION"] == f"s3://{bucket}/artifacts"
     assert env["PGPASSFILE"].startswith("/var/run/")
