@@ -361,6 +361,59 @@ def image_build(
 
 
 @app.command()
+def rehearse(
+    stack: Annotated[
+        str | None, typer.Argument(help="Stack name (e.g. fraud-dev) or stack file.")
+    ] = None,
+    image_ref: Annotated[
+        str, typer.Option("--image", help="The locally built runtime image to run.")
+    ] = "localhost/mlops-runtime:dev",
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave it up (for tests/infra); `--down` later.")
+    ] = False,
+    tear_down: Annotated[
+        bool, typer.Option("--down", help="Tear down a rehearsal left up with --keep.")
+    ] = False,
+) -> None:
+    """Play STACK's planned workloads on this machine with podman (moto for AWS, the local
+    PostgreSQL for RDS): MLflow server, one run of each job, the endpoints; report, tear down."""
+    from tooling import rehearse as rehearsal
+
+    if tear_down:
+        if not rehearsal.down(log=err.print):
+            err.print("no rehearsal is up")
+        return
+    if stack is None:
+        err.print("[red]✗[/] name a stack (e.g. `mlops rehearse fraud-dev`) or pass --down")
+        raise typer.Exit(2)
+    rehearsal.down(log=err.print)  # a rehearsal left up before would hold the ports
+    file = stack_file(stack)
+    try:
+        with err.status(f"planning {file.name} under the mock engine"):
+            result = plan_stack(file)
+        state = rehearsal.Rehearsal(result, image_ref, log=err.print).run()
+    except ConfigError as error:
+        _report(error)
+        raise typer.Exit(1) from None
+    except (rehearsal.RehearsalError, OSError) as error:
+        err.print(f"[red]✗[/] {escape(str(error))}", highlight=False)
+        if not keep:
+            rehearsal.down(log=err.print)
+        else:
+            err.print("left up for a look (--keep); `mlops rehearse --down` when done")
+        raise typer.Exit(1) from None
+    table = Table("role", "pod", "state", "detail", title=f"Rehearsal of {state.stack}")
+    for row in rehearsal.iter_rows(state):
+        table.add_row(*map(escape, row))
+    out.print(table)
+    out.print(f"AWS: moto at {state.aws_endpoint}; registry database: {state.database_uri}")
+    if keep:
+        out.print("left up: `pytest tests/infra`, then `mlops rehearse --down`")
+    else:
+        rehearsal.down(log=err.print)
+
+
+@app.command()
 def demo(
     home: Annotated[
         Path, typer.Option(help="Folder the demo works in (registry, features, logs, reports).")

@@ -99,7 +99,7 @@ def test_push_returns_the_registry_digest(tmp_path: Path) -> None:
 def test_containerfile_is_multi_stage_non_root_and_labelled() -> None:
     text = image.CONTAINERFILE.read_text()
     stages = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
-    assert stages == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    assert stages == ["${BASE_IMAGE}"] * 3  # requirements, builder, final
     assert "ARG BASE_IMAGE=python:3.11-slim" in text
     assert re.search(r"^USER 10001:10001$", text, re.MULTILINE)
     assert 'ENTRYPOINT ["mlops-runtime"]' in text
