@@ -173,10 +173,14 @@ def _stepper(console: Console, steps: list[tuple[str, float, str]]) -> Callable[
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            disable=not console.is_terminal,
         ) as progress:
             progress.add_task(name)
             try:
-                value = action()
+                with warnings.catch_warnings():
+                    # Libraries imported along the way install their own warning filters.
+                    warnings.simplefilter("ignore")
+                    value = action()
             except DemoError:
                 raise
             except Exception as error:
@@ -317,6 +321,7 @@ def _traffic(
                 TimeElapsedColumn(),
                 console=console,
                 transient=True,
+                disable=not console.is_terminal,
             ) as progress:
                 task = progress.add_task(name, total=requests)
                 for index in range(requests):
