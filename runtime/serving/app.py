@@ -119,6 +119,7 @@ def create_app(
     *,
     model_source: ModelSource | None = None,
     prediction_log: PredictionLogWriter | None = None,
+    online_features: OnlineFeatures | None = None,
     poll_seconds: float = POLL_SECONDS,
     metrics_seconds: float = FLUSH_SECONDS,
     max_batch_rows: int = MAX_BATCH_ROWS,
@@ -145,7 +146,7 @@ def create_app(
         ),
         log=prediction_log or PredictionLogWriter(settings),
         telemetry=ServingTelemetry(settings, endpoint.name),
-        online=OnlineFeatures(settings),
+        online=online_features or OnlineFeatures(settings),
         executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict"),
         max_rows=max_batch_rows,
     )

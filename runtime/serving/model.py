@@ -23,6 +23,8 @@ from runtime.settings import Settings
 ONNX_PROBABILITY_TOLERANCE = 1e-4
 """Largest difference of a class probability between ONNX and scikit-learn a fast path may have."""
 VERIFY_ROWS = 2000
+MATRIX_INPUT = "features"
+"""Name of the single ONNX input of a model converted as one feature matrix."""
 FEATURES_TAG = "mlops.features"
 """Model-version tag (set by `train`): the `<view>:<feature>` references of its inputs."""
 _NUMERIC = {"double", "float", "long", "integer", "boolean"}
@@ -127,10 +129,19 @@ class OnnxPredictor:
         self._session = session
         self._names = [f.name for f in features]
         self._classes = classes
+        inputs = [i.name for i in session.get_inputs()]
+        # One matrix input (a bare estimator) or one column per input (a ColumnTransformer).
+        self._matrix = inputs[0] if inputs == [MATRIX_INPUT] else None
         outputs = [o.name for o in session.get_outputs()]
         self._outputs = outputs if classes is not None else outputs[:1]
 
     def arrays(self, rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+        if self._matrix is not None:
+            return {
+                self._matrix: np.array(
+                    [[row[name] for name in self._names] for row in rows], dtype=np.float32
+                )
+            }
         return {
             name: np.array([row[name] for row in rows], dtype=np.float32).reshape(-1, 1)
             for name in self._names
@@ -160,21 +171,31 @@ def onnx_predictor(
     except ImportError:
         return None
     try:
+        options = {"zipmap": False} if classes is not None else None
+        opset = {"": 17, "ai.onnx.ml": 3}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            converted = convert_sklearn(
-                model,
-                initial_types=[(f.name, FloatTensorType([None, 1])) for f in features],
-                options={"zipmap": False} if classes is not None else None,
-                target_opset={"": 17, "ai.onnx.ml": 3},
-            )
-        options = onnxruntime.SessionOptions()
+            try:
+                converted = convert_sklearn(
+                    model,
+                    initial_types=[(f.name, FloatTensorType([None, 1])) for f in features],
+                    options=options,
+                    target_opset=opset,
+                )
+            except Exception:
+                converted = convert_sklearn(
+                    model,
+                    initial_types=[(MATRIX_INPUT, FloatTensorType([None, len(features)]))],
+                    options=options,
+                    target_opset=opset,
+                )
+        session_options = onnxruntime.SessionOptions()
         # Replicas scale out; a request should not fan out over the node's cores.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        session_options.intra_op_num_threads = 1
+        session_options.inter_op_num_threads = 1
+        session_options.log_severity_level = 3
         session = onnxruntime.InferenceSession(
-            converted.SerializeToString(), options, providers=["CPUExecutionProvider"]
+            converted.SerializeToString(), session_options, providers=["CPUExecutionProvider"]
         )
         predictor = OnnxPredictor(session, features, classes)
         rows = sample[[f.name for f in features]].to_dict("records")
