@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)  ## the main job, on the embedded default
-	$(BIN)/mlops plan fraud-dev
+demo: $(STAMP)  ## the main job, on the embedded default: the whole platform on this machine
+	$(BIN)/mlops demo
 
 test: check  ## lint, type check, then every test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
