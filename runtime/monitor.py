@@ -450,7 +450,10 @@ def _cloudwatch_error_counts(
     cloudwatch = boto3.client(
         "cloudwatch", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
     )
-    period = max(60, int((end - start).total_seconds()) // 60 * 60)
+    # Whole minutes around the window: CloudWatch keeps counts at minute resolution.
+    first = start.replace(second=0, microsecond=0)
+    last = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    period = int((last - first).total_seconds())
     counts: dict[str, int] = {}
     for variant in (VARIANT_CHAMPION, VARIANT_CHALLENGER):
         answer = cloudwatch.get_metric_statistics(
@@ -460,8 +463,8 @@ def _cloudwatch_error_counts(
                 {"Name": str(Dimension.endpoint), "Value": endpoint},
                 {"Name": str(Dimension.variant), "Value": variant},
             ],
-            StartTime=start,
-            EndTime=end,
+            StartTime=first,
+            EndTime=last,
             Period=period,
             Statistics=["Sum"],
         )

@@ -41,7 +41,7 @@ from runtime.publish import METRICS_FILE, publisher
 from runtime.settings import Settings
 from runtime.spec import EndpointSpec
 from runtime.train import REFERENCE_ARTIFACT
-from tests.runtime.conftest import REGION, use_env
+from tests.runtime.conftest import REGION, Team, use_env
 
 MODEL = "fraud-model"
 ENDPOINT = "scorer"
@@ -68,22 +68,22 @@ def score(frame: pd.DataFrame) -> np.ndarray:
     return 1 / (1 + np.exp(-(frame["share_foreign_7d"] * 6 - 2)))
 
 
-def register_version(settings: Settings, rng: np.random.Generator) -> str:
+def register_version(settings: Settings, rng: np.random.Generator, model: str = MODEL) -> str:
     """A version whose run carries the training reference (features, prediction, score, label)."""
     client = registry.client(settings)
     reference = features(rng, 2000)
     reference["score"] = score(reference)
     reference["prediction"] = (reference["score"] > 0.5).astype(int)
     reference["is_fraud"] = (rng.uniform(size=len(reference)) < reference["score"]).astype(int)
-    experiment = registry.experiment_id(settings, client, MODEL)
+    experiment = registry.experiment_id(settings, client, model)
     with mlflow.start_run(experiment_id=experiment) as run, tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
         reference.to_parquet(path)
         mlflow.log_artifact(str(path), str(Path(REFERENCE_ARTIFACT).parent))
-    if not client.search_registered_models(f"name = '{MODEL}'"):
-        client.create_registered_model(MODEL)
+    if not client.search_registered_models(f"name = '{model}'"):
+        client.create_registered_model(model)
     version = client.create_model_version(
-        MODEL, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id
+        model, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id
     )
     return str(version.version)
 
@@ -98,6 +98,7 @@ def log_traffic(
     latency_ms: float,
     drifted: bool = False,
     at: datetime | None = None,
+    model: str = MODEL,
 ) -> list[str]:
     """Write ``requests`` single-row predictions with the serving side's writer; their ids."""
     frame = features(rng, requests, drifted=drifted)
@@ -110,7 +111,7 @@ def log_traffic(
             PredictionRecord(
                 request_id=ids[index],
                 endpoint=ENDPOINT,
-                model=MODEL,
+                model=model,
                 model_version=version,
                 variant=variant,
                 features=row,
@@ -202,11 +203,14 @@ def canary(
     return settings
 
 
-def champion_and_challenger(settings: Settings, rng: np.random.Generator) -> tuple[str, str]:
+def champion_and_challenger(
+    settings: Settings, rng: np.random.Generator, model: str = MODEL
+) -> tuple[str, str]:
     client = registry.client(settings)
-    champion, challenger = register_version(settings, rng), register_version(settings, rng)
-    client.set_registered_model_alias(MODEL, registry.CHAMPION, champion)
-    client.set_registered_model_alias(MODEL, registry.CHALLENGER, challenger)
+    champion = register_version(settings, rng, model)
+    challenger = register_version(settings, rng, model)
+    client.set_registered_model_alias(model, registry.CHAMPION, champion)
+    client.set_registered_model_alias(model, registry.CHALLENGER, challenger)
     return champion, challenger
 
 
@@ -427,3 +431,54 @@ def test_cli_reports_user_errors_without_a_traceback(
     result = CliRunner().invoke(app, ["monitor", *args])
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.moto
+@pytest.mark.postgres
+def test_canary_guard_on_production_backends(
+    production: Team, topic: tuple[str, str], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in the cluster: PostgreSQL registry, S3 prediction log and artifacts, error counts read
+    back from CloudWatch (what serving published), SNS."""
+    bucket = str(production.settings.artifact_uri).removeprefix("s3://").split("/")[0]
+    model = production.pipeline.model_name
+    settings = production.settings.model_copy(
+        update={
+            "prediction_log_uri": f"s3://{bucket}/prediction-log/{ENDPOINT}",
+            "alert_topic_arn": topic[0],
+            "endpoint": EndpointSpec.model_validate(
+                {"name": ENDPOINT, "model": model, "canary": {"weight": 20},
+                 "slo": {"p99LatencyMs": 50, "maxErrorRate": 0.05}}
+            ),
+        }
+    )  # fmt: skip
+    use_env(monkeypatch, settings)
+    rng = np.random.default_rng(5)
+    champion, challenger = champion_and_challenger(settings, rng, model)
+    log_traffic(
+        settings, rng, variant=VARIANT_CHAMPION, version=champion, requests=100, latency_ms=8,
+        model=model,
+    )  # fmt: skip
+    log_traffic(
+        settings, rng, variant=VARIANT_CHALLENGER, version=challenger, requests=30, latency_ms=9,
+        model=model,
+    )  # fmt: skip
+    serving_counts(settings, VARIANT_CHAMPION, 100, 0)
+    serving_counts(settings, VARIANT_CHALLENGER, 30, 6)  # 16.7 % > 5 %
+
+    result = monitor(settings, ENDPOINT, report=False)
+
+    assert result.rows == 130
+    verdict = result.canary
+    assert verdict is not None and verdict.challenger.errors == 6 and verdict.rolled_back
+    client = registry.client(settings)
+    assert str(registry.alias_version(client, model, registry.CHALLENGER).version) == champion
+    assert str(registry.alias_version(client, model, registry.CHAMPION).version) == champion
+    (message,) = messages(topic[1], moto_endpoint)
+    assert "error rate" in message["reasons"][0]
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=moto_endpoint, region_name=REGION)
+    names = {
+        m["MetricName"]
+        for m in cloudwatch.list_metrics(Namespace=settings.metrics_namespace)["Metrics"]
+    }
+    assert {FEATURE_DRIFT.name, MAX_FEATURE_DRIFT.name, MODEL_AGE.name} <= names
