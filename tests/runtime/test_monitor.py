@@ -35,7 +35,7 @@ from runtime.metrics import (
     VARIANT_CHAMPION,
     Dimension,
 )
-from runtime.monitor import CANARY_ROLLED_BACK_TAG, monitor
+from runtime.monitor import CANARY_ROLLED_BACK_TAG, VariantHealth, canary_breaches, monitor
 from runtime.prediction_log import PredictionLogWriter, PredictionRecord
 from runtime.publish import METRICS_FILE, publisher
 from runtime.settings import Settings
@@ -482,3 +482,35 @@ def test_canary_guard_on_production_backends(
         for m in cloudwatch.list_metrics(Namespace=settings.metrics_namespace)["Metrics"]
     }
     assert {FEATURE_DRIFT.name, MAX_FEATURE_DRIFT.name, MODEL_AGE.name} <= names
+
+
+@pytest.mark.parametrize(
+    ("champion", "challenger", "expected"),
+    [
+        pytest.param((100, 0, 10.0), (40, 0, 12.0), [], id="healthy"),
+        pytest.param((100, 0, 10.0), (40, 4, 12.0), ["error rate 9.09%"], id="errors"),
+        pytest.param((100, 0, 10.0), (40, 0, 80.0), ["p99 latency 80.0 ms"], id="slow"),
+        # Both break the SLO and the challenger is no worse: the endpoint's problem, not the canary's.
+        pytest.param((100, 20, 90.0), (40, 4, 80.0), [], id="champion-as-bad"),
+        # Error counts unknown (sink not readable): judged on latency alone.
+        pytest.param((100, None, 10.0), (40, None, 80.0), ["p99 latency 80.0 ms"], id="no-counts"),
+    ],
+)
+def test_canary_breaches_need_the_slo_broken_and_the_champion_beaten(
+    champion: tuple, challenger: tuple, expected: list[str]
+) -> None:
+    endpoint = EndpointSpec.model_validate(
+        {"name": ENDPOINT, "model": MODEL, "canary": {"weight": 10},
+         "slo": {"p99LatencyMs": 50, "maxErrorRate": 0.05}}
+    )  # fmt: skip
+    health = [
+        VariantHealth(variant, "1", requests, errors, p99)
+        for variant, (requests, errors, p99) in (
+            (VARIANT_CHAMPION, champion),
+            (VARIANT_CHALLENGER, challenger),
+        )
+    ]
+    found = canary_breaches(health[0], health[1], endpoint)
+    assert len(found) == len(expected)
+    for reason, fragment in zip(found, expected, strict=True):
+        assert f"challenger {fragment}" in reason
