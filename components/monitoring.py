@@ -419,6 +419,35 @@ def plan_alarms(
         )
         expected = (config.missed_runs + 1) * naming.schedule_period(p.schedule)
         missed = window(expected, every_period=True)
+        runbook = (
+            "check the training CronJob (suspended? schedule?), its last Jobs and the "
+            "node pool (spot capacity, GPU quota); run it by hand with "
+            f"`mlops-runtime train --pipeline {p.name}`"
+        )
+        summary = (
+            f"Pipeline {p.name}: no new model version within {format_duration(expected)} "
+            f"({config.missed_runs + 1} x the period of `{p.schedule}`)"
+        )
+        if missed.span < expected and p.model_name in {e.model for e in endpoints}:
+            # Longer than CloudWatch can look back: alarm on the age the drift monitor reports.
+            alarms.append(
+                AlarmSpec(
+                    key=f"training-{p.name}-missed-run",
+                    summary=summary,
+                    runbook=runbook,
+                    comparison=Comparison.above,
+                    threshold=expected.total_seconds(),
+                    missing=MissingData.breaching,  # no age reported: the monitor itself is down
+                    evaluation_periods=drift.evaluation_periods,
+                    datapoints=drift.datapoints,
+                    queries=(
+                        _query(
+                            "age", metrics.MODEL_AGE, t, drift.period, "Maximum", pipeline=p.name
+                        ),
+                    ),
+                )
+            )
+            continue
         capped = ", capped at CloudWatch's 7-day limit" if missed.span < expected else ""
         alarms.append(
             AlarmSpec(
@@ -428,11 +457,7 @@ def plan_alarms(
                     f"({config.missed_runs + 1} x the period of `{p.schedule}`"
                     f"{capped})"
                 ),
-                runbook=(
-                    "check the training CronJob (suspended? schedule?), its last Jobs and the "
-                    "node pool (spot capacity, GPU quota); run it by hand with "
-                    f"`mlops-runtime train --pipeline {p.name}`"
-                ),
+                runbook=runbook,
                 comparison=Comparison.below,
                 threshold=1,
                 missing=MissingData.breaching,  # nothing published is exactly the symptom
@@ -1113,7 +1138,13 @@ class Monitoring(pulumi.ComponentResource):
             container = workload.runtime_container(
                 "monitor",
                 image=team.image,
-                args=["monitor", "--endpoint", e.name],
+                args=[
+                    "monitor",
+                    "--endpoint",
+                    e.name,
+                    "--psi-threshold",
+                    str(args.config.drift.psi_threshold),
+                ],
                 env_vars=workload.env(**settings),
                 spec=args.drift_monitor_resources,
             )

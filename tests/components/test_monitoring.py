@@ -253,9 +253,19 @@ def test_each_pipeline_has_failed_and_missed_run_alarms(stack: str) -> None:
             1,
         )
         missed = planned[f"training-{p.name}-missed-run"]
-        assert watched(missed) == [(namespace, metrics.TRAINING_RUNS_SUCCEEDED.name, dims, "Sum")]
         assert missed["treatMissingData"] == MissingData.breaching
         expected = (config.monitoring.missed_runs + 1) * naming.schedule_period(p.schedule)
+        served = any(
+            isinstance(e, RealtimeEndpoint) and e.model == p.model_name
+            for e in config.serving.endpoints
+        )
+        if expected > timedelta(days=7) and served:
+            # Beyond CloudWatch's look-back: the age of the newest version, from the drift monitor.
+            assert watched(missed) == [(namespace, metrics.MODEL_AGE.name, dims, "Maximum")]
+            assert missed["comparisonOperator"] == "GreaterThanThreshold"
+            assert missed["threshold"] == expected.total_seconds()
+            continue
+        assert watched(missed) == [(namespace, metrics.TRAINING_RUNS_SUCCEEDED.name, dims, "Sum")]
         span = missed["period"] * missed["evaluationPeriods"]
         assert span == min(expected, timedelta(days=7)).total_seconds()
         assert missed["datapointsToAlarm"] == missed["evaluationPeriods"]
@@ -419,7 +429,8 @@ def test_drift_monitor_runs_per_realtime_endpoint_with_the_contract_env(
         assert job["spec"]["schedule"] == config.monitoring.drift.schedule
         pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
-        assert container["args"] == ["monitor", "--endpoint", e.name]
+        threshold = str(config.monitoring.drift.psi_threshold)
+        assert container["args"] == ["monitor", "--endpoint", e.name, "--psi-threshold", threshold]
         assert pod["serviceAccountName"] == "drift-monitor"
         # The runtime starts from exactly this env.
         for var in os.environ:
