@@ -140,6 +140,12 @@ def serve(
     poll_seconds: Annotated[
         float, typer.Option(help="How often registry aliases are checked for a new version.")
     ] = 10.0,
+    fast_path: Annotated[
+        bool, typer.Option(help="Serve through ONNX where the model converts and agrees.")
+    ] = True,
+    max_batch_rows: Annotated[
+        int, typer.Option(min=1, help="Most rows scored in one model call (1: no batching).")
+    ] = 256,
 ) -> None:
     """Serve the endpoint's champion (and challenger) over HTTP on MLOPS_PORT until SIGTERM."""
 
@@ -151,7 +157,13 @@ def serve(
         logging.getLogger("runtime").setLevel(logging.INFO)
         from runtime.serving import serve as run
 
-        run(settings, host=host, poll_seconds=poll_seconds)
+        run(
+            settings,
+            host=host,
+            poll_seconds=poll_seconds,
+            fast_path=fast_path,
+            max_batch_rows=max_batch_rows,
+        )
 
     _run(action)
 

@@ -348,6 +348,8 @@ def read_prediction_log(
     frame["prediction"] = [json.loads(v) for v in frame["prediction"]]
     if not expand_features:
         return frame
+    if frame.empty:
+        return frame.drop(columns=["features"])
     features = pd.DataFrame.from_records(
         [json.loads(v) for v in frame.pop("features")], index=frame.index
     )

@@ -1,0 +1,143 @@
+"""The real `mlops-runtime serve` process: SIGTERM loses no logged prediction; S3 outages spool."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+
+from runtime.prediction_log import PredictionLogWriter, PredictionRecord, read_prediction_log
+from tests.runtime.test_serve_support import (
+    ROW,
+    endpoint_settings,
+    free_port,
+    register_demo_model,
+    running_server,
+    settings_env,
+)
+
+
+@pytest.mark.slow
+def test_sigterm_flushes_every_logged_prediction(tmp_path: Path, mlflow_template: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(mlflow_template, home / "mlflow.db")
+    port = free_port()
+    settings = endpoint_settings(home).model_copy(update={"port": port})
+    register_demo_model(settings)
+
+    with running_server(settings_env(settings), port) as process:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            ids = [
+                http.post("/predict", json={"rows": [ROW]}).json()["request_id"] for _ in range(40)
+            ]
+            assert http.get("/ready").json()["backend"] == "onnx"
+        # The log flushes every few seconds: these records are still queued.
+        process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught.
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+
+    log = read_prediction_log(str(home / "prediction-log"))
+    assert sorted(log["request_id"]) == sorted(ids)
+    assert set(log["model_version"]) == {"1"}
+
+
+@pytest.mark.moto
+def test_s3_outage_spools_locally_then_delivers(tmp_path: Path, aws_credentials: None) -> None:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    first = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    first.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
+        Bucket="prediction-logs"
+    )
+    settings = endpoint_settings(tmp_path / "home").model_copy(
+        update={
+            "aws_endpoint_url": endpoint,
+            "prediction_log_uri": "s3://prediction-logs/fraud/scorer/",
+        }
+    )
+    writer = PredictionLogWriter(settings, flush_interval=0.1, retry_interval=0.1)
+
+    def record(i: int) -> PredictionRecord:
+        return PredictionRecord(f"r{i}", "scorer", "fraud-model", "1", "champion", ROW, 0, 1.0)
+
+    writer.start()
+    try:
+        writer.record(record(0))
+        _until(lambda: writer.delivered == 1)
+        first.stop()  # S3 goes away; serving goes on.
+        for i in range(1, 6):
+            writer.record(record(i))
+        _until(lambda: writer.spooled == 5)
+        assert writer.pending_spool()
+
+        second = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        second.start()  # moto keeps its state in the process: the bucket is back.
+        try:
+            _until(lambda: not writer.pending_spool())
+            writer.record(record(6))
+            writer.close()
+            log = read_prediction_log(
+                settings.prediction_log_uri,
+                datetime.now(UTC) - timedelta(hours=1),
+                datetime.now(UTC) + timedelta(hours=1),
+                settings=settings,
+            )
+        finally:
+            second.stop()
+    finally:
+        writer.close()
+
+    assert sorted(log["request_id"]) == [f"r{i}" for i in range(7)]
+    assert writer.delivered == 7
+
+
+def _until(condition: object, timeout: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def test_read_prediction_log_selects_the_window(tmp_path: Path) -> None:
+    settings = endpoint_settings(tmp_path / "home")
+    base = datetime(2026, 1, 31, 23, 0, tzinfo=UTC)
+    with PredictionLogWriter(settings) as writer:
+        for hours in (0, 2, 30):
+            writer.record(
+                PredictionRecord(
+                    f"r{hours}",
+                    "scorer",
+                    "fraud-model",
+                    "1",
+                    "champion",
+                    {"x": float(hours), "prediction": 1},
+                    "yes",
+                    1.0,
+                    timestamp=base + timedelta(hours=hours),
+                )
+            )
+
+    window = read_prediction_log(
+        str(tmp_path / "home" / "prediction-log"),
+        base + timedelta(hours=1),
+        base + timedelta(days=2),
+    )
+    empty = read_prediction_log(str(tmp_path / "nowhere"), base, base + timedelta(days=1))
+
+    assert list(window["request_id"]) == ["r2", "r30"]
+    assert list(window["x"]) == [2.0, 30.0]
+    assert list(window["feature.prediction"]) == [1, 1]
+    assert list(window["prediction"]) == ["yes", "yes"]
+    assert empty.empty and "request_id" in empty.columns
