@@ -235,7 +235,11 @@ def make_base(
             raise ImageError(f"debootstrap failed:\n{(done.stdout + done.stderr)[-2000:]}")
         for pattern in BASE_TRIM:
             for path in root.glob(pattern):
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
+                # A symlink (even to a folder, maybe an absolute one) goes as a link only.
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
         log(f"importing {root} as {name}")
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         imported = run([engine.binary, "import", "-", name], stdin=tar.stdout, capture_output=True)

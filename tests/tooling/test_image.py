@@ -113,3 +113,28 @@ def test_containerfile_is_multi_stage_non_root_and_labelled() -> None:
 def test_build_context_holds_the_runtime_only() -> None:
     ignore = (image.ROOT / ".containerignore").read_text().splitlines()
     assert ignore[ignore.index("*") :][:4] == ["*", "!pyproject.toml", "!README.md", "!runtime/"]
+
+
+def test_make_base_trims_documentation_but_follows_no_link(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("not the base's")
+    seen: list[list[str]] = []
+
+    def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        seen.append(command)
+        if kwargs.get("stdin") is not None:
+            kwargs["stdin"].read()  # what `podman import -` reads: the tar stream
+        if command[0] == "debootstrap":
+            root = Path(command[-2])
+            (root / "usr/share/doc/python3").mkdir(parents=True)
+            (root / "usr/share/doc/python3/copyright").write_text("x")
+            (root / "usr/share/doc/linked").symlink_to(outside)
+            (root / "usr/bin").mkdir(parents=True)
+            (root / "usr/bin/python3").write_text("")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    assert image.make_base(PODMAN, "localhost/base", mirror="http://m/debian", run=run, log=str)
+    assert seen[0][:2] == ["debootstrap", "--variant=minbase"]
+    assert seen[1] == ["/usr/bin/podman", "import", "-", "localhost/base"]
+    assert (outside / "keep").exists()
