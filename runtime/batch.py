@@ -119,11 +119,11 @@ def _with_features(
     if ENTITY_TIMESTAMP not in entity_df.columns:
         entity_df[ENTITY_TIMESTAMP] = pd.Timestamp(now)
     entity_df[ENTITY_TIMESTAMP] = pd.to_datetime(entity_df[ENTITY_TIMESTAMP], utc=True)
-    row = "__batch_row"
-    entity_df[row] = np.arange(len(entity_df))
+    keys = [c for c in entity_df.columns if c not in model.feature_refs]
+    # Feast answers each (entity, time) once; duplicates in the list get the same values.
+    unique = entity_df[keys].drop_duplicates()
     joined = historical_features(
-        open_store(settings), entity_df, [model.feature_refs[name] for name in missing]
+        open_store(settings), unique, [model.feature_refs[name] for name in missing]
     )
-    # Feast returns rows in its own order; the row number restores the input's.
-    joined = joined.sort_values(row).drop(columns=[row]).reset_index(drop=True)
-    return joined
+    joined[ENTITY_TIMESTAMP] = pd.to_datetime(joined[ENTITY_TIMESTAMP], utc=True)
+    return entity_df.merge(joined[[*keys, *missing]], on=keys, how="left")
