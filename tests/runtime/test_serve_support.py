@@ -193,17 +193,25 @@ def free_port() -> int:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """A process environment carrying exactly ``settings`` (as a pod would get it)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    # Feast points prometheus-client at a temp folder of this process when imported.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(ENV_PREFIX) and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
     fields = settings.model_dump(exclude_defaults=True)
     env |= {k: str(v) for k, v in render_env(**{n: getattr(settings, n) for n in fields}).items()}
     return env
 
 
 @contextmanager
-def running_server(env: dict[str, str], port: int, timeout: float = 120) -> Iterator[Any]:
+def running_server(
+    env: dict[str, str], port: int, timeout: float = 120, command: list[str] | None = None
+) -> Iterator[Any]:
     """`mlops-runtime serve` as a subprocess, ready; stopped with SIGTERM on exit."""
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlops-runtime"), "serve", "--host", "127.0.0.1"],
+        command
+        or [str(Path(sys.executable).parent / "mlops-runtime"), "serve", "--host", "127.0.0.1"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -214,13 +222,16 @@ def running_server(env: dict[str, str], port: int, timeout: float = 120) -> Iter
         while True:
             if process.poll() is not None:
                 raise AssertionError(f"serve exited early:\n{process.stdout.read()}")  # type: ignore[union-attr]
+            reason = "no answer"
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                answer = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2)
+                if answer.status_code == 200:
                     break
+                reason = answer.text
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError("serve did not become ready")
+                raise AssertionError(f"serve did not become ready: {reason}")
             time.sleep(0.25)
         yield process
     finally:
