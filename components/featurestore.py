@@ -226,21 +226,14 @@ class FeatureStore(pulumi.ComponentResource):
         self.registry_uri = database.uri() if database else bucket.name.apply(s3_registry_uri)
         self.offline_store_uri = bucket.name.apply(offline_store_uri)
         spec = feature_store_spec(config, project)
+        login = login_secret(database)
         arns = pulumi.Output.all(
-            bucket.arn,
-            self.online_table_arns,
-            args.kms_key_arn,
-            *login_secret(database),
-        ).apply(
-            lambda v: FeatureStoreArns(
-                bucket_arn=v[0],
-                table_arns=v[1],
-                metrics_namespace=metrics_namespace(team.name),
-                kms_key_arn=v[2],
-                registry_secret_arn=v[3],
-                registry_secret_kms_key_arn=v[4],
-            )
-        )
+            bucket_arn=bucket.arn,
+            table_arns=self.online_table_arns,
+            kms_key_arn=args.kms_key_arn,
+            registry_secret_arn=login["feast_registry_secret_arn"],
+            registry_secret_kms_key_arn=login["feast_registry_secret_kms_key_arn"],
+        ).apply(lambda v: FeatureStoreArns(metrics_namespace=metrics_namespace(team.name), **v))
         self.reader_policy = arns.apply(lambda a: json.dumps(reader_document(a)))
         self.writer_policy = arns.apply(lambda a: json.dumps(writer_document(a)))
         self.settings = {

@@ -242,13 +242,12 @@ def database_login(access: DatabaseAccess | None, image: str) -> DatabaseLogin:
     )
 
 
-def login_secret(
-    access: DatabaseAccess | None,
-) -> tuple[pulumi.Output[str] | None, pulumi.Input[str] | None]:
-    """The login secret's ARN and key of ``access``, for `login_statements` (None, None without)."""
-    if access is None:
-        return None, None
-    return access.secret_arn, access.secret_kms_key_arn
+def login_secret(access: DatabaseAccess | None) -> dict[str, pulumi.Input[str] | None]:
+    """The login secret's ARN and key of ``access`` as the policy builders' keyword arguments."""
+    return {
+        "feast_registry_secret_arn": access.secret_arn if access else None,
+        "feast_registry_secret_kms_key_arn": access.secret_kms_key_arn if access else None,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)

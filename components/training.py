@@ -244,11 +244,9 @@ def runtime_env(data_plane: DataPlane, team: Team, **fields: Any) -> list[k8s.co
     return workload.env(**{**data_plane.settings, **workload.team_settings(team), **fields})
 
 
-def json_policy(
-    build: Callable[..., dict[str, Any]], *values: pulumi.Input[Any]
-) -> pulumi.Output[str]:
-    """``build(*resolved values)`` as a JSON policy document, once every value is known."""
-    return pulumi.Output.all(*values).apply(lambda v: json.dumps(build(*v)))
+def json_policy(build: Callable[..., dict[str, Any]], **inputs: Any) -> pulumi.Output[str]:
+    """``build(**resolved inputs)`` as a JSON policy document, once every input is known."""
+    return pulumi.Output.all(**inputs).apply(lambda values: json.dumps(build(**values)))
 
 
 # --- the component ------------------------------------------------------------------------------
@@ -293,24 +291,14 @@ class TrainingCompute(pulumi.ComponentResource):
             namespace=args.namespace,
             service_account=TRAINING_SERVICE_ACCOUNT,
             policy=json_policy(
-                lambda offline, tables, artifacts, keys, registry, secret, secret_key: (
-                    training_policy(
-                        team=team.name,
-                        offline_bucket_arn=offline,
-                        online_table_arns=tables,
-                        artifact_bucket_arn=artifacts,
-                        kms_key_arns=keys,
-                        feast_registry_uri=registry,
-                        feast_registry_secret_arn=secret,
-                        feast_registry_secret_kms_key_arn=secret_key,
-                    )
-                ),
-                data.offline_bucket_arn,
-                data.online_table_arns,
-                data.artifact_bucket_arn,
-                data.kms_key_arns,
-                settings.get("feast_registry_uri"),
-                *login_secret(data.feast_registry_database),
+                training_policy,
+                team=team.name,
+                offline_bucket_arn=data.offline_bucket_arn,
+                online_table_arns=data.online_table_arns,
+                artifact_bucket_arn=data.artifact_bucket_arn,
+                kms_key_arns=data.kms_key_arns,
+                feast_registry_uri=settings.get("feast_registry_uri"),
+                **login_secret(data.feast_registry_database),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
