@@ -5,9 +5,15 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import prometheus_client.values  # noqa: F401  (see below)
 import pytest
 
 from tooling.plan import STACKS, Plan, plan_stack
+
+# Importing Feast sets PROMETHEUS_MULTIPROC_DIR for the whole process (feast.metrics), and a
+# prometheus_client imported after that keeps every counter in shared files: the serving apps the
+# tests build one after another would then count each other's requests. Imported first, above,
+# prometheus_client keeps values in memory, as in a serving process.
 
 EXAMPLE_STACKS = sorted(
     p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in STACKS.glob("Pulumi.*.yaml")

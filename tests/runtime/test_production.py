@@ -89,11 +89,16 @@ def test_train_promote_rollback_on_postgresql_and_s3(production: Team) -> None:
         )
         == 1
     )
-    bucket = settings.artifact_uri.removeprefix("s3://").split("/")[0]
+    # The experiment may predate this test (one registry database per session): its artifact
+    # root, not this test's bucket, is where the run's artifacts and logged model are.
+    run = mlflow.get_run(second.run_id)
+    artifacts = mlflow.get_experiment(run.info.experiment_id).artifact_location
+    assert artifacts.startswith("s3://")
+    bucket, _, prefix = artifacts.removeprefix("s3://").partition("/")
     keys = [
         o["Key"]
         for o in boto3.client("s3", endpoint_url=settings.aws_endpoint_url).list_objects_v2(
-            Bucket=bucket, Prefix="mlflow/"
+            Bucket=bucket, Prefix=prefix
         )["Contents"]
     ]
     assert any(k.endswith("MLmodel") for k in keys)

@@ -53,15 +53,18 @@ def test_no_server_errors(api_schema: schemathesis.BaseSchema) -> None:
 
 def test_the_schema_describes_the_served_model(tmp_path: Path) -> None:
     serving = endpoint_settings(tmp_path / "home")
+    source = FakeSource()
+    source.gate.clear()  # the model loads only once the "before" schema has been read
     with TestClient(
         create_app(
             serving,
-            model_source=FakeSource(),
+            model_source=source,
             prediction_log=PredictionLogWriter(serving),
             poll_seconds=0.05,
         )
     ) as client:
         before = client.get("/openapi.json").json()
+        source.gate.set()
         wait_for(lambda: client.get("/ready").status_code == 200)
         after = client.get("/openapi.json").json()
 
