@@ -810,8 +810,10 @@ def drift_monitor_policy(
     topic_arn: str,
     topic_key_arn: str,
     data_key_arns: Sequence[str],
+    region: str,
 ) -> dict[str, Any]:
-    """Exactly what `mlops-runtime monitor` needs: read logs and models, publish, notify."""
+    """Exactly what `mlops-runtime monitor` needs: read logs and models, read the endpoints'
+    error counts (the canary guard), publish, notify."""
     prefixes: dict[str, list[str]] = {}
     for uri in [*prediction_log_uris, artifact_uri.rstrip("/") + "/"]:
         bucket, prefix = _bucket_and_prefix(uri)
@@ -840,6 +842,13 @@ def drift_monitor_policy(
             ["cloudwatch:PutMetricData"],
             ["*"],  # PutMetricData has no resource; the namespace condition scopes it
             {"StringEquals": {"cloudwatch:namespace": metrics_namespace}},
+        ),
+        # GetMetricStatistics has no resource-level permissions: scoped to the stack's region.
+        iam.statement(
+            "ReadCanaryErrorCounts",
+            ["cloudwatch:GetMetricStatistics"],
+            ["*"],
+            {"StringEquals": {"aws:RequestedRegion": region}},
         ),
         iam.statement("NotifyCanaryRollback", ["sns:Publish"], [topic_arn]),
         # Publishing into an encrypted topic encrypts with its key.
@@ -1107,6 +1116,7 @@ class Monitoring(pulumi.ComponentResource):
                     topic_arn=v[3],
                     topic_key_arn=v[4],
                     data_key_arns=v[5],
+                    region=team.region,
                 )
             )
         )

@@ -463,6 +463,7 @@ def test_drift_monitor_may_do_exactly_its_job(stack: str) -> None:
         "ReadPredictionLogsAndModels": ["s3:GetObject"],
         "List1": ["s3:ListBucket"],
         "PublishMetrics": ["cloudwatch:PutMetricData"],
+        "ReadCanaryErrorCounts": ["cloudwatch:GetMetricStatistics"],
         "NotifyCanaryRollback": ["sns:Publish"],
         "EncryptNotifications": ["kms:Decrypt", "kms:GenerateDataKey"],
     }
@@ -472,6 +473,9 @@ def test_drift_monitor_may_do_exactly_its_job(stack: str) -> None:
     assert {sid: sorted(s["Action"]) for sid, s in statements.items()} == expected
     assert statements["PublishMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "MLOps/fraud"}
+    }
+    assert statements["ReadCanaryErrorCounts"]["Condition"] == {
+        "StringEquals": {"aws:RequestedRegion": loaded(stack).region}
     }
     assert statements["NotifyCanaryRollback"]["Resource"] == [topic_arn(plan)]
     (topic_key,) = owned(plan, "aws:kms/key:Key")
