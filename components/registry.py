@@ -214,7 +214,7 @@ class DatabaseLogin:
     """What a pod needs to log in to the registry database; empty without database access.
 
     Every pod that opens a SQL Feast registry (materialize, train, serve, batch-predict) takes
-    these pieces from `database_login`, so they cannot drift apart.
+    these pieces from `database_login`, and so does the MLflow server: they cannot drift apart.
     """
 
     env: tuple[k8s.core.v1.EnvVarArgs, ...] = ()
@@ -399,6 +399,7 @@ class ModelRegistry(pulumi.ComponentResource):
         labels = workload.labels(team.labels, "model-registry", SERVER_NAME)
         selector = {"app.kubernetes.io/name": SERVER_NAME, "mlops.dev/team": team.name}
         artifact_uri = bucket.name.apply(lambda b: f"s3://{b}/{ARTIFACT_PREFIX}")
+        login = database_login(self.database, team.image)
         # The tracking server: MLflow on the team's database and bucket, reachable in-cluster only.
         k8s.apps.v1.Deployment(
             f"{name}-server",
@@ -417,12 +418,16 @@ class ModelRegistry(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=workload.pod_spec(
-                        [self._server_container(team, args, self.database.uri(), artifact_uri)],
+                        [
+                            self._server_container(
+                                team, args, self.database.uri(), login, artifact_uri
+                            )
+                        ],
                         service_account=identity.service_account.metadata.apply(
                             lambda m: m.name or SERVER_NAME
                         ),
-                        volumes=[credentials_volume(), _tmp_volume()],
-                        init_containers=[credentials_sidecar(self.database, team.image)],
+                        volumes=[*login.volumes, _tmp_volume()],
+                        init_containers=login.init_containers,
                         topology_spread_constraints=[
                             k8s.core.v1.TopologySpreadConstraintArgs(
                                 max_skew=1,
@@ -494,6 +499,7 @@ class ModelRegistry(pulumi.ComponentResource):
         team: Team,
         args: ModelRegistryArgs,
         backend_uri: pulumi.Output[str],
+        login: DatabaseLogin,
         artifact_uri: pulumi.Output[str],
     ) -> k8s.core.v1.ContainerArgs:
         health = k8s.core.v1.HTTPGetActionArgs(path="/health", port="http")
@@ -503,7 +509,7 @@ class ModelRegistry(pulumi.ComponentResource):
             command=["mlflow"],
             args=server_args(team.namespace),
             env_vars=[
-                *credentials_env(),
+                *login.env,
                 # Outputs go through env (the CLI reads both), the static flags through args.
                 k8s.core.v1.EnvVarArgs(
                     name="MLFLOW_BACKEND_STORE_URI", value=backend_uri.apply(sqlalchemy_uri)
@@ -517,7 +523,7 @@ class ModelRegistry(pulumi.ComponentResource):
             ],
             spec=args.config.server.resources,
             extra_mounts=[
-                credentials_mount(),
+                *login.mounts,
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
             ],
             ports=[
