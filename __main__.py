@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as engine_config
 
+from components.budget import CostModel
 from components.cluster import ClusterReference
 from components.config import ConfigError, LoadedStack, parse_stack_config
 from components.featurestore import FeatureStore, FeatureStoreArgs
@@ -158,6 +159,9 @@ image_repository = RuntimeRepository(
 )
 pulumi.export("imageRepository", image_repository.repository_url)
 pulumi.export("image", team.image)
+
+# --- cost (components/budget.py): the budget and usage assumptions, for the policy pack ---
+CostModel("cost", region=loaded.region, budget=config.budget, usage=config.usage)
 
 pulumi.export("team", team.name)
 pulumi.export("environment", str(team.environment))

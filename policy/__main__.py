@@ -1,7 +1,8 @@
 """The CrossGuard policy pack: `pulumi preview --policy-pack policy`.
 
-Every rule is MANDATORY; the rules themselves live in `policy.rules` (pure functions, also run
-offline by `mlops policy STACK`), the adapters in `policy.crossguard`.
+Every rule is MANDATORY but the budget warning (ADVISORY); the rules themselves live in
+`policy.rules` (pure functions, also run offline by `mlops policy STACK`), the adapters in
+`policy.crossguard`.
 """
 
 import sys

@@ -105,7 +105,9 @@ def stack_policy(rule: StackRule) -> StackValidationPolicy:
         name=rule.name,
         description=rule.description,
         validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY,
+        enforcement_level=EnforcementLevel.ADVISORY
+        if rule.advisory
+        else EnforcementLevel.MANDATORY,
     )
 
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from policy import budget
+
 UNKNOWN = "[unknown]"
 """A value computed by the provider and not known during preview."""
 
@@ -59,6 +61,8 @@ class Violation:
     rule: str
     urn: str
     message: str
+    advisory: bool = False
+    """A warning: reported, never fails a stack."""
 
 
 ResourceCheck = Callable[[str, Mapping[str, Any], Context], list[str]]
@@ -82,6 +86,8 @@ class StackRule:
     name: str
     description: str
     check: StackCheck
+    advisory: bool = False
+    """Warn instead of fail (CrossGuard's advisory enforcement)."""
 
 
 RESOURCE_RULES: list[ResourceRule] = []
@@ -98,9 +104,11 @@ def resource_rule(
     return register
 
 
-def stack_rule(name: str, description: str) -> Callable[[StackCheck], StackCheck]:
+def stack_rule(
+    name: str, description: str, *, advisory: bool = False
+) -> Callable[[StackCheck], StackCheck]:
     def register(check: StackCheck) -> StackCheck:
-        STACK_RULES.append(StackRule(name, description, check))
+        STACK_RULES.append(StackRule(name, description, check, advisory))
         return check
 
     return register
@@ -955,6 +963,27 @@ def k8s_no_host_namespaces(type_: str, props: Mapping[str, Any], ctx: Context) -
 
 
 # ---------------------------------------------------------------------------------------------
+# Budgets (policy/budget.py: the estimate of policy/cost against `mlops:budget`)
+
+
+@stack_rule(
+    "budget-exceeded",
+    "A stack's estimated monthly cost, at the top of its range, stays within its budget.",
+)
+def budget_exceeded(resources: Sequence[Resource], stack: str) -> list[tuple[str, str]]:
+    return budget.findings(resources, budget.Verdict.over)
+
+
+@stack_rule(
+    "budget-warning",
+    "Warns when a stack's estimated monthly cost can pass its budget's warning share.",
+    advisory=True,
+)
+def budget_warning(resources: Sequence[Resource], stack: str) -> list[tuple[str, str]]:
+    return budget.findings(resources, budget.Verdict.warning)
+
+
+# ---------------------------------------------------------------------------------------------
 # Running every rule over a plan (the offline path)
 
 RULE_NAMES = [r.name for r in RESOURCE_RULES] + [r.name for r in STACK_RULES]
@@ -994,7 +1023,7 @@ def check_resource(
 def check_stack(resources: Sequence[Resource], stack: str) -> list[Violation]:
     """Every stack rule over the stack's resources (their outputs)."""
     return [
-        Violation(rule.name, urn, message)
+        Violation(rule.name, urn, message, rule.advisory)
         for rule in STACK_RULES
         for urn, message in rule.check(resources, stack)
     ]
@@ -1010,7 +1039,10 @@ def check_plan(plan: _Plan) -> list[Violation]:
             r.type, r.inputs, Context(stack=plan.stack, protect=r.protect), r.urn
         )
     ]
+    # A stack policy sees components too (the cost model carries the budget).
     resources = [
-        Resource(r.type, r.urn, r.outputs, r.protect, tuple(r.dependencies)) for r in created
+        Resource(r.type, r.urn, r.outputs, r.protect, tuple(r.dependencies))
+        for r in plan.resources
+        if not r.read
     ]
     return violations + check_stack(resources, plan.stack)

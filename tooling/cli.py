@@ -146,6 +146,65 @@ def plan(
         out.print(outputs)
 
 
+@app.command()
+def cost(
+    stacks: Annotated[
+        list[str] | None, typer.Argument(help="Stack names or files (default: every stack file).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+) -> None:
+    """Estimate what STACK costs a month: each resource's SKU, unit price, quantity, monthly
+    figure and low-high range, from the offline plan, the shipped price table and the stack's
+    usage assumptions (mlops:usage). Exit 1 on a config or pricing problem, or a budget passed."""
+    from policy.cost import PriceError
+    from tooling.cost import cost_json, cost_table, plan_cost
+
+    files = _stack_files(stacks or [], STACKS)
+    reports: list[dict[str, Any]] = []
+    failed = False
+    for file in files:
+        try:
+            with err.status(f"planning {file.name} under the mock engine"):
+                result = plan_stack(file)
+            priced = plan_cost(result)
+        except ConfigError as error:
+            _report(error)
+            failed = True
+            continue
+        except PriceError as error:
+            err.print(f"[red]✗[/] {escape(str(file))}: {escape(str(error))}", highlight=False)
+            failed = True
+            continue
+        found = priced.estimate
+        failed |= bool(priced.budget and priced.budget.verdict == "over")
+        if as_json:
+            reports.append(cost_json(result.stack, priced))
+            continue
+        # Off a terminal (CI logs, a pipe) the table keeps its natural width.
+        out.print(cost_table(result.stack, priced), width=None if out.is_terminal else 220)
+        for item in found.unpriced:
+            out.print(
+                f"[yellow]not priced[/] {escape(item.name)} ({item.type}): {escape(item.reason)}",
+                highlight=False,
+            )
+        out.print(
+            f"{found.no_charge} resource(s) AWS does not charge for by themselves (IAM, "
+            "security groups, most Kubernetes objects); prices: "
+            f"{escape(found.source)}",
+            highlight=False,
+        )
+        if priced.budget:
+            colour = {"within": "green", "warning": "yellow", "over": "red"}[priced.budget.verdict]
+            out.print(
+                f"[{colour}]budget[/] {escape(result.stack)} {escape(priced.budget.message)}",
+                highlight=False,
+            )
+    if as_json:
+        sys.stdout.write(json.dumps(reports, indent=2) + "\n")
+    if failed:
+        raise typer.Exit(1)
+
+
 class Format(StrEnum):
     text = "text"
     markdown = "markdown"
@@ -171,6 +230,7 @@ def diff(
     """What the change since BASE would do to each stack, with the policy pack's verdict on
     the new side. Exit 0: no changes, 2: changes, 1: an error or a policy violation."""
     from tooling import diff_report
+    from tooling.cost import diff_cost
     from tooling.diff import GitError, changed_stacks, diff_stacks
 
     if list_only:
@@ -183,7 +243,9 @@ def diff(
 
     try:
         with err.status(f"planning both sides against {base}"):
-            diffs = diff_stacks(base, stacks or [], repo=_repository(), policy=_policy_lines)
+            diffs = diff_stacks(
+                base, stacks or [], repo=_repository(), policy=_policy_lines, cost=diff_cost
+            )
     except (GitError, RuntimeError) as error:
         err.print(f"[red]✗[/] {escape(str(error))}")
         raise typer.Exit(1) from None
@@ -200,7 +262,12 @@ def diff(
 
 
 def _policy_lines(result: Plan) -> list[str]:
-    return [f"{v.rule} on {v.urn.rsplit('::', 1)[-1]}: {v.message}" for v in check_plan(result)]
+    """The violations that fail the plan (warnings, like the budget's, show with the cost)."""
+    return [
+        f"{v.rule} on {v.urn.rsplit('::', 1)[-1]}: {v.message}"
+        for v in check_plan(result)
+        if not v.advisory
+    ]
 
 
 def _repository() -> Path:
@@ -293,6 +360,12 @@ def policy_command(
             failed = True
             continue
         violations = check_plan(result)
+        for warning in (v for v in violations if v.advisory):
+            err.print(
+                f"[yellow]![/] {escape(result.stack)}: {warning.rule}: {escape(warning.message)}",
+                highlight=False,
+            )
+        violations = [v for v in violations if not v.advisory]
         found += [(result.stack, v) for v in violations]
         if not violations:
             out.print(f"[green]✓[/] {escape(result.stack)}: every policy passes", highlight=False)

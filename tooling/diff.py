@@ -18,6 +18,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from tooling.cost import CostChange
 from tooling.mocks import SECRET_SHOWN
 from tooling.plan import ROOT, Plan, PlannedResource, make_urn
 
@@ -126,6 +127,8 @@ class StackDiff:
     error: str | None = None
     violations: list[str] = field(default_factory=list)
     """Policy violations of the new side."""
+    cost: CostChange | None = None
+    """The monthly cost before and after, and the new side's budget check."""
 
     def count(self, op: Op) -> int:
         return sum(change.op == op for change in self.changes)
@@ -322,6 +325,7 @@ def diff_stacks(
     *,
     repo: Path = ROOT,
     policy: Callable[[Plan], list[str]] | None = None,
+    cost: Callable[[Plan | None, Plan | None], CostChange] | None = None,
 ) -> list[StackDiff]:
     """Diff ``stacks`` (default: those the change touches) from ``base`` to the working tree."""
     _git(repo, "rev-parse", "--verify", f"{base}^{{commit}}")
@@ -343,5 +347,7 @@ def diff_stacks(
         diff.error = "\n".join(errors) or None
         if new is not None and policy is not None:
             diff.violations = policy(new)
+        if cost is not None and (old is not None or new is not None):
+            diff.cost = cost(old, new)
         diffs.append(diff)
     return diffs

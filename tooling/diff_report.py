@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from tooling.cost import change_lines, cost_change_json, summary
 from tooling.diff import Op, ResourceChange, StackDiff
 
 GITHUB_COMMENT_LIMIT = 65_535
@@ -54,6 +55,9 @@ def text(diffs: Sequence[StackDiff]) -> str:
         for change in diff.changes:
             out += _change_lines(change)
         out += [f"  policy: {v}" for v in diff.violations]
+        if diff.cost:
+            out.append(f"  monthly cost: {summary(diff.cost)}")
+            out += [f"    {line}" for line in change_lines(diff.cost)]
     return "\n".join(out) + "\n"
 
 
@@ -66,6 +70,7 @@ def as_json(diffs: Sequence[StackDiff]) -> str:
                     "error": d.error,
                     "summary": summary_counts(d),
                     "violations": d.violations,
+                    "cost": cost_change_json(d.cost) if d.cost else None,
                     "changes": [
                         {
                             "op": c.op.value,
@@ -103,8 +108,8 @@ def markdown(diffs: Sequence[StackDiff], *, base: str, limit: int = GITHUB_COMME
         head += [f"> - `{stack}`: {c.op} `{c.type}` **{c.name}**" for stack, c in dangerous]
         head.append("")
     head += [
-        "| stack | create | update | replace | delete | policy |",
-        "|---|---:|---:|---:|---:|---|",
+        "| stack | create | update | replace | delete | policy | monthly cost | budget |",
+        "|---|---:|---:|---:|---:|---|---|---|",
     ]
     for d in diffs:
         counts = summary_counts(d)
@@ -113,12 +118,20 @@ def markdown(diffs: Sequence[StackDiff], *, base: str, limit: int = GITHUB_COMME
             if d.error
             else (f"{len(d.violations)} violation(s)" if d.violations else "pass")
         )
+        cost = summary(d.cost) if d.cost else "—"
+        budget = d.cost.budget.verdict if d.cost and d.cost.budget else "—"
+        budget = {"over": "over ❌", "warning": "warning ⚠️"}.get(budget, budget)
         head.append(
             f"| `{d.stack}` | {counts['create']} | {counts['update']} | "
-            f"{counts['replace']}{' ⚠️' if d.dangerous else ''} | {counts['delete']} | {policy} |"
+            f"{counts['replace']}{' ⚠️' if d.dangerous else ''} | {counts['delete']} | {policy} | "
+            f"{cost} | {budget} |"
         )
     head.append("")
-    sections = [_section(d) for d in diffs if d.changes or d.error or d.violations]
+    sections = [
+        _section(d)
+        for d in diffs
+        if d.changes or d.error or d.violations or (d.cost and d.cost.resources)
+    ]
     footer = (
         "\n_Planned offline by `mlops diff` under the mock engine (no cloud credentials used)._\n"
     )
@@ -152,5 +165,7 @@ def _section(diff: StackDiff) -> str:
         lines.append(f"{marker} {first.split(' ', 1)[1]}")
         lines += rest
     lines += [f"! policy: {v}" for v in diff.violations]
+    if diff.cost:
+        lines += [f"$ {line}" for line in change_lines(diff.cost)]
     lines += ["```", "</details>", ""]
     return "\n".join(lines) + "\n"

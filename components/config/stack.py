@@ -8,6 +8,7 @@ from pydantic import Field
 
 from components.config.base import ConfigModel, Environment, Tags
 from components.config.cluster import Cluster
+from components.config.cost import Budget, Usage
 from components.config.featurestore import FeatureStoreConfig
 from components.config.monitoring import MonitoringConfig
 from components.config.registry import RegistryConfig
@@ -34,6 +35,10 @@ class StackConfig(ConfigModel):
     monitoring: MonitoringConfig = MonitoringConfig()
     tags: Tags = {}
     """Extra AWS tags on every resource (team, environment and managed-by are always set)."""
+    budget: Budget | None = None
+    """What the stack may cost a month; the policy pack fails a change whose estimate can pass it."""
+    usage: Usage = Usage()
+    """Usage the cost estimate assumes (`mlops cost`); defaults per environment."""
     image: Annotated[str, Field(min_length=3, max_length=512, pattern=r"^[^\s]+$")] = DEFAULT_IMAGE
     """Runtime container image for every workload (`repo@sha256:...` in prod)."""
 

@@ -29,6 +29,7 @@ from pulumi_policy.policy import _PolicyAnalyzerServicer
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 from typer.testing import CliRunner
 
+from components.config.cost import Usage
 from policy import crossguard, rules
 from policy.rules import (
     RESOURCE_RULES,
@@ -664,8 +665,79 @@ def test_computed_bucket_names_link_by_dependency() -> None:
     assert [v.rule for v in check_stack(without_block, "fraud-prod")] == ["s3-public-access-block"]
 
 
+COST_MODEL_URN = "urn:pulumi:fraud-prod::mlops::mlops:cost:CostModel::cost"
+DB_URN = "urn:pulumi:fraud-prod::mlops::aws:rds/instance:Instance::registry-db"
+
+
+def budget_stack(monthly_usd: float | None) -> list[Resource]:
+    """A database whose top of range is worked out by hand, and the stack's cost model."""
+    database = {
+        "engine": "postgres",
+        "instanceClass": "db.r6g.large",
+        "multiAz": True,
+        "allocatedStorage": 100,
+        "storageType": "gp3",
+    }
+    usage = Usage().model_dump(by_alias=True, mode="json")
+    model = {"region": "eu-west-1", "monthlyUsd": monthly_usd, "warnAtPercent": 80, "usage": usage}
+    return [
+        Resource(T_DB, DB_URN, database),
+        Resource("mlops:cost:CostModel", COST_MODEL_URN, model),
+    ]
+
+
+# eu-west-1: db.r6g.large $0.25/h x 730 h x 2 (Multi-AZ) + gp3 $0.127/GB x 100 GB x 2
+BUDGET_STACK_HIGH = 365.0 + 25.4
+BUDGET_VIOLATIONS = [
+    pytest.param("budget-exceeded", 300.0, id="over-budget"),
+    pytest.param("budget-warning", 450.0, id="past-80-percent"),  # 87 %
+]
+
+
+@pytest.mark.parametrize(("rule", "monthly_usd"), BUDGET_VIOLATIONS)
+def test_budget_rule_catches_its_violating_stack(rule: str, monthly_usd: float) -> None:
+    violations = check_stack(budget_stack(monthly_usd), "fraud-prod")
+
+    share = BUDGET_STACK_HIGH / monthly_usd * 100
+    assert [(v.rule, v.urn, v.advisory) for v in violations] == [
+        (rule, COST_MODEL_URN, rule == "budget-warning")
+    ]
+    assert f"${BUDGET_STACK_HIGH:,.2f} a month" in violations[0].message
+    assert (
+        f"({share:.0f} %)" in violations[0].message or f"{share:.0f} % of" in violations[0].message
+    )
+
+
+@pytest.mark.parametrize(
+    ("monthly_usd", "found"),
+    [
+        pytest.param(None, [], id="no-budget"),
+        pytest.param(1000.0, [], id="well-within"),
+        pytest.param(BUDGET_STACK_HIGH, ["budget-warning"], id="exactly-at-the-budget"),
+    ],
+)
+def test_a_stack_within_its_budget_does_not_fail(
+    monthly_usd: float | None, found: list[str]
+) -> None:
+    assert [v.rule for v in check_stack(budget_stack(monthly_usd), "fraud-prod")] == found
+
+
+def test_a_budget_in_a_region_without_prices_fails_with_the_reason() -> None:
+    resources = budget_stack(300.0)
+    resources[1] = with_props(resources[1], region="ap-south-2")
+
+    [violation] = check_stack(resources, "fraud-prod")
+
+    assert violation.rule == "budget-exceeded"
+    assert violation.message.startswith("no prices for region ap-south-2")
+
+
 def test_every_rule_has_a_violating_fixture() -> None:
-    caught = {p.values[0] for p in ALL_RESOURCE_CASES} | {p.values[0] for p in STACK_VIOLATIONS}
+    caught = (
+        {p.values[0] for p in ALL_RESOURCE_CASES}
+        | {p.values[0] for p in STACK_VIOLATIONS}
+        | {p.values[0] for p in BUDGET_VIOLATIONS}
+    )
     assert caught == set(RULE_NAMES)
     assert len(RULE_NAMES) == len(set(RULE_NAMES)) >= 20
 
@@ -769,11 +841,17 @@ def test_every_taggable_type_the_stacks_create_is_known() -> None:
 # CrossGuard: the same functions behind the policy pack
 
 
-def test_the_pack_has_one_mandatory_policy_per_rule() -> None:
+def test_the_pack_has_one_policy_per_rule_mandatory_but_for_warnings() -> None:
     policies = crossguard.policies()
 
     assert [p.name for p in policies] == RULE_NAMES
-    assert all(p.enforcement_level == EnforcementLevel.MANDATORY for p in policies)
+    advisory = {r.name for r in STACK_RULES if r.advisory}
+    assert advisory == {"budget-warning"}
+    assert all(
+        p.enforcement_level
+        == (EnforcementLevel.ADVISORY if p.name in advisory else EnforcementLevel.MANDATORY)
+        for p in policies
+    )
     kinds = {p.name: type(p) for p in policies}
     assert all(kinds[r.name] is ResourceValidationPolicy for r in RESOURCE_RULES)
     assert all(kinds[r.name] is StackValidationPolicy for r in STACK_RULES)
@@ -856,7 +934,9 @@ def _engine_diagnostics(plan: Plan, monkeypatch: pytest.MonkeyPatch) -> list[tup
                     parent=r.parent or "",
                     dependencies=r.dependencies,
                 )
-                for r in created
+                # The engine hands a stack policy every resource, components too.
+                for r in plan.resources
+                if not r.read
             ]
         )
         found.extend(
@@ -892,6 +972,17 @@ def test_crossguard_engine_path_reports_what_check_plan_reports(
         "protect-stateful-prod",
         "s3-versioning",
     }
+
+
+def test_crossguard_engine_path_judges_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = copy.deepcopy(planned("fraud-prod"))
+    model = next(r for r in plan.resources if r.type == "mlops:cost:CostModel")
+    model.outputs = {**model.outputs, "monthlyUsd": 100}
+
+    offline = [(v.rule, v.urn) for v in check_plan(plan)]
+
+    assert offline == [("budget-exceeded", model.urn)]
+    assert _engine_diagnostics(plan, monkeypatch) == offline
 
 
 def test_crossguard_engine_links_computed_bucket_names_by_dependency(

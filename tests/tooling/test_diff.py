@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -236,3 +237,35 @@ def test_a_code_change_that_breaks_a_policy_is_reported_on_every_stack(clean: Pa
     )
     assert "| `fraud-dev` |" in diff_report.markdown(diffs, base="main")
     assert f"{len(diff.violations)} violation(s)" in diff_report.markdown(diffs, base="main")
+
+
+def test_a_bigger_database_shows_its_cost_delta_and_the_budget(clean: Path) -> None:
+    from tooling.cost import diff_cost
+
+    def grow(config: dict) -> None:
+        config["mlops:registry"] = {"database": {"instanceClass": "db.t4g.medium"}}
+        config["mlops:budget"] = {"monthlyUsd": 10_000}
+
+    _edit(clean, "fraud-dev", grow)
+
+    [diff] = diff_stacks("HEAD", ["fraud-dev"], repo=clean, cost=diff_cost)
+
+    assert diff.cost is not None
+    # eu-west-1 RDS for PostgreSQL: db.t4g.micro $0.018/h -> db.t4g.medium $0.072/h, 730 h
+    assert [(c.name, round(c.after - c.before, 2)) for c in diff.cost.resources] == [
+        ("registry-db", round((0.072 - 0.018) * 730, 2))
+    ]
+    assert round(diff.cost.delta, 2) == 39.42
+    assert diff.cost.budget is not None and diff.cost.budget.monthly_usd == 10_000
+    comment = diff_report.markdown([diff], base="main")
+    row = next(line for line in comment.splitlines() if line.startswith("| `fraud-dev`"))
+    assert row.endswith("(+$39.42) | within |")
+    # the database's line: instance + 20 GB gp3 at $0.127 + $0.40 for the managed password
+    before, after = 0.018 * 730 + 20 * 0.127 + 0.40, 0.072 * 730 + 20 * 0.127 + 0.40
+    assert (
+        f"$ cost registry-db (aws:rds/instance:Instance): ${before:.2f} → ${after:.2f} (+$39.42)"
+        in comment
+    )
+    figures = json.loads(diff_report.as_json([diff]))[0]["cost"]
+    assert (figures["delta"], figures["resources"][0]["after"]) == (39.42, round(after, 2))
+    assert figures["budget"]["monthlyUsd"] == 10_000

@@ -73,7 +73,7 @@ CASES = [
     pytest.param(
         _set("mlops:servng", {}),
         [
-            f"{F}: mlops:servng: should be a known key (mlops:team, mlops:environment, mlops:cluster, mlops:featureStore, mlops:registry, mlops:training, mlops:serving, mlops:monitoring, mlops:tags, mlops:image); did you mean mlops:serving?"
+            f"{F}: mlops:servng: should be a known key (mlops:team, mlops:environment, mlops:cluster, mlops:featureStore, mlops:registry, mlops:training, mlops:serving, mlops:monitoring, mlops:tags, mlops:budget, mlops:usage, mlops:image); did you mean mlops:serving?"
         ],
         id="unknown-top-level-key",
     ),
