@@ -234,14 +234,13 @@ def cost_change(before: StackCost | None, after: StackCost | None) -> CostChange
 
 
 def cost_change_json(change: CostChange) -> dict[str, Any]:
+    side = change.after or change.before
     return {
         "before": totals_json(change.before) if change.before else None,
         "after": totals_json(change.after) if change.after else None,
         "delta": round_usd(change.delta),
         "deltaHigh": round_usd(change.delta_high),
-        "currency": (change.after or change.before).currency  # type: ignore[union-attr]
-        if (change.after or change.before)
-        else "USD",
+        "currency": side.currency if side else "USD",
         "resources": [
             {
                 "urn": c.urn,

@@ -73,6 +73,7 @@ FLAT_QUERIES: dict[str, Query] = {
     "vpc/nat-gateway": Query("AmazonEC2", usage_type="NatGateway-Hours"),
     "vpc/nat-gateway-data": Query("AmazonEC2", usage_type="NatGateway-Bytes"),
     "vpc/public-ipv4": Query("AmazonVPC", usage_type="PublicIPv4:InUseAddress"),
+    "vpc/interface-endpoint": Query("AmazonVPC", usage_type="VpcEndpoint-Hours"),
     "elb/application": Query(
         "AWSELB", {"productFamily": "Load Balancer-Application"}, "LoadBalancerUsage"
     ),

@@ -327,10 +327,10 @@ def node_group(resource: Priced, c: _Context) -> list[Line]:
         low=low_nodes * c.hours * min(hourly.values()) * factor,
         high=high_nodes * c.hours * max(hourly.values()),
     )
-    disk = _number(_get(props, "diskSize"), EKS_DEFAULT_DISK_GB)
+    disk, volume_type = _node_disk(c, props)
     volumes = c.line(
         resource,
-        "ebs/gp3",
+        f"ebs/{volume_type}",
         disk * hours / c.hours,
         low=disk * low_nodes,
         high=disk * high_nodes,
@@ -338,6 +338,24 @@ def node_group(resource: Priced, c: _Context) -> list[Line]:
         note=f"{disk:g} GB root volume per node",
     )
     return [compute, volumes]
+
+
+def _node_disk(c: _Context, props: Mapping[str, Any]) -> tuple[float, str]:
+    """(GB, EBS type) of a node's root volume: `diskSize`, or the launch template's first
+    block device (found by id or name), or the EKS default."""
+    if "diskSize" in props:
+        return _number(props["diskSize"], EKS_DEFAULT_DISK_GB), "gp3"
+    reference = _get(props, "launchTemplate", {})
+    for other in c.resources:
+        if other.type != "aws:ec2/launchTemplate:LaunchTemplate":
+            continue
+        keys = {_get(other.props, "id"), _get(other.props, "name")} - {None}
+        if keys & {reference.get("id"), reference.get("name")}:
+            for mapping in _get(other.props, "blockDeviceMappings", []):
+                ebs = _get(mapping, "ebs", {})
+                if "volumeSize" in ebs:
+                    return _number(ebs["volumeSize"]), str(ebs.get("volumeType", "gp3"))
+    return EKS_DEFAULT_DISK_GB, "gp3"
 
 
 def _with_range(line: Line, *, low: float, high: float) -> Line:
@@ -532,6 +550,23 @@ def nat_gateway(resource: Priced, c: _Context) -> list[Line]:
     if _get(resource.props, "connectivityType", "public") == "public":
         lines.append(c.traffic(resource, "vpc/nat-gateway-data", "natDataGb"))
     return lines
+
+
+@prices("aws:ec2/vpcEndpoint:VpcEndpoint")
+def vpc_endpoint(resource: Priced, c: _Context) -> list[Line]:
+    """An interface endpoint is charged per hour in each subnet (AZ) it has a network interface
+    in; gateway endpoints (S3, DynamoDB) cost nothing."""
+    if _get(resource.props, "vpcEndpointType", "Gateway") != "Interface":
+        return []
+    zones = max(len(_get(resource.props, "subnetIds", [])), 1)
+    return [
+        c.line(
+            resource,
+            "vpc/interface-endpoint",
+            zones * c.hours,
+            note=f"{zones} zone(s); data processed not counted",
+        )
+    ]
 
 
 @prices("aws:ec2/eip:Eip")

@@ -100,6 +100,32 @@ def test_node_group_scaled_to_zero_runs_only_the_assumed_hours() -> None:
     )
 
 
+def test_a_node_group_with_a_launch_template_pays_the_templates_root_volume() -> None:
+    template = Priced(
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "urn:lt",
+        {
+            "id": "lt-0abc",
+            "blockDeviceMappings": [
+                {"deviceName": "/dev/xvda", "ebs": {"volumeSize": 100, "volumeType": "gp2"}}
+            ],
+        },
+    )
+    props = {
+        "instanceTypes": ["m6i.xlarge"],
+        "launchTemplate": {"id": "lt-0abc", "version": "1"},
+        "scalingConfig": {"minSize": 2, "maxSize": 3, "desiredSize": 2},
+    }
+    hours = 2 * HOURS + 20
+    assert priced("aws:eks/nodeGroup:NodeGroup", props, template) == pytest.approx(
+        (
+            M6I_XLARGE * hours + 0.11 * 100 * hours / HOURS,  # gp2 at $0.11/GB-month
+            M6I_XLARGE * 2 * HOURS + 0.11 * 100 * 2,
+            M6I_XLARGE * 3 * HOURS + 0.11 * 100 * 3,
+        )
+    )
+
+
 def _deployment(cpu: str, memory: str, replicas: int = 1, **spec: Any) -> dict[str, Any]:
     return {
         "metadata": {"name": "scorer", "namespace": "ml-fraud"},
@@ -275,6 +301,18 @@ def test_bucket_storage_and_requests() -> None:
             id="nat-gateway-private",
         ),
         pytest.param("aws:ec2/eip:Eip", {}, 0.005 * HOURS, id="public-ipv4"),
+        pytest.param(
+            "aws:ec2/vpcEndpoint:VpcEndpoint",
+            {"vpcEndpointType": "Interface", "subnetIds": ["a", "b", "c"]},
+            3 * 0.011 * HOURS,
+            id="interface-endpoint",
+        ),
+        pytest.param(
+            "aws:ec2/vpcEndpoint:VpcEndpoint",
+            {"vpcEndpointType": "Gateway"},
+            0,
+            id="gateway-endpoint",
+        ),
         pytest.param("aws:ebs/volume:Volume", {"size": 100, "type": "gp3"}, 8.8, id="ebs"),
         pytest.param(
             "kubernetes:core/v1:PersistentVolumeClaim",
@@ -329,6 +367,7 @@ def test_every_pricer_is_tested_above() -> None:
         "aws:eks/cluster:Cluster",
         "aws:ec2/natGateway:NatGateway",
         "aws:ec2/eip:Eip",
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
         "aws:ebs/volume:Volume",
         "kubernetes:core/v1:PersistentVolumeClaim",
         "aws:secretsmanager/secret:Secret",
