@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config.cluster import ExplicitCluster, StackReferenceCluster
+from components.config.cluster import CLUSTER_OUTPUTS, ExplicitCluster, StackReferenceCluster
 from components.team import ClusterInfo
 
 
@@ -29,15 +29,16 @@ class ClusterReference(pulumi.ComponentResource):
             platform = pulumi.StackReference(
                 f"{name}-platform", stack_name=cluster.stack_reference, opts=child
             )
-            cluster_name = platform.require_output("clusterName")
-            kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
-                platform.require_output("kubeconfig")
-            )
-            oidc_arn = platform.require_output("oidcProviderArn")
-            oidc_url = platform.require_output("oidcProviderUrl")
-            vpc_id = platform.require_output("vpcId")
-            subnets = platform.require_output("privateSubnetIds")
-            node_sg = platform.require_output("nodeSecurityGroupId")
+            read = {
+                field: platform.require_output(output) for field, output in CLUSTER_OUTPUTS.items()
+            }
+            cluster_name = read["name"]
+            kubeconfig: pulumi.Output[str] = pulumi.Output.secret(read["kubeconfig"])
+            oidc_arn = read["oidc_provider_arn"]
+            oidc_url = read["oidc_provider_url"]
+            vpc_id = read["vpc_id"]
+            subnets = read["private_subnet_ids"]
+            node_sg = read["node_security_group_id"]
         else:
             cluster_name = pulumi.Output.from_input(cluster.name)
             kubeconfig = pulumi.Output.secret(cluster.kubeconfig.get_secret_value())

@@ -15,10 +15,19 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from components.config import ConfigError, Environment, load_stack_file
+from components.config import ConfigError, Environment
 from policy.rules import Violation, check_plan
 from tooling import scaffold, schema
-from tooling.plan import STACKS, Plan, PlannedResource, plan_stack, shown_path, stack_file
+from tooling.plan import (
+    STACKS,
+    Plan,
+    PlannedResource,
+    plan_stack,
+    platform_stacks,
+    shown_path,
+    stack_file,
+    validate_stack_file,
+)
 
 app = typer.Typer(
     name="mlops",
@@ -34,7 +43,10 @@ err = Console(stderr=True, soft_wrap=True)
 def _stack_files(stacks: Sequence[str], directory: Path) -> list[Path]:
     if stacks:
         return [stack_file(s, directory) for s in stacks]
-    return [shown_path(p) for p in sorted(directory.glob("Pulumi.*.yaml"))]
+    found = sorted(directory.glob("Pulumi.*.yaml"))
+    if directory == STACKS:  # the repository's own stacks: the platform's come along
+        found = [*platform_stacks(), *found]
+    return [shown_path(p) for p in found]
 
 
 def _report(error: ConfigError) -> None:
@@ -57,7 +69,7 @@ def validate(
     problems = 0
     for file in files:
         try:
-            load_stack_file(file)
+            validate_stack_file(file)
         except ConfigError as error:
             problems += len(error.issues)
             _report(error)
@@ -121,7 +133,12 @@ def schema_command(
 
 @app.command()
 def plan(
-    stack: Annotated[str, typer.Argument(help="Stack name (e.g. fraud-dev) or stack file.")],
+    stack: Annotated[
+        str,
+        typer.Argument(
+            help="Stack name (fraud-dev, platform/prod for the platform) or stack file."
+        ),
+    ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print `pulumi preview --json`-shaped steps.")
     ] = False,
@@ -292,6 +309,11 @@ KEY_INPUTS = (
     "scalingConfig",
     "threshold",
     "metricName",
+    "addonName",
+    "addonVersion",
+    "version",
+    "cidrBlock",
+    "availabilityZone",
     "metadata.name",
     "spec.schedule",
     "spec.replicas",

@@ -468,3 +468,178 @@ def _security_group_rule(
         arn=f"arn:{PARTITION}:ec2:{m.region}:{ACCOUNT_ID}:security-group-rule/{rule_id}",
     )
     return rule_id, state
+
+
+# -- the platform: VPC and EKS ------------------------------------------------------------------
+
+_EC2_IDS = {
+    "vpc": "vpc",
+    "subnet": "subnet",
+    "internetGateway": "igw",
+    "natGateway": "nat",
+    "routeTable": "rtb",
+    "routeTableAssociation": "rtbassoc",
+    "vpcEndpoint": "vpce",
+    "launchTemplate": "lt",
+    "defaultSecurityGroup": "sg",
+}
+
+
+def _ec2(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    kind = type_.split("/", 1)[1].split(":", 1)[0]
+    resource_id = f"{_EC2_IDS[kind]}-{_hex(type_, name, length=17)}"
+    arn_kind = {
+        "vpc": "vpc",
+        "subnet": "subnet",
+        "internetGateway": "internet-gateway",
+        "natGateway": "natgateway",
+        "routeTable": "route-table",
+        "vpcEndpoint": "vpc-endpoint",
+        "launchTemplate": "launch-template",
+        "defaultSecurityGroup": "security-group",
+    }.get(kind)
+    if arn_kind:
+        state["arn"] = f"arn:{PARTITION}:ec2:{m.region}:{ACCOUNT_ID}:{arn_kind}/{resource_id}"
+    state.setdefault("ownerId", ACCOUNT_ID)
+    if kind == "vpc":
+        state.update(
+            defaultSecurityGroupId=f"sg-{_hex(type_, name, 'default', length=17)}",
+            mainRouteTableId=f"rtb-{_hex(type_, name, 'main', length=17)}",
+            defaultNetworkAclId=f"acl-{_hex(type_, name, 'acl', length=17)}",
+        )
+    if kind == "subnet":
+        state["availabilityZoneId"] = (
+            f"{m.region[:3]}{m.region[-1]}-az{ord(str(state.get('availabilityZone', 'a'))[-1]) - 96}"
+        )
+    if kind == "natGateway":
+        state.update(
+            publicIp=_public_ip(type_, name),
+            privateIp=f"10.0.{int(_hex(type_, name, length=2), 16)}.10",
+            networkInterfaceId=f"eni-{_hex(type_, name, length=17)}",
+        )
+    if kind == "vpcEndpoint":
+        state.update(
+            prefixListId=f"pl-{_hex(type_, name, length=8)}",
+            state="available",
+            cidrBlocks=[],
+        )
+    if kind == "launchTemplate":
+        state.update(
+            latestVersion=1,
+            defaultVersion=1,
+            name=state.get("name")
+            or (state.get("namePrefix") or f"{name}-") + _hex(type_, name, length=26),
+        )
+    return resource_id, state
+
+
+def _public_ip(*parts: str) -> str:
+    # 203.0.113.0/24 is TEST-NET-3: documentation addresses, never routed.
+    return f"203.0.113.{int(_hex(*parts, length=2), 16) % 254 + 1}"
+
+
+for _kind in _EC2_IDS:
+    _AWS[("ec2", _kind)] = _ec2
+
+
+@_handles("ec2", "eip")
+def _eip(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    allocation = f"eipalloc-{_hex(type_, name, length=17)}"
+    state.update(allocationId=allocation, publicIp=_public_ip(type_, name), domain="vpc")
+    return allocation, state
+
+
+@_handles("ec2", "route")
+def _route(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    return (
+        f"r-{state.get('routeTableId')}{_hex(state.get('destinationCidrBlock') or name, length=10)}",
+        state,
+    )
+
+
+@_handles("cloudwatch", "logGroup")
+def _log_group(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    group = state.get("name") or autoname(name, type_)
+    state.update(name=group, arn=f"arn:{PARTITION}:logs:{m.region}:{ACCOUNT_ID}:log-group:{group}")
+    return group, state
+
+
+@_handles("eks", "cluster")
+def _eks_cluster(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    cluster = state.get("name") or autoname(name, type_)
+    # Derived from the cluster's name: two clusters of one account have two issuers.
+    oidc_id = _hex(type_, cluster, "oidc", length=32).upper()
+    vpc_config = dict(state.get("vpcConfig") or {})
+    vpc_config.update(
+        clusterSecurityGroupId=f"sg-{_hex(type_, cluster, 'cluster', length=17)}",
+    )
+    state.update(
+        name=cluster,
+        arn=f"arn:{PARTITION}:eks:{m.region}:{ACCOUNT_ID}:cluster/{cluster}",
+        endpoint=f"https://{_hex(type_, cluster, 'api', length=32).upper()}.gr7.{m.region}.eks.amazonaws.com",
+        certificateAuthority={"data": "LS0tLS1CRUdJTi1DRVJUSUZJQ0FURS0tLS0t"},
+        identities=[
+            {"oidcs": [{"issuer": f"https://oidc.eks.{m.region}.amazonaws.com/id/{oidc_id}"}]}
+        ],
+        platformVersion="eks.1",
+        status="ACTIVE",
+        clusterId=_uuid(type_, name),
+        vpcConfig=vpc_config,
+    )
+    return cluster, state
+
+
+@_handles("iam", "openIdConnectProvider")
+def _oidc_provider(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    host = str(state.get("url", "")).removeprefix("https://")
+    arn = f"arn:{PARTITION}:iam::{ACCOUNT_ID}:oidc-provider/{host}"
+    state.update(
+        arn=arn,
+        thumbprintLists=state.get("thumbprintLists")
+        or ["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"],
+    )
+    return arn, state
+
+
+@_handles("eks", "accessEntry")
+def _access_entry(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    cluster, principal = state.get("clusterName"), state.get("principalArn")
+    kind, _, path = str(principal).rpartition(":")[2].partition("/")
+    state.update(
+        accessEntryArn=f"arn:{PARTITION}:eks:{m.region}:{ACCOUNT_ID}:access-entry/{cluster}/{kind}/{ACCOUNT_ID}/{path}/{_uuid(type_, name)}",
+        userName=state.get("userName") or str(principal),
+    )
+    return f"{cluster}:{principal}", state
+
+
+@_handles("eks", "accessPolicyAssociation")
+def _access_policy(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    state["associatedAt"] = "2025-01-01T00:00:00Z"
+    return f"{state.get('clusterName')}#{state.get('principalArn')}#{state.get('policyArn')}", state
+
+
+@_handles("eks", "addon")
+def _addon(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    cluster, addon = state.get("clusterName"), state.get("addonName")
+    state["arn"] = (
+        f"arn:{PARTITION}:eks:{m.region}:{ACCOUNT_ID}:addon/{cluster}/{addon}/{_uuid(type_, name)}"
+    )
+    return f"{cluster}:{addon}", state

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import json
 import runpy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,43 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components.config import load_stack_file, stack_name_of
+from components.platform.config import load_platform_file
 from tooling.mocks import SECRET_SHOWN, PlatformMocks
 
 PROJECT = "mlops"
+PLATFORM_PROJECT = "mlops-platform"
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
 STACKS = ROOT / "stacks"
+PLATFORM_STACKS = ROOT / "platform" / "stacks"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A Pulumi project of the repository: the team project at the root, the platform in
+    `platform/`. Found as Pulumi finds it: the nearest Pulumi.yaml above a stack file."""
+
+    name: str
+    folder: Path
+
+    @property
+    def program(self) -> Path:
+        return self.folder / "__main__.py"
+
+    @property
+    def platform(self) -> bool:
+        return self.name == PLATFORM_PROJECT
+
+
+def project_of(file: Path) -> Project:
+    """The project a stack file belongs to (the team project if none is found above it)."""
+    for folder in file.resolve().parents:
+        manifest = folder / "Pulumi.yaml"
+        if manifest.is_file():
+            name = (yaml.safe_load(manifest.read_text()) or {}).get("name") or PROJECT
+            return Project(str(name), folder)
+    return Project(PROJECT, ROOT)
 
 
 @dataclass
@@ -53,6 +83,10 @@ class PlannedResource:
     dependencies: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     """URNs this resource had before (its explicit aliases)."""
+    ignore_changes: list[str] = field(default_factory=list)
+    """Input paths an update leaves alone (`ignore_changes`)."""
+    id: str | None = None
+    """The physical id the mock provider gave it (what other resources' inputs refer to)."""
 
 
 @dataclass
@@ -60,6 +94,10 @@ class Plan:
     stack: str
     resources: list[PlannedResource]
     outputs: dict[str, Any]
+    """The stack's outputs, secrets masked."""
+    revealed_outputs: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The outputs as a StackReference to this stack would read them, secrets included (never
+    printed; what a test feeds a team stack's plan)."""
 
     def of_type(self, type_: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -91,6 +129,8 @@ class Plan:
                 protect=state.get("protect", False),
                 dependencies=state.get("dependencies", []),
                 aliases=state.get("aliases", []),
+                ignore_changes=state.get("ignoreChanges", []),
+                id=state.get("id") or None,
             )
             for step in data["steps"]
             for state in [step["newState"]]
@@ -106,6 +146,7 @@ class Plan:
                 "provider": r.provider or "",
                 "newState": {
                     "urn": r.urn,
+                    "id": r.id or "",
                     "custom": r.custom,
                     "type": r.type,
                     "inputs": r.inputs,
@@ -115,6 +156,7 @@ class Plan:
                     "provider": r.provider or "",
                     "dependencies": r.dependencies,
                     "aliases": r.aliases,
+                    "ignoreChanges": r.ignore_changes,
                     "secretInputs": r.secret_paths,
                 },
             }
@@ -201,6 +243,8 @@ class _Recorder(pulumi_mocks.MockMonitor):
                 protect=getattr(request, "protect", False),
                 dependencies=sorted(getattr(request, "dependencies", [])),
                 aliases=[self._alias_urn(a, request) for a in getattr(request, "aliases", [])],
+                ignore_changes=list(getattr(request, "ignoreChanges", [])),
+                id=registration.id or None,
             )
         )
 
@@ -256,10 +300,13 @@ def _decrypt_offline(value: Any) -> tuple[Any, bool]:
 
 
 def stack_file(stack: str | Path, stacks_dir: Path = STACKS) -> Path:
-    """`fraud-dev` or a path -> the stack file (relative to the working folder where it can be)."""
+    """`fraud-dev`, `platform/prod` or a path -> the stack file (relative to the working folder
+    where it can be). `<folder>/<stack>` names a stack of the project in that folder."""
     path = Path(stack)
     if not (path.suffix in (".yaml", ".yml") or path.exists()):
-        path = stacks_dir / f"Pulumi.{stack}.yaml"
+        folder, _, name = str(stack).rpartition("/")
+        stacks = ROOT / folder / "stacks" if folder else stacks_dir
+        path = stacks / f"Pulumi.{name}.yaml"
     return shown_path(path)
 
 
@@ -271,19 +318,44 @@ def shown_path(path: Path) -> Path:
         return path
 
 
-def plan_stack(stack: str | Path, *, program: Path = PROGRAM) -> Plan:
-    """Run ``program`` for ``stack`` under the mock engine. Raises ConfigError for a bad config."""
+def validate_stack_file(file: Path) -> str:
+    """Validate a stack file of either project (team or platform) and return its region.
+    Raises ConfigError with every problem."""
+    if project_of(file).platform:
+        return load_platform_file(file).region
+    return load_stack_file(file).region
+
+
+def plan_stack(
+    stack: str | Path,
+    *,
+    program: Path | None = None,
+    stack_outputs: Callable[[str], dict[str, Any]] | None = None,
+) -> Plan:
+    """Run the stack's project program (or ``program``) for ``stack`` under the mock engine.
+    Raises ConfigError for a bad config. ``stack_outputs`` answers StackReferences (default:
+    the mock engine's invented platform outputs)."""
     file = stack_file(stack)
-    loaded = load_stack_file(file)  # every config problem at once, before anything registers
-    name = stack_name_of(file) or loaded.config.stack_name
+    project = project_of(file)
+    region = validate_stack_file(file)  # every config problem at once, before anything registers
+    name = stack_name_of(file) or file.stem
     # A fresh context: the SDK keeps its settings, config and root stack in context variables.
-    return contextvars.Context().run(_run, file, name, loaded.region, program)
+    return contextvars.Context().run(
+        _run, file, name, region, program or project.program, project.name, stack_outputs
+    )
 
 
-def _run(file: Path, stack: str, region: str, program: Path) -> Plan:
-    mocks = PlatformMocks(region)
+def _run(
+    file: Path,
+    stack: str,
+    region: str,
+    program: Path,
+    project: str = PROJECT,
+    stack_outputs: Callable[[str], dict[str, Any]] | None = None,
+) -> Plan:
+    mocks = PlatformMocks(region, stack_outputs)
     recorder = _Recorder(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=recorder)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=recorder)
     config, secret_keys = engine_config(file)
     pulumi.runtime.set_all_config(config, secret_keys)
 
@@ -293,18 +365,27 @@ def _run(file: Path, stack: str, region: str, program: Path) -> Plan:
     _sync_await(run_pulumi_func(run_program))
     root = pulumi.runtime.get_root_resource()
     exported = getattr(root, "outputs", {}) or {}
-    outputs = {key: _resolve(value) for key, value in exported.items()}
+    resolved = {key: _resolve(value) for key, value in exported.items()}
+    outputs = {key: SECRET_SHOWN if secret else value for key, (value, secret) in resolved.items()}
     # Registrations race on the SDK's thread pool; parents first, then by URN, is a stable order.
     resources = sorted(recorder.planned, key=lambda r: (r.urn.split("::")[2].count("$"), r.urn))
-    return Plan(stack=stack, resources=resources, outputs=_masked(outputs))
+    return Plan(
+        stack=stack,
+        resources=resources,
+        outputs=_masked(outputs),
+        revealed_outputs={key: value for key, (value, _) in resolved.items()},
+    )
 
 
-def _resolve(value: Any) -> Any:
+def _resolve(value: Any) -> tuple[Any, bool]:
     output = pulumi.Output.from_input(value)
     resolved = _sync_await(output.future(with_unknowns=True))
-    secret = _sync_await(output.is_secret())
-    return SECRET_SHOWN if secret else resolved
+    return resolved, _sync_await(output.is_secret())
 
 
 def example_stacks() -> Iterator[Path]:
     yield from sorted(STACKS.glob("Pulumi.*.yaml"))
+
+
+def platform_stacks() -> Iterator[Path]:
+    yield from sorted(PLATFORM_STACKS.glob("Pulumi.*.yaml"))

@@ -8,15 +8,18 @@ from pydantic import Discriminator, Field, Tag
 
 from components.config.base import ConfigModel, Secret
 
-STACK_REFERENCE_OUTPUTS = (
-    "clusterName",
-    "kubeconfig",
-    "oidcProviderArn",
-    "oidcProviderUrl",
-    "vpcId",
-    "privateSubnetIds",
-    "nodeSecurityGroupId",
-)
+CLUSTER_OUTPUTS = {
+    "name": "clusterName",
+    "kubeconfig": "kubeconfig",
+    "oidc_provider_arn": "oidcProviderArn",
+    "oidc_provider_url": "oidcProviderUrl",
+    "vpc_id": "vpcId",
+    "private_subnet_ids": "privateSubnetIds",
+    "node_security_group_id": "nodeSecurityGroupId",
+}
+"""What a platform stack exports (platform/__main__.py) and a team stack reads
+(components/cluster.py): the cluster's field -> the stack output's name. One definition."""
+STACK_REFERENCE_OUTPUTS = tuple(CLUSTER_OUTPUTS.values())
 """What a platform stack must export for team stacks to reference it."""
 
 

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from components.config import rules
-from components.config.stack import CONFIG_KEYS, NAMESPACE, REQUIRED_KEYS, TEAM_PATTERN, StackConfig
+from components.config.stack import NAMESPACE, TEAM_PATTERN, StackConfig
 from runtime.spec import DNS_LABEL, IDENTIFIER
 
 REGION_KEY = "aws:region"
@@ -61,6 +61,12 @@ def stack_name_of(file: Path) -> str | None:
 
 def load_stack_file(file: Path) -> LoadedStack:
     """Read and validate a `Pulumi.<stack>.yaml`. Raises ConfigError with every problem."""
+    document = read_stack_document(file, NAMESPACE)
+    return parse_stack_config(document, file=file, stack=stack_name_of(file))
+
+
+def read_stack_document(file: Path, namespace: str) -> dict[str, Any]:
+    """The `config:` mapping of a stack file, or ConfigError saying why there is none."""
     shown = str(file)
     try:
         document = yaml.safe_load(file.read_text())
@@ -80,11 +86,11 @@ def load_stack_file(file: Path) -> LoadedStack:
                     shown,
                     "config",
                     _MISSING,
-                    "should be a mapping `config:` holding the stack's mlops: keys",
+                    f"should be a mapping `config:` holding the stack's {namespace}: keys",
                 )
             ]
         )
-    return parse_stack_config(document["config"], file=file, stack=stack_name_of(file))
+    return document["config"]
 
 
 def parse_stack_config(
@@ -100,62 +106,9 @@ def parse_stack_config(
     Pulumi program); in a stack file a secret must appear as `{secure: ...}`.
     """
     shown = str(file)
-    issues: list[Issue] = []
-    values: dict[str, Any] = {}
-
-    for key in raw:
-        namespace, _, name = key.partition(":")
-        if namespace == NAMESPACE and name not in CONFIG_KEYS:
-            close = difflib.get_close_matches(name, CONFIG_KEYS, n=1)
-            hint = f"; did you mean mlops:{close[0]}?" if close else ""
-            issues.append(Issue(shown, key, _MISSING, f"should be a known key ({_keys()}){hint}"))
-    for key in REQUIRED_KEYS:
-        if f"{NAMESPACE}:{key}" not in raw:
-            issues.append(Issue(shown, f"{NAMESPACE}:{key}", _MISSING, "should be set"))
-
-    region = raw.get(REGION_KEY)
-    if not isinstance(region, str) or not _REGION.match(region):
-        issues.append(
-            Issue(
-                shown,
-                REGION_KEY,
-                region if region is not None else _MISSING,
-                "should be an AWS region such as eu-west-1",
-            )
-        )
-
-    # team and environment first: the environment chooses the presets of every other key.
-    context: dict[str, Any] = {}
-    first = ("team", "environment")
-    for key in first:
-        if f"{NAMESPACE}:{key}" in raw:
-            value = _validate_key(key, raw[f"{NAMESPACE}:{key}"], context, shown, issues)
-            if value is not None:
-                values[key] = value
-    context["environment"] = values.get("environment")
-    for key, field in CONFIG_KEYS.items():
-        full = f"{NAMESPACE}:{key}"
-        if key in first or full not in raw:
-            continue
-        value = _validate_key(
-            key, raw[full], {**context, "decrypted": full in decrypted_keys}, shown, issues
-        )
-        if value is not None:
-            values[field] = value
-    for field, info in StackConfig.model_fields.items():
-        if (
-            field not in values
-            and not info.is_required()
-            and f"{NAMESPACE}:{info.alias or field}" not in raw
-        ):
-            values[field] = _validate_key(
-                info.alias or field,
-                {} if _is_model(info.default) else info.default,
-                context,
-                shown,
-                issues,
-            )
-
+    values, issues = validate_namespace(
+        raw, TEAM_NAMESPACE, file=shown, first=("team", "environment"), decrypted=decrypted_keys
+    )
     concerns = rules.Concerns(
         stack=stack, **{k: v for k, v in values.items() if k in rules.Concerns.__dataclass_fields__}
     )
@@ -164,7 +117,108 @@ def parse_stack_config(
     ]
     if issues:
         raise ConfigError(issues)
-    return LoadedStack(canonical(StackConfig.model_validate(values)), region, file)  # type: ignore[arg-type]
+    region = values.pop(REGION_KEY)
+    return LoadedStack(canonical(StackConfig.model_validate(values)), region, file)
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A config namespace of a project (`mlops:`, `platform:`) and the model it validates as."""
+
+    name: str
+    model: type[BaseModel]
+
+    @functools.cached_property
+    def keys(self) -> dict[str, str]:
+        """`<key>` of `<namespace>:<key>` -> model field name."""
+        return {(f.alias or name): name for name, f in self.model.model_fields.items()}
+
+    @functools.cached_property
+    def schema(self) -> dict[str, Any]:
+        return self.model.model_json_schema(by_alias=True)
+
+    def adapter(self, key: str) -> TypeAdapter[Any]:
+        return _adapter(self.model, self.keys[key])
+
+    def listing(self) -> str:
+        return ", ".join(f"{self.name}:{key}" for key in self.keys)
+
+
+TEAM_NAMESPACE = Namespace(NAMESPACE, StackConfig)
+
+
+def validate_namespace(
+    raw: Mapping[str, Any],
+    namespace: Namespace,
+    *,
+    file: str,
+    first: Sequence[str],
+    decrypted: frozenset[str] = frozenset(),
+) -> tuple[dict[str, Any], list[Issue]]:
+    """Every key of ``namespace`` in ``raw`` validated on its own, with the issues found.
+
+    ``first`` are validated before the rest; their `environment` chooses every other key's
+    presets. The region (`aws:region`) is checked too and returned under its own key.
+    """
+    prefix = namespace.name
+    issues: list[Issue] = []
+    values: dict[str, Any] = {}
+    for key in raw:
+        space, _, name = key.partition(":")
+        if space == prefix and name not in namespace.keys:
+            close = difflib.get_close_matches(name, namespace.keys, n=1)
+            hint = f"; did you mean {prefix}:{close[0]}?" if close else ""
+            issues.append(
+                Issue(file, key, _MISSING, f"should be a known key ({namespace.listing()}){hint}")
+            )
+    for key, field in namespace.keys.items():
+        if namespace.model.model_fields[field].is_required() and f"{prefix}:{key}" not in raw:
+            issues.append(Issue(file, f"{prefix}:{key}", _MISSING, "should be set"))
+
+    region = raw.get(REGION_KEY)
+    if isinstance(region, str) and _REGION.match(region):
+        values[REGION_KEY] = region
+    else:
+        issues.append(
+            Issue(
+                file,
+                REGION_KEY,
+                region if region is not None else _MISSING,
+                "should be an AWS region such as eu-west-1",
+            )
+        )
+
+    context: dict[str, Any] = {"region": values.get(REGION_KEY)}
+    for key in first:
+        if f"{prefix}:{key}" in raw:
+            value = _validate_key(namespace, key, raw[f"{prefix}:{key}"], context, file, issues)
+            if value is not None:
+                values[key] = value
+    context["environment"] = values.get("environment")
+    for key, field in namespace.keys.items():
+        full = f"{prefix}:{key}"
+        if key in first or full not in raw:
+            continue
+        value = _validate_key(
+            namespace, key, raw[full], {**context, "decrypted": full in decrypted}, file, issues
+        )
+        if value is not None:
+            values[field] = value
+    for field, info in namespace.model.model_fields.items():
+        if (
+            field not in values
+            and not info.is_required()
+            and f"{prefix}:{info.alias or field}" not in raw
+        ):
+            values[field] = _validate_key(
+                namespace,
+                info.alias or field,
+                {} if _is_model(info.default) else info.default,
+                context,
+                file,
+                issues,
+            )
+    return values, issues
 
 
 def canonical(config: StackConfig) -> StackConfig:
@@ -208,21 +262,33 @@ def _is_model(value: Any) -> bool:
 
 
 def _validate_key(
-    key: str, raw: Any, context: dict[str, Any], file: str, issues: list[Issue]
+    namespace: Namespace,
+    key: str,
+    raw: Any,
+    context: dict[str, Any],
+    file: str,
+    issues: list[Issue],
 ) -> Any:
     wrapper = {key: raw}
     try:
-        return _adapter(key).validate_python(raw, context=context)
+        return namespace.adapter(key).validate_python(raw, context=context)
     except ValidationError as error:
         for detail in error.errors(include_url=False):
             loc = _clean_loc((key, *detail["loc"]), wrapper)
-            issues.append(Issue(file, _path(loc), _value(detail), _expected(detail, loc)))
+            issues.append(
+                Issue(
+                    file,
+                    _path(loc, namespace.name),
+                    _value(detail),
+                    _expected(detail, loc, namespace),
+                )
+            )
         return None
 
 
 @functools.cache
-def _adapter(key: str) -> TypeAdapter[Any]:
-    info = StackConfig.model_fields[CONFIG_KEYS[key]]
+def _adapter(model: type[BaseModel], field: str) -> TypeAdapter[Any]:
+    info = model.model_fields[field]
     annotation: Any = info.annotation
     if info.metadata:
         annotation = Annotated[(annotation, *info.metadata)]
@@ -246,8 +312,8 @@ def _clean_loc(loc: Sequence[Any], data: Any) -> list[Any]:
     return cleaned
 
 
-def _path(loc: Sequence[Any]) -> str:
-    path = NAMESPACE
+def _path(loc: Sequence[Any], namespace: str = NAMESPACE) -> str:
+    path = namespace
     for position, part in enumerate(loc):
         if isinstance(part, int):
             path += f"[{part}]"
@@ -269,18 +335,18 @@ def _value(detail: Mapping[str, Any]) -> Any:
     return value
 
 
-def _expected(detail: Mapping[str, Any], loc: Sequence[Any]) -> str:
+def _expected(detail: Mapping[str, Any], loc: Sequence[Any], namespace: Namespace) -> str:
     kind = detail["type"]
     message = detail["msg"]
     if kind == "missing":
         return "should be set"
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
+        allowed = _allowed_keys(loc[:-1], namespace.schema)
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return f"should be a known key ({', '.join(allowed)}){hint}"
     if kind == "plaintext_secret":
-        return "should be " + message.replace("<this key>", _path(loc))
+        return "should be " + message.replace("<this key>", _path(loc, namespace.name))
     if kind.startswith("value_error") or kind in _CUSTOM_ERRORS:
         return "should be " + message.removeprefix("Value error, ")
     if kind == "string_pattern_mismatch" and detail.get("ctx", {}).get("pattern") in PATTERN_HELP:
@@ -299,8 +365,7 @@ PATTERN_HELP = {
 _CUSTOM_ERRORS = {"cron", "tag", "cluster", "billing", "registry_type", "endpoint_mode"}
 
 
-def _allowed_keys(loc: Sequence[Any]) -> list[str]:
-    schema = _schema()
+def _allowed_keys(loc: Sequence[Any], schema: dict[str, Any]) -> list[str]:
     node: Any = schema
     for part in loc:
         node = _deref(node, schema)
@@ -333,19 +398,6 @@ def _deref(node: Any, schema: dict[str, Any]) -> Any:
         node = next(option for option in node["anyOf"] if option != {"type": "null"})
         return _deref(node, schema)
     return node
-
-
-_SCHEMA: dict[str, Any] = {}
-
-
-def _schema() -> dict[str, Any]:
-    if not _SCHEMA:
-        _SCHEMA.update(StackConfig.model_json_schema(by_alias=True))
-    return _SCHEMA
-
-
-def _keys() -> str:
-    return ", ".join(f"mlops:{key}" for key in CONFIG_KEYS)
 
 
 def _show(value: Any) -> str:

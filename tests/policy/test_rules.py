@@ -733,11 +733,14 @@ def test_a_budget_in_a_region_without_prices_fails_with_the_reason() -> None:
 
 
 def test_every_rule_has_a_violating_fixture() -> None:
+    from tests.policy.test_platform_rules import PLATFORM_STACK_RULES, PLATFORM_VIOLATIONS
+
     caught = (
         {p.values[0] for p in ALL_RESOURCE_CASES}
         | {p.values[0] for p in STACK_VIOLATIONS}
         | {p.values[0] for p in BUDGET_VIOLATIONS}
     )
+    caught |= {p.values[0] for p in PLATFORM_VIOLATIONS} | PLATFORM_STACK_RULES
     assert caught == set(RULE_NAMES)
     assert len(RULE_NAMES) == len(set(RULE_NAMES)) >= 20
 
@@ -829,7 +832,7 @@ def test_every_taggable_type_the_stacks_create_is_known() -> None:
     sees no `tags` key then); the provider SDK says which do."""
     types = {
         r.type
-        for stack in ("fraud-prod", "recommendations-dev")
+        for stack in ("fraud-prod", "recommendations-dev", "platform/prod")
         for r in planned(stack).resources
         if r.type.startswith("aws:") and r.custom
     }

@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tooling.cli import app
-from tooling.plan import STACKS
+from tooling.plan import PLATFORM_STACKS, STACKS
 
 runner = CliRunner()
 Config = dict[str, Any]
@@ -278,7 +278,11 @@ def test_prod_refuses_to_turn_safety_off(tmp_path: Path, monkeypatch: pytest.Mon
 def test_every_example_stack_is_valid() -> None:
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("✓") == len(list(STACKS.glob("Pulumi.*.yaml")))
+    platform = list(PLATFORM_STACKS.glob("Pulumi.*.yaml"))
+    assert platform and result.stdout.count("✓") == len(list(STACKS.glob("Pulumi.*.yaml"))) + len(
+        platform
+    )
+    assert "✓ platform/stacks/Pulumi.prod.yaml" in result.stdout
 
 
 def test_a_missing_stack_file_is_an_error_not_a_traceback(tmp_path: Path) -> None:
