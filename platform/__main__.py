@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 from pulumi.runtime import config as engine_config
 
 from components.config import ConfigError
@@ -15,6 +16,7 @@ from components.platform.base import Platform
 from components.platform.cluster import Cluster, ClusterArgs
 from components.platform.config import LoadedPlatform, parse_platform_config
 from components.platform.network import Network
+from components.platform.services import ClusterServices, ClusterServicesArgs
 
 
 def load() -> LoadedPlatform:
@@ -60,6 +62,25 @@ cluster = Cluster(
         system_nodes=config.system_nodes,
         private_subnet_ids=network.private_subnet_ids,
     ),
+)
+
+# The Kubernetes provider of the cluster services: bound to this cluster, never an ambient one.
+provider = k8s.Provider("cluster-k8s", kubeconfig=cluster.kubeconfig)
+services = ClusterServices(
+    "services",
+    ClusterServicesArgs(
+        platform=platform,
+        cluster_name=cluster.name,
+        oidc_provider_arn=cluster.oidc_provider_arn,
+        oidc_provider_url=cluster.oidc_provider_url,
+        vpc_id=network.vpc_id,
+        node_security_group_id=cluster.node_security_group_id,
+        provider=provider,
+        autoscaler_image=config.cluster_autoscaler_image,
+        load_balancer_controller_image=config.services.load_balancer_controller_image,
+    ),
+    # Controllers schedule on the system nodes and resolve names through CoreDNS.
+    opts=pulumi.ResourceOptions(depends_on=[cluster]),
 )
 
 # Exactly what team stacks read (components/config/cluster.py), under the names they read.

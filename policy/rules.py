@@ -1179,6 +1179,65 @@ def nat_gateway_per_zone_prod(resources: Sequence[Resource], stack: str) -> list
     ]
 
 
+RBAC_ROLE_TYPES = frozenset(
+    {
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+        "kubernetes:rbac.authorization.k8s.io/v1:Role",
+    }
+)
+RBAC_BINDING_TYPES = frozenset(
+    {
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+    }
+)
+ADMIN_ROLES = frozenset({"cluster-admin", "admin"})
+MIN_RSA_BITS = 2048
+
+
+@resource_rule(
+    "k8s-rbac-no-wildcards",
+    "RBAC roles name their API groups, resources and verbs: no `*`.",
+    *RBAC_ROLE_TYPES,
+)
+def k8s_rbac_no_wildcards(type_: str, props: Mapping[str, Any], ctx: Context) -> list[str]:
+    found = []
+    for i, item in enumerate(as_list(props.get("rules"))):
+        if not isinstance(item, Mapping):
+            continue
+        wild = [key for key in ("apiGroups", "resources", "verbs") if "*" in as_list(item.get(key))]
+        if wild:
+            found.append(f"rules[{i}] allows '*' in {', '.join(wild)}: list what the workload uses")
+    return found
+
+
+@resource_rule(
+    "k8s-no-admin-binding",
+    "No binding grants cluster-admin or admin (access entries grant people; workloads get roles).",
+    *RBAC_BINDING_TYPES,
+)
+def k8s_no_admin_binding(type_: str, props: Mapping[str, Any], ctx: Context) -> list[str]:
+    role = dig(props, "roleRef.name")
+    if role in ADMIN_ROLES:
+        return [f"binds {role!r}: bind a role with the rules the subject needs"]
+    return []
+
+
+@resource_rule(
+    "tls-key-strength",
+    f"Private keys are ECDSA or RSA of at least {MIN_RSA_BITS} bits.",
+    "tls:index/privateKey:PrivateKey",
+)
+def tls_key_strength(type_: str, props: Mapping[str, Any], ctx: Context) -> list[str]:
+    algorithm = props.get("algorithm")
+    bits = props.get("rsaBits") or MIN_RSA_BITS
+    if algorithm == "RSA" and known(bits) and float(bits) < MIN_RSA_BITS:
+        return [f"rsaBits is {bits}: use {MIN_RSA_BITS} or more, or ECDSA P256"]
+    if algorithm not in ("RSA", "ECDSA", "ED25519", UNKNOWN):
+        return [f"algorithm {algorithm!r}: use ECDSA (P256) or RSA {MIN_RSA_BITS}+"]
+    return []
+
+
 # ---------------------------------------------------------------------------------------------
 # Running every rule over a plan (the offline path)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import kubernetes_validate
 
+from tooling.mocks import SECRET_SHOWN
 from tooling.plan import Plan, PlannedResource
 
 KUBERNETES_VERSION = "1.33.0"
@@ -20,8 +21,13 @@ def manifests(plan: Plan) -> list[dict[str, Any]]:
     """Every Kubernetes object of the plan as `kubectl apply` would send it.
 
     pulumi-kubernetes puts `apiVersion` and `kind` in the inputs, so the inputs are the manifest.
+    A field holding a secret (a Secret's data) is masked in the plan and left out here.
     """
-    return [dict(r.inputs) for r in plan.resources if is_kubernetes_object(r)]
+    return [
+        {key: value for key, value in r.inputs.items() if value != SECRET_SHOWN}
+        for r in plan.resources
+        if is_kubernetes_object(r)
+    ]
 
 
 def schema_errors(obj: dict[str, Any], version: str = KUBERNETES_VERSION) -> list[str]:

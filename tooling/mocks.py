@@ -8,6 +8,7 @@ must be taught here, never silently return nothing.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable
@@ -133,6 +134,8 @@ class PlatformMocks(pulumi.runtime.Mocks):
             return self._kubernetes(type_, name, state)
         if type_.startswith("aws:"):
             return self._aws(type_, name, state)
+        if type_.startswith("tls:"):
+            return _tls(type_, name, state)
         return f"{name}-id", state
 
     def _kubernetes(
@@ -643,3 +646,30 @@ def _addon(
         f"arn:{PARTITION}:eks:{m.region}:{ACCOUNT_ID}:addon/{cluster}/{addon}/{_uuid(type_, name)}"
     )
     return f"{cluster}:{addon}", state
+
+
+def _pem(label: str, *parts: str) -> str:
+    body = hashlib.sha256("/".join(parts).encode()).hexdigest().encode()
+    return f"-----BEGIN {label}-----\n{base64.b64encode(body).decode()}\n-----END {label}-----\n"
+
+
+def _tls(type_: str, name: str, state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Keys and certificates as the tls provider computes them: PEM text (not a real key)."""
+    kind = type_.rsplit(":", 1)[-1]
+    if kind == "PrivateKey":
+        state.update(
+            privateKeyPem=_pem("PRIVATE KEY", type_, name),
+            privateKeyPemPkcs8=_pem("PRIVATE KEY", type_, name, "pkcs8"),
+            publicKeyPem=_pem("PUBLIC KEY", type_, name),
+            publicKeyFingerprintSha256=f"SHA256:{_hex(type_, name, length=43)}",
+        )
+    elif kind == "CertRequest":
+        state["certRequestPem"] = _pem("CERTIFICATE REQUEST", type_, name)
+    elif kind in ("SelfSignedCert", "LocallySignedCert"):
+        state.update(
+            certPem=_pem("CERTIFICATE", type_, name),
+            validityStartTime="2025-01-01T00:00:00Z",
+            validityEndTime="2035-01-01T00:00:00Z",
+            readyForRenewal=False,
+        )
+    return _hex(type_, name, length=32), state

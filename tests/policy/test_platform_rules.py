@@ -27,7 +27,10 @@ ADDON = "aws:eks/addon:Addon"
 SUBNET = "aws:ec2/subnet:Subnet"
 LOGS = "aws:cloudwatch/logGroup:LogGroup"
 NAT = "aws:ec2/natGateway:NatGateway"
-TYPES = [CLUSTER, TEMPLATE, ENTRY, ASSOCIATION, ADDON, SUBNET, LOGS]
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+KEY = "tls:index/privateKey:PrivateKey"
+TYPES = [CLUSTER, TEMPLATE, ENTRY, ASSOCIATION, ADDON, SUBNET, LOGS, CLUSTER_ROLE, BINDING, KEY]
 
 
 def _case(rule: str, type_: str, id: str, ctx: Context = PROD, **change: Any) -> Any:
@@ -85,6 +88,10 @@ PLATFORM_VIOLATIONS = [
     _case("ec2-imdsv2-hop-limit", TEMPLATE, "no-metadata-options", metadataOptions=DELETE),
     _case("ec2-subnet-no-public-ip", SUBNET, "public-ip", mapPublicIpOnLaunch=True),
     _case("cloudwatch-log-retention", LOGS, "kept-forever", retentionInDays=DELETE),
+    _case("k8s-rbac-no-wildcards", CLUSTER_ROLE, "any-verb", rules__0__verbs=["*"]),
+    _case("k8s-rbac-no-wildcards", CLUSTER_ROLE, "any-resource", rules__1__resources=["*"]),
+    _case("k8s-no-admin-binding", BINDING, "cluster-admin", roleRef__name="cluster-admin"),
+    _case("tls-key-strength", KEY, "rsa-1024", algorithm="RSA", rsaBits=1024.0),
 ]
 PLATFORM_STACK_RULES = {"nat-gateway-per-zone-prod"}
 
