@@ -234,7 +234,17 @@ def _mask(path: str, value: Any, secret: set[str]) -> Any:
 # -- which stacks, and the base side -------------------------------------------------------------
 
 CODE_PATHS = ("__main__.py", "Pulumi.yaml", "components/", "runtime/", "pyproject.toml")
-"""A change here may change every stack."""
+"""A change here may change every team stack."""
+PLATFORM = "platform"
+PLATFORM_CODE_PATHS = (
+    f"{PLATFORM}/__main__.py",
+    f"{PLATFORM}/Pulumi.yaml",
+    "components/",
+    "pyproject.toml",
+)
+"""A change here may change every platform stack (`platform/<stack>`)."""
+PLATFORM_ONLY = ("components/platform/",)
+"""Code only the platform runs: a change here leaves team stacks alone."""
 
 
 class GitError(Exception):
@@ -249,17 +259,32 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def changed_stacks(base: str, repo: Path = ROOT) -> list[str]:
-    """Stacks whose file, or the code they are built by, differs between ``base`` and the tree."""
+    """Stacks whose file, or the code they are built by, differs between ``base`` and the tree:
+    team stacks by name (`fraud-prod`), platform stacks as `platform/<stack>`."""
     changed = set(_git(repo, "diff", "--name-only", base, "--").split())
     changed |= set(_git(repo, "ls-files", "--others", "--exclude-standard").split())
-    base_stacks = {
-        _stack_of(p) for p in _git(repo, "ls-tree", "--name-only", base, "stacks/").split()
-    }
-    head_stacks = {_stack_of(p.name) for p in (repo / "stacks").glob("Pulumi.*.yaml")}
-    every = sorted(s for s in base_stacks | head_stacks if s)
-    if any(path.startswith(CODE_PATHS) for path in changed):
-        return every
-    return sorted({s for p in changed if p.startswith("stacks/") and (s := _stack_of(p))})
+    found: set[str] = set()
+    for folder, code, prefix in (
+        ("stacks/", CODE_PATHS, ""),
+        (f"{PLATFORM}/stacks/", PLATFORM_CODE_PATHS, f"{PLATFORM}/"),
+    ):
+        base_stacks = {
+            _stack_of(p) for p in _git(repo, "ls-tree", "--name-only", base, folder).split()
+        }
+        head_stacks = {_stack_of(p.name) for p in (repo / folder).glob("Pulumi.*.yaml")}
+        every = {f"{prefix}{s}" for s in base_stacks | head_stacks if s}
+        touched = [
+            path
+            for path in changed
+            if path.startswith(code) and not (not prefix and path.startswith(PLATFORM_ONLY))
+        ]
+        if touched:
+            found |= every
+        else:
+            found |= {
+                f"{prefix}{s}" for p in changed if p.startswith(folder) and (s := _stack_of(p))
+            }
+    return sorted(found)
 
 
 def _stack_of(path: str) -> str | None:
@@ -272,10 +297,12 @@ def _stack_of(path: str) -> str | None:
 _PLANNER = """
 import json, sys
 from pathlib import Path
+from components.config import ConfigError
 from tooling.plan import plan_stack
 result = {}
 for stack in sys.argv[1:]:
-    file = Path("stacks") / f"Pulumi.{stack}.yaml"
+    folder, _, name = stack.rpartition("/")
+    file = Path(folder or ".") / "stacks" / f"Pulumi.{name}.yaml"
     if not file.exists():
         result[stack] = None
         continue

@@ -23,6 +23,7 @@ COPIED = (
     "runtime",
     "tooling",
     "stacks",
+    "platform",
 )
 
 
@@ -269,3 +270,27 @@ def test_a_bigger_database_shows_its_cost_delta_and_the_budget(clean: Path) -> N
     figures = json.loads(diff_report.as_json([diff]))[0]["cost"]
     assert (figures["delta"], figures["resources"][0]["after"]) == (39.42, round(after, 2))
     assert figures["budget"]["monthlyUsd"] == 10_000
+
+
+def test_platform_stacks_are_diffed_on_their_own(clean: Path) -> None:
+    file = clean / "platform" / "stacks" / "Pulumi.dev.yaml"
+    document = yaml.safe_load(file.read_text())
+    document["config"]["platform:systemNodes"] = {"maxSize": 5}
+    file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    assert changed_stacks("HEAD", clean) == ["platform/dev"]
+    [diff] = diff_stacks("HEAD", repo=clean)
+
+    assert diff.stack == "platform/dev" and not diff.error and not diff.violations
+    assert _ops(diff) == [("update", "aws:eks/nodeGroup:NodeGroup", "cluster-system")]
+    assert diff.changes[0].properties == (PropertyChange("scalingConfig.maxSize", 3, 5),)
+
+
+def test_platform_code_changes_only_platform_stacks(clean: Path) -> None:
+    network = clean / "components" / "platform" / "network.py"
+    network.write_text(network.read_text() + "\n# a comment\n")
+    assert changed_stacks("HEAD", clean) == ["platform/dev", "platform/prod"]
+
+    iam = clean / "components" / "iam.py"
+    iam.write_text(iam.read_text() + "\n# a comment\n")
+    assert {"fraud-dev", "platform/prod"} <= set(changed_stacks("HEAD", clean))
