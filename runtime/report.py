@@ -11,16 +11,13 @@ import html
 import io
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from runtime.drift import MODERATE_PSI, ColumnDrift
+from runtime.monitor_result import MonitorResult
 from runtime.settings import Settings
-
-if TYPE_CHECKING:
-    from runtime.monitor import MonitorResult
 
 HISTOGRAM_BINS = 30
 MAX_CATEGORIES = 15

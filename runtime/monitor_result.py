@@ -1,0 +1,97 @@
+"""What one monitor run found: drift per column, live quality, the canary verdict, model ages.
+
+Its own module so that the monitor (which computes it) and the drift report (which renders it)
+both import it, and neither imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from runtime.drift import ColumnDrift
+
+MIN_ROWS = 30
+"""Fewest logged rows a drift measurement is published for."""
+MIN_CANARY_REQUESTS = 20
+"""Fewest challenger requests the canary guard judges (fewer: no verdict, no action)."""
+
+
+@dataclass(frozen=True)
+class VariantHealth:
+    variant: str
+    version: str | None
+    requests: int
+    """Requests answered (from the prediction log)."""
+    errors: int | None
+    """Failed requests (from the serving metrics); None when the sink cannot be read back."""
+    p99_latency_ms: float | None
+
+    @property
+    def error_rate(self) -> float | None:
+        if self.errors is None:
+            return None
+        total = self.requests + self.errors
+        return self.errors / total if total else None
+
+
+@dataclass
+class CanaryVerdict:
+    champion: VariantHealth
+    challenger: VariantHealth
+    breaches: list[str]
+    """Why the challenger is worse than the champion beyond the SLO (empty: it is not)."""
+    judged: bool
+    """False when there was too little challenger traffic to judge."""
+    rolled_back: bool = False
+    notified: bool = False
+
+    @property
+    def summary(self) -> str:
+        if not self.judged:
+            return (
+                f"not judged: {self.challenger.requests} challenger request(s) in the window, "
+                f"at least {MIN_CANARY_REQUESTS} needed"
+            )
+        if not self.breaches:
+            return "within SLO"
+        action = "rolled back" if self.rolled_back else "not rolled back"
+        return f"{action}: " + "; ".join(self.breaches)
+
+
+@dataclass
+class MonitorResult:
+    endpoint: str
+    model: str
+    champion_version: str
+    start: datetime
+    end: datetime
+    rows: int
+    """Logged rows (not shadow) in the window."""
+    psi_threshold: float
+    features: list[ColumnDrift] = field(default_factory=list)
+    prediction: ColumnDrift | None = None
+    quality: dict[str, float] = field(default_factory=dict)
+    labelled_rows: int = 0
+    canary: CanaryVerdict | None = None
+    model_ages: dict[str, float] = field(default_factory=dict)
+    """Pipeline -> seconds since its model's newest registered version."""
+    report: Path | None = None
+    published: list[str] = field(default_factory=list)
+    """Metric names published this run."""
+
+    @property
+    def max_feature_psi(self) -> float | None:
+        values = [c.psi for c in self.features if np.isfinite(c.psi)]
+        return max(values) if values else None
+
+    @property
+    def drifted_features(self) -> list[str]:
+        return [c.column for c in self.features if c.drifted(self.psi_threshold)]
+
+    @property
+    def measured(self) -> bool:
+        return self.rows >= MIN_ROWS
