@@ -19,10 +19,16 @@ import pulumi_kubernetes as k8s
 
 from components import naming, workload
 from components.config.featurestore import FeatureStoreConfig, Provisioned, SqlRegistry
-from components.iam import Statement, WorkloadIdentity, policy_document, statement
-from components.registry import DatabaseAccess, database_login, login_secret, login_statements
+from components.database import database_login, login_secret
+from components.iam import (
+    Statement,
+    WorkloadIdentity,
+    login_statements,
+    policy_document,
+    statement,
+)
 from components.storage import SecureBucket
-from components.team import ClusterInfo, Team
+from components.team import ClusterInfo, DatabaseAccess, Team
 from runtime.feast_config import render_feature_store_yaml
 from runtime.metrics import namespace as metrics_namespace
 from runtime.settings import Settings

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components import naming
 from components.team import ClusterInfo, Team
+from runtime import metrics
 
 Statement = dict[str, Any]
 
@@ -119,3 +121,82 @@ class WorkloadIdentity(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider),
         )
         self.register_outputs({"roleArn": self.role.arn, "serviceAccount": service_account})
+
+
+def database_statements(secret_arn: str, secret_kms_key_arn: str | None) -> list[Statement]:
+    """IAM statements that let a workload read the database login (and nothing else)."""
+    statements = [statement("DatabaseLogin", ["secretsmanager:GetSecretValue"], [secret_arn])]
+    if secret_kms_key_arn:
+        statements.append(
+            statement(
+                "DatabaseLoginKey",
+                ["kms:Decrypt"],
+                [secret_kms_key_arn],
+            )
+        )
+    return statements
+
+
+def login_statements(secret_arn: str | None, secret_kms_key_arn: str | None) -> list[Statement]:
+    """`database_statements` when there is a login secret to read; none otherwise."""
+    return database_statements(secret_arn, secret_kms_key_arn) if secret_arn else []
+
+
+def read_bucket_statements(sid: str, bucket_arn: str) -> list[Statement]:
+    return [
+        statement(f"{sid}List", ["s3:ListBucket", "s3:GetBucketLocation"], [bucket_arn]),
+        statement(f"{sid}Get", ["s3:GetObject"], [f"{bucket_arn}/*"]),
+    ]
+
+
+def online_read_statement(
+    sid: str, table_arns: Sequence[str], *, describe: bool
+) -> list[Statement]:
+    if not table_arns:
+        return []
+    actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem"]
+    if describe:
+        actions.append("dynamodb:DescribeTable")
+    return [statement(sid, actions, list(table_arns))]
+
+
+def kms_statement(key_arns: Sequence[str], *, encrypt: bool) -> list[Statement]:
+    if not key_arns:
+        return []
+    actions = ["kms:Decrypt", "kms:DescribeKey"]
+    if encrypt:
+        actions.append("kms:GenerateDataKey")
+    return [statement("UseDataKeys", actions, list(key_arns))]
+
+
+def metrics_statement(team: str) -> Statement:
+    """PutMetricData has no resource ARN: the namespace condition is what scopes it."""
+    return statement(
+        "PutTeamMetrics",
+        ["cloudwatch:PutMetricData"],
+        ["*"],
+        {"StringEquals": {"cloudwatch:namespace": metrics.namespace(team)}},
+    )
+
+
+def feast_registry_statements(
+    registry_uri: str | None,
+    partition: str,
+    *,
+    write: bool,
+    secret_arn: str | None = None,
+    secret_kms_key_arn: str | None = None,
+) -> list[Statement]:
+    """Access to the Feast registry: its S3 object, or the login of the database it lives in."""
+    statements = login_statements(secret_arn, secret_kms_key_arn)
+    if registry_uri and registry_uri.startswith("s3://"):
+        actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
+        statements.append(
+            statement("FeastRegistry", actions, [naming.s3_arn(registry_uri, partition)])
+        )
+    return statements
+
+
+def json_policy(build: Callable[..., dict[str, Any]], **inputs: Any) -> pulumi.Output[str]:
+    """``build(**resolved inputs)`` as a JSON policy document, once every input is known."""
+    return pulumi.Output.all(**inputs).apply(lambda values: json.dumps(build(**values)))

@@ -14,19 +14,20 @@ import pulumi_kubernetes as k8s
 
 from components import naming, workload
 from components.config.serving import BatchEndpoint, Ingress, RealtimeEndpoint
-from components.iam import WorkloadIdentity, policy_document, statement
-from components.registry import database_login, login_secret
-from components.team import ClusterInfo, DataPlane, Team
-from components.training import (
-    CRONJOB_STARTING_DEADLINE,
+from components.database import database_login, login_secret
+from components.iam import (
+    WorkloadIdentity,
     feast_registry_statements,
     json_policy,
     kms_statement,
     metrics_statement,
     online_read_statement,
+    policy_document,
     read_bucket_statements,
-    runtime_env,
+    statement,
 )
+from components.team import ClusterInfo, DataPlane, Team
+from components.workload import CRONJOB_STARTING_DEADLINE, runtime_env
 from runtime.spec import EndpointSpec
 
 HTTP_PORT = 8080

@@ -1,19 +1,16 @@
-"""Who and where: what every component needs to name, tag and place its resources."""
+"""The shared types at the bottom of the components: who and where (team, cluster), and what
+workloads get from the data plane. Imports only the config and naming, nothing above them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import naming
 from components.config import Environment, StackConfig
-
-if TYPE_CHECKING:  # registry.py imports this module
-    from components.registry import DatabaseAccess
 
 MANAGED_BY = "mlops-stack"
 
@@ -79,6 +76,30 @@ class ClusterInfo:
     node_security_group_id: pulumi.Output[str]
     provider: k8s.Provider
     """The one Kubernetes provider every Kubernetes object of the stack uses."""
+
+
+@dataclass(frozen=True)
+class DatabaseAccess:
+    """How a workload reaches the registry database: where it is and which secret holds the login."""
+
+    host: pulumi.Output[str]
+    port: pulumi.Output[int]
+    secret_arn: pulumi.Output[str]
+    """Secrets Manager secret (JSON with username and password) that RDS manages and rotates."""
+    secret_kms_key_arn: pulumi.Input[str] | None
+    """The key the secret is encrypted with, when it is the team's own."""
+    database: str
+    username: str
+
+    def uri(self) -> pulumi.Output[str]:
+        """A libpq URI without password (it comes from PGPASSFILE), TLS required."""
+        return pulumi.Output.all(self.host, self.port).apply(
+            lambda v: postgres_uri(str(v[0]), int(v[1]), self.database, self.username)
+        )
+
+
+def postgres_uri(host: str, port: int, database: str, username: str) -> str:
+    return f"postgresql://{username}@{host}:{port}/{database}?sslmode=require"
 
 
 @dataclass(frozen=True)

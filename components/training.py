@@ -7,7 +7,7 @@ functions, unit-tested without mocks; the component only turns their answers int
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +18,20 @@ import pulumi_kubernetes as k8s
 from components import naming, workload
 from components.config.resources import ContainerResources
 from components.config.training import Capacity, NodePool, TrainingConfig, TrainingPipeline
-from components.iam import Statement, WorkloadIdentity, policy_document, statement
-from components.registry import database_login, login_secret, login_statements
+from components.database import database_login, login_secret
+from components.iam import (
+    WorkloadIdentity,
+    feast_registry_statements,
+    json_policy,
+    kms_statement,
+    metrics_statement,
+    online_read_statement,
+    policy_document,
+    read_bucket_statements,
+    statement,
+)
 from components.team import ClusterInfo, DataPlane, Team
-from runtime import metrics
+from components.workload import CRONJOB_STARTING_DEADLINE, runtime_env
 from runtime.spec import PipelineSpec
 
 TRAINING_SERVICE_ACCOUNT = "training"
@@ -38,8 +48,6 @@ NODE_MANAGED_POLICIES = (
 AUTOSCALER_PREFIX = "k8s.io/cluster-autoscaler"
 NODE_TEMPLATE_PREFIX = f"{AUTOSCALER_PREFIX}/node-template"
 NODE_GROUP_PREFIX_MAX = 37  # EKS appends a 26-character unique suffix to a name prefix (63 max)
-CRONJOB_STARTING_DEADLINE = 3600
-"""A run missed by more than this (controller down, Forbid overlap) is skipped, not run late."""
 K8S_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 
 
@@ -138,61 +146,6 @@ def pipeline_spec(pipeline: TrainingPipeline) -> PipelineSpec:
     )
 
 
-def read_bucket_statements(sid: str, bucket_arn: str) -> list[Statement]:
-    return [
-        statement(f"{sid}List", ["s3:ListBucket", "s3:GetBucketLocation"], [bucket_arn]),
-        statement(f"{sid}Get", ["s3:GetObject"], [f"{bucket_arn}/*"]),
-    ]
-
-
-def online_read_statement(
-    sid: str, table_arns: Sequence[str], *, describe: bool
-) -> list[Statement]:
-    if not table_arns:
-        return []
-    actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem"]
-    if describe:
-        actions.append("dynamodb:DescribeTable")
-    return [statement(sid, actions, list(table_arns))]
-
-
-def kms_statement(key_arns: Sequence[str], *, encrypt: bool) -> list[Statement]:
-    if not key_arns:
-        return []
-    actions = ["kms:Decrypt", "kms:DescribeKey"]
-    if encrypt:
-        actions.append("kms:GenerateDataKey")
-    return [statement("UseDataKeys", actions, list(key_arns))]
-
-
-def metrics_statement(team: str) -> Statement:
-    """PutMetricData has no resource ARN: the namespace condition is what scopes it."""
-    return statement(
-        "PutTeamMetrics",
-        ["cloudwatch:PutMetricData"],
-        ["*"],
-        {"StringEquals": {"cloudwatch:namespace": metrics.namespace(team)}},
-    )
-
-
-def feast_registry_statements(
-    registry_uri: str | None,
-    partition: str,
-    *,
-    write: bool,
-    secret_arn: str | None = None,
-    secret_kms_key_arn: str | None = None,
-) -> list[Statement]:
-    """Access to the Feast registry: its S3 object, or the login of the database it lives in."""
-    statements = login_statements(secret_arn, secret_kms_key_arn)
-    if registry_uri and registry_uri.startswith("s3://"):
-        actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
-        statements.append(
-            statement("FeastRegistry", actions, [naming.s3_arn(registry_uri, partition)])
-        )
-    return statements
-
-
 def training_policy(
     *,
     team: str,
@@ -237,16 +190,6 @@ def node_trust_policy() -> dict[str, Any]:
             "Action": "sts:AssumeRole",
         }
     )
-
-
-def runtime_env(data_plane: DataPlane, team: Team, **fields: Any) -> list[k8s.core.v1.EnvVarArgs]:
-    """Container env from the contract: the data plane's settings, the team's, then ``fields``."""
-    return workload.env(**{**data_plane.settings, **workload.team_settings(team), **fields})
-
-
-def json_policy(build: Callable[..., dict[str, Any]], **inputs: Any) -> pulumi.Output[str]:
-    """``build(**resolved inputs)`` as a JSON policy document, once every input is known."""
-    return pulumi.Output.all(**inputs).apply(lambda values: json.dumps(build(**values)))
 
 
 # --- the component ------------------------------------------------------------------------------

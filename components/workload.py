@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components import naming
 from components.config.resources import ContainerResources
-from components.team import Team
+from components.team import DataPlane, Team
 from runtime import metrics
 from runtime.settings import render_env
 
@@ -72,6 +72,11 @@ def env(**settings: Any) -> list[k8s.core.v1.EnvVarArgs]:
     return [
         k8s.core.v1.EnvVarArgs(name=name, value=value) for name, value in sorted(rendered.items())
     ]
+
+
+def runtime_env(data_plane: DataPlane, team: Team, **fields: Any) -> list[k8s.core.v1.EnvVarArgs]:
+    """Container env from the contract: the data plane's settings, the team's, then ``fields``."""
+    return env(**{**data_plane.settings, **team_settings(team), **fields})
 
 
 def scratch_volume() -> tuple[k8s.core.v1.VolumeArgs, k8s.core.v1.VolumeMountArgs]:
@@ -144,6 +149,8 @@ JOB_HISTORY = 3
 """Finished Jobs kept per CronJob (each kind), for their logs."""
 FINISHED_JOB_TTL = 86_400
 """Seconds a finished Job (and its pods' logs) stays before the cluster removes it."""
+CRONJOB_STARTING_DEADLINE = 3600
+"""A run missed by more than this (controller down, Forbid overlap) is skipped, not run late."""
 SPOT_RECLAIM_IS_NOT_A_FAILURE = k8s.batch.v1.PodFailurePolicyArgs(
     rules=[
         k8s.batch.v1.PodFailurePolicyRuleArgs(
