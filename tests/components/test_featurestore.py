@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -430,9 +431,9 @@ def test_real_feast_applies_materializes_and_reads_on_the_planned_tables(
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
     try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
         # What `pulumi up` would have created, from the plan's inputs (not by Feast).
         dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region)
         for table in plan.of_type(TABLE):
@@ -499,4 +500,6 @@ def test_real_feast_applies_materializes_and_reads_on_the_planned_tables(
         registry_key = rendered["registry"]["path"].removeprefix(f"s3://{bucket}/")
         assert s3.head_object(Bucket=bucket, Key=registry_key)["ContentLength"] > 0
     finally:
+        # moto keeps one state per process: the stack's buckets would outlive this server.
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
         server.stop()
