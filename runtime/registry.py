@@ -103,19 +103,27 @@ class Promotion:
 def promote(settings: Settings, model: str) -> Promotion:
     """Make the ``challenger`` version the ``champion``, remembering the champion it replaces."""
     mlflow_client = client(settings)
+    # What this call was asked to promote, read before waiting for a concurrent promote to end.
+    wanted = alias_version(mlflow_client, model, CHALLENGER)
     with registry_lock(settings, model):
         _require_model(mlflow_client, model)
         challenger = alias_version(mlflow_client, model, CHALLENGER)
         champion = alias_version(mlflow_client, model, CHAMPION)
         if challenger is None:
-            if champion is not None and champion.tags.get(PROMOTED_AT_TAG):
-                # A concurrent promote already moved it: the same outcome, not an error.
+            if (
+                wanted is not None
+                and champion is not None
+                and str(champion.version) == str(wanted.version)
+            ):
+                # A concurrent promote of the same challenger won: the same outcome, not an error.
                 return Promotion(
                     model, str(champion.version), champion.tags.get(PREVIOUS_CHAMPION_TAG), False
                 )
+            serving = f" (the champion is version {champion.version})" if champion else ""
             raise RegistryError(
-                f"model {model!r} has no {CHALLENGER!r} version to promote; a training run sets "
-                "that alias only when every gate passes (`mlops-runtime train --pipeline ...`)"
+                f"model {model!r} has no {CHALLENGER!r} version to promote{serving}; a training "
+                "run sets that alias only when every gate passes "
+                "(`mlops-runtime train --pipeline ...`)"
             )
         previous = str(champion.version) if champion is not None else None
         candidate = str(challenger.version)

@@ -131,6 +131,22 @@ def test_rollback_without_history_is_one_clear_message(embedded: Team) -> None:
     assert (code, output) == (1, "error: no registered model 'fraud-model' in the registry\n")
 
 
+def test_promote_after_a_rollback_says_there_is_no_challenger(embedded: Team) -> None:
+    for _ in range(2):
+        assert run("train", "--pipeline", "fraud-model")[0] == 0
+        assert run("promote", "fraud-model")[0] == 0
+    assert run("rollback", "fraud-model")[0] == 0
+
+    code, output = run("promote", "fraud-model")
+
+    assert (code, output) == (
+        1,
+        "error: model 'fraud-model' has no 'challenger' version to promote (the champion is "
+        "version 1); a training run sets that alias only when every gate passes "
+        "(`mlops-runtime train --pipeline ...`)\n",
+    )
+
+
 def test_demo_data_command_writes_the_offline_store(embedded: Team) -> None:
     code, output = run("demo-data", "--team", "forecasting", "--rows", "200")
 

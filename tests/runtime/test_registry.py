@@ -46,9 +46,9 @@ def test_promote_without_challenger_is_a_clear_error(embedded: Team) -> None:
     train(embedded.settings, "fraud-model")
     registry.promote(embedded.settings, "fraud-model")
 
-    again = registry.promote(embedded.settings, "fraud-model")
-
-    assert (again.changed, again.champion) == (False, "1")
+    with pytest.raises(RegistryError, match=r"no 'challenger' version to promote \(the champion"):
+        registry.promote(embedded.settings, "fraud-model")
+    assert champion(embedded) == "1"
 
 
 def _concurrent_promotes(team: Team) -> None:
