@@ -109,12 +109,18 @@ class ServingState:
     prepared: dict[str, Prepared] = field(default_factory=dict)
     openapi_version: str | None = None
 
-    def swap(self, variant: str, model: ServedModel) -> None:
-        self.prepared[variant] = Prepared(
-            model, RowSchema(model, self.settings.feature_store), self.max_rows, self.executor
-        )
+    def swap(self, variant: str, model: ServedModel | None) -> None:
+        """Serve ``model`` as ``variant`` from the next request on; None stops serving it."""
+        if model is None:
+            self.prepared.pop(variant, None)
+        else:
+            self.prepared[variant] = Prepared(
+                model, RowSchema(model, self.settings.feature_store), self.max_rows, self.executor
+            )
         # Libraries and the model are long-lived: keep them out of the collector's full scans,
-        # which would otherwise pause requests for tens of milliseconds.
+        # which would otherwise pause requests for tens of milliseconds. Unfrozen first, so the
+        # version swapped out can be collected.
+        gc.unfreeze()
         gc.collect()
         gc.freeze()
 

@@ -1,7 +1,8 @@
 """Dynamic micro-batching: concurrent requests to one model are scored as one batch.
 
 No timer: a batch is whatever queued up while the previous one was being scored, so a lone
-request waits for nothing and a burst is scored in few model calls.
+request waits for nothing and a burst is scored in few model calls. The task that scores runs only
+while rows are queued, so a batcher dropped with its model (an alias swap) leaves no task behind.
 """
 
 from __future__ import annotations
@@ -45,22 +46,24 @@ class MicroBatcher:
 
     async def submit(self, rows: Sequence[dict[str, Any]]) -> Scored:
         """Score ``rows`` (with whatever else is queued); raises what the model raised."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
-        future: asyncio.Future[Scored] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Scored] = loop.create_future()
         self._queue.put_nowait((rows, future))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run())
         return await future
 
     async def close(self) -> None:
+        """Wait until every queued row is scored (no task is left running)."""
         if self._task is not None:
-            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self._queue.get()]
+        # Ends when the queue is empty; the next submit starts a new run.
+        while not self._queue.empty():
+            batch = [self._queue.get_nowait()]
             # Let handlers that are ready to submit do so before the batch closes.
             await asyncio.sleep(0)
             size = len(batch[0][0])

@@ -33,6 +33,7 @@ class Slot:
 class ModelHolder:
     """Champion (and, for canary/shadow, challenger) versions; swapped atomically on alias change.
 
+    ``on_swap(variant, model)`` hears of every change, ``model`` None when the alias was removed.
     A background thread resolves the aliases every ``poll_seconds`` and loads any new version
     before swapping it in, so requests never wait for a load and a version that fails to load
     leaves the previous one serving (or the endpoint not ready, if there is none).
@@ -44,7 +45,7 @@ class ModelHolder:
         *,
         variants: tuple[str, ...] = (VARIANT_CHAMPION,),
         poll_seconds: float = POLL_SECONDS,
-        on_swap: Callable[[str, ServedModel], None] | None = None,
+        on_swap: Callable[[str, ServedModel | None], None] | None = None,
     ) -> None:
         self._source = source
         self._variants = variants
@@ -103,6 +104,10 @@ class ModelHolder:
             return
         if version is None:
             self._slots[variant] = Slot(None, f"the {alias!r} alias points to no version")
+            if current.model is not None:
+                _log.info("%s alias removed: no longer serving %s", alias, current.model.version)
+                if self._on_swap is not None:
+                    self._on_swap(variant, None)
             return
         if current.model is not None and current.model.version == version:
             if current.error:

@@ -11,14 +11,18 @@ import boto3
 import httpx
 import pytest
 
+from runtime import registry
 from runtime.prediction_log import PredictionLogWriter, PredictionRecord, read_prediction_log
+from runtime.spec import CanarySpec
 from tests.runtime.test_serve_support import (
     ROW,
     endpoint_settings,
     free_port,
     register_demo_model,
     running_server,
+    serve_command,
     settings_env,
+    wait_for,
 )
 
 
@@ -45,6 +49,46 @@ def test_sigterm_flushes_every_logged_prediction(tmp_path: Path, mlflow_template
     log = read_prediction_log(str(home / "prediction-log"))
     assert sorted(log["request_id"]) == sorted(ids)
     assert set(log["model_version"]) == {"1"}
+
+
+@pytest.mark.slow
+def test_rollback_stops_the_canary_within_a_poll(tmp_path: Path, mlflow_template: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(mlflow_template, home / "mlflow.db")
+    port = free_port()
+    settings = endpoint_settings(home, canary=CanarySpec(weight=30)).model_copy(
+        update={"port": port}
+    )
+    register_demo_model(settings)
+    register_demo_model(settings, seed=1)
+    client = registry.client(settings)
+    client.set_registered_model_alias("fraud-model", registry.CHAMPION, "1")
+    client.set_registered_model_alias("fraud-model", registry.CHALLENGER, "2")
+    ready = f"http://127.0.0.1:{port}/ready"
+
+    command = serve_command("--poll-seconds", "0.5")
+    with running_server(settings_env(settings), port, timeout=300, command=command) as process:
+        wait_for(lambda: httpx.get(ready).json()["challenger"] == "2")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            canary = {
+                http.post("/predict", json={"rows": [ROW]}).json()["version"] for _ in range(40)
+            }
+            # What the trial did: the challenger promoted, then rolled back; no challenger left.
+            registry.promote(settings, "fraud-model")
+            registry.rollback(settings, "fraud-model")
+            wait_for(lambda: httpx.get(ready).json()["champion"] == "1")
+            wait_for(lambda: httpx.get(ready).json()["challenger"] is None, timeout=10)
+            after = {
+                http.post("/predict", json={"rows": [ROW]}).json()["version"] for _ in range(40)
+            }
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        output = process.stdout.read()
+
+    assert canary == {"1", "2"}
+    assert after == {"1"}
+    assert "Task was destroyed" not in output, output
 
 
 @pytest.mark.moto

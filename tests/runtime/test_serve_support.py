@@ -204,14 +204,24 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def serve_command(*options: str) -> list[str]:
+    """`mlops-runtime serve` on localhost with ``options``."""
+    return [
+        str(Path(sys.executable).parent / "mlops-runtime"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        *options,
+    ]
+
+
 @contextmanager
 def running_server(
     env: dict[str, str], port: int, timeout: float = 120, command: list[str] | None = None
 ) -> Iterator[Any]:
     """`mlops-runtime serve` as a subprocess, ready; stopped with SIGTERM on exit."""
     process = subprocess.Popen(
-        command
-        or [str(Path(sys.executable).parent / "mlops-runtime"), "serve", "--host", "127.0.0.1"],
+        command or serve_command(),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
