@@ -6,6 +6,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -24,11 +25,33 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
+_env_files: list[Path] = []
+"""The --env-file given to this invocation (at most one)."""
+
+
+@app.callback()
+def options(
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="Read MLOPS_* settings from this dotenv file; variables set in the process win "
+            "(`mlops demo` writes one: .mlops/demo/runtime.env).",
+        ),
+    ] = None,
+) -> None:
+    """Runs inside a team's MLOps environment. Configured by MLOPS_* environment variables."""
+    _env_files.clear()
+    if env_file is not None:
+        if not env_file.is_file():
+            err.print(f"[bold red]error:[/] --env-file {env_file}: no such file", highlight=False)
+            raise typer.Exit(1)
+        _env_files.append(env_file)
 
 
 def _settings() -> Settings:
     try:
-        settings = Settings()
+        settings = Settings(_env_file=_env_files[0] if _env_files else None)  # type: ignore[call-arg]
     except ValidationError as error:
         problems = "; ".join(
             f"{env_var(str(e['loc'][0])) if e['loc'] and str(e['loc'][0]) in Settings.model_fields else e['loc']}"

@@ -9,6 +9,7 @@ the same data, registers and promotes a new version, and monitors only its own t
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -36,9 +37,11 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from runtime.settings import ENV_PREFIX, Settings, library_env, render_env
+from runtime.settings import ENV_PREFIX, Settings, env_var, library_env, render_env
 
 DEFAULT_HOME = Path(".mlops/demo")
+RUNTIME_ENV = "runtime.env"
+"""Written into the demo's home: its settings, for `mlops-runtime --env-file`."""
 TEAM = "fraud"
 PIPELINE = "fraud-model"
 ENDPOINT = "scorer"
@@ -99,6 +102,7 @@ def run_demo(home: Path = DEFAULT_HOME, *, console: Console | None = None) -> De
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     settings = demo_settings(home, _free_port())
+    write_runtime_env(settings, home / RUNTIME_ENV)
     # The runtime's libraries (MLflow, Feast) read their own env; derive it from the contract.
     os.environ.update(library_env(settings))
     _quiet_libraries()
@@ -225,6 +229,20 @@ def server_env(settings: Settings) -> dict[str, str]:
     values = {name: getattr(settings, name) for name in fields}
     env |= {k: str(v) for k, v in render_env(**values).items()}
     return env
+
+
+def write_runtime_env(settings: Settings, path: Path) -> None:
+    """The demo's settings as a dotenv file for `mlops-runtime --env-file` (default port)."""
+    lines = [
+        "# The demo team's runtime settings: mlops-runtime --env-file <this file> serve|monitor|...",
+        *(
+            # Double-quoted with JSON escapes: what dotenv (and a shell) reads back unchanged.
+            f"{name}={json.dumps(value, ensure_ascii=False)}"
+            for name, value in server_env(settings).items()
+            if name.startswith(ENV_PREFIX) and name != env_var("port")
+        ),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _runtime_command() -> list[str]:
@@ -383,3 +401,7 @@ def _summary(console: Console, demo: DemoResult, settings: Settings) -> None:
         highlight=False,
     )
     console.print("                 then open http://127.0.0.1:5000", highlight=False)
+    console.print(
+        f"  serve it     : mlops-runtime --env-file {demo.home / RUNTIME_ENV} serve",
+        highlight=False,
+    )

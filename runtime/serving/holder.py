@@ -126,8 +126,8 @@ class ModelHolder:
             return
         self._failed.pop(variant, None)
         self._slots[variant] = Slot(loaded)
-        _log.warning(
-            "serving %s version %s as %s (%s, loaded in %.1fs)",
+        _log.info(
+            "serving %s version %s as %s (%s backend, loaded in %.1fs)",
             loaded.name,
             loaded.version,
             variant,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from runtime.serving.app import create_app
 from runtime.settings import Settings
@@ -10,13 +12,25 @@ from runtime.settings import Settings
 GRACEFUL_SHUTDOWN_SECONDS = 40
 """In-flight requests and the prediction log flush fit in the pod's grace period (60 s - preStop)."""
 DEFAULT_HOST = "0.0.0.0"
+_log = logging.getLogger(__name__)
 
 
 def serve(settings: Settings, *, host: str = DEFAULT_HOST, **app_options: Any) -> None:
     """Serve ``settings.endpoint`` on ``settings.port`` until SIGTERM/SIGINT."""
     import uvicorn
 
+    from runtime.registry import tracking_uri
+
     app = create_app(settings, **app_options)
+    _log.info(
+        "serving endpoint %s on http://%s:%d; home %s; tracking URI %s; loading %s",
+        settings.endpoint.name if settings.endpoint else None,
+        host,
+        settings.port,
+        settings.home.resolve(),
+        _redacted(tracking_uri(settings)),
+        _aliases(settings),
+    )
     config = uvicorn.Config(
         app,
         host=host,
@@ -28,3 +42,24 @@ def serve(settings: Settings, *, host: str = DEFAULT_HOST, **app_options: Any) -
         timeout_keep_alive=75,
     )
     uvicorn.Server(config).run()
+
+
+def _aliases(settings: Settings) -> str:
+    endpoint = settings.endpoint
+    if endpoint is None:
+        return "nothing"
+    shown = f"models:/{endpoint.model}@champion"
+    if endpoint.canary is not None:
+        shown += f" and @{endpoint.canary.alias} ({endpoint.canary.weight}% canary)"
+    elif endpoint.shadow:
+        shown += " and @challenger (shadow)"
+    return shown
+
+
+def _redacted(uri: str) -> str:
+    """``uri`` without its password (a database URI carries one)."""
+    parts = urlsplit(uri)
+    if not parts.password:
+        return uri
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

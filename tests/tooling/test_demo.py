@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from runtime.settings import Settings
+from tests.runtime.test_serve_support import free_port, running_server
 from tooling.cli import app
-from tooling.demo import DRIFT, ENDPOINT, demo_settings, server_env
+from tooling.demo import DRIFT, ENDPOINT, RUNTIME_ENV, demo_settings, server_env
 
 DRIFTED = {*DRIFT, "share_foreign_7d"}
 
@@ -58,3 +62,38 @@ def test_demo_end_to_end_shows_the_drift(tmp_path: Path) -> None:
     assert {name for name, value in psi.items() if value >= 0.2} == DRIFTED
     assert "mlflow ui --backend-store-uri sqlite:///" in result.output
     assert (home / "mlflow.db").exists()
+    assert f"mlops-runtime --env-file {home.resolve() / RUNTIME_ENV} serve" in result.output
+    _serve_the_demo(home)
+
+
+def _serve_the_demo(home: Path) -> None:
+    """The README's way to serve the demo's model, and the README's request."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env["MLOPS_PORT"] = str(port)  # the process env wins over the file's default port
+    command = [
+        str(Path(sys.executable).parent / "mlops-runtime"),
+        "--env-file",
+        str(home / RUNTIME_ENV),
+        "serve",
+        "--host",
+        "127.0.0.1",
+    ]
+    with running_server(env, port, timeout=300, command=command) as process:
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/predict",
+            headers={"content-type": "application/json"},
+            content='{"rows": [{"card_id": 7}]}',
+        )
+        process.terminate()
+        process.wait(timeout=60)
+        log = process.stdout.read()
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["version"] == "1"
+    started = next(line for line in log.splitlines() if "serving endpoint scorer" in line)
+    assert started.startswith("INFO:")
+    assert f"http://127.0.0.1:{port}" in started
+    assert f"home {home.resolve()}" in started
+    assert f"tracking URI sqlite:///{home.resolve() / 'mlflow.db'}" in started
+    assert "INFO:runtime.serving.holder:serving fraud-model version 1 as champion (" in log
