@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     endpoint: EndpointSpec | None = None
     """The endpoint this process serves (JSON in env)."""
     port: int = Field(default=8080, ge=1, le=65535)
+    max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
+    """Largest request body a serving process accepts (413 above it); SageMaker's real-time
+    limit, 6 MiB, by default."""
     prediction_log_uri: str | None = None
     """Where the prediction log goes (`s3://bucket/prefix`); None = a folder in `home`."""
     batch_input: str | None = None

@@ -18,7 +18,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -215,6 +217,9 @@ class PipelineSpec(SpecModel):
         Field(min_length=1),
     ]
     """Features as `<feature_view>:<feature>`."""
+    nullable_features: list[Identifier] = []
+    """Features (by name) a prediction request may leave missing (null, NaN, an empty CSV cell):
+    the model imputes them as in training. Every other feature must be a finite number."""
     protected_attribute: Identifier | None = None
     """Column of the label data across which fairness is measured (never used as a feature)."""
     fairness_metric: FairnessMetric = FairnessMetric.demographic_parity
@@ -222,6 +227,18 @@ class PipelineSpec(SpecModel):
     seed: int = 42
     gates: Gates = Gates()
     checks: DataChecks = DataChecks()
+
+    @field_validator("nullable_features")
+    @classmethod
+    def _nullable_are_features(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        names = [ref.split(":", 1)[1] for ref in info.data.get("features", [])]
+        unknown = [name for name in value if name not in names]
+        if unknown and names:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))} is not a feature of this pipeline "
+                f"(its features: {', '.join(names)})"
+            )
+        return value
 
     @property
     def model_name(self) -> str:

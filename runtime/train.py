@@ -392,7 +392,9 @@ def _log(
     provenance = _provenance(settings, pipeline, frame, names, views)
     experiment = registry.experiment_id(settings, mlflow_client, pipeline.name)
     example = X_test.head(5)
-    signature = infer_signature(example, model.predict(example))
+    signature = _declared_signature(
+        infer_signature(example, model.predict(example)), pipeline.nullable_features
+    )
     with warnings.catch_warnings(), _quiet_mlflow():
         warnings.simplefilter("ignore")
         with mlflow.start_run(experiment_id=experiment) as run:
@@ -463,6 +465,21 @@ def _log(
         champion_metric=champion_score,
         failed_gates=failed,
     )
+
+
+def _declared_signature(signature: Any, nullable: list[str]) -> Any:
+    """The inferred signature with each input required unless the pipeline declares it nullable
+    (inference would guess from whether the few example rows happen to hold a missing value)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema(
+        [
+            ColSpec(column.type, column.name, required=column.name not in nullable)
+            for column in signature.inputs.inputs
+        ]
+    )
+    return ModelSignature(inputs=inputs, outputs=signature.outputs, params=signature.params)
 
 
 def _register(

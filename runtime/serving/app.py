@@ -9,6 +9,7 @@ import gc
 import io
 import json
 import logging
+import math
 import time
 import uuid
 import zlib
@@ -32,12 +33,16 @@ from runtime.serving.batcher import MAX_BATCH_ROWS, MicroBatcher
 from runtime.serving.holder import POLL_SECONDS, ModelHolder
 from runtime.serving.model import ModelSource, RegistryModelSource, Scored, ServedModel
 from runtime.serving.online import OnlineFeatures
-from runtime.serving.schema import NotReadyResponse, PredictResponse, RowSchema
+from runtime.serving.schema import MAX_ROWS, NotReadyResponse, PredictResponse, RowSchema
 from runtime.serving.telemetry import FLUSH_SECONDS, ServingTelemetry
 from runtime.settings import Settings
 from runtime.spec import EndpointSpec
 
 REQUEST_ID_HEADER = "x-request-id"
+EXCERPT_CHARS = 120
+"""Longest excerpt of a request's input an error answer shows."""
+SMALL_BODY_BYTES = 64 * 1024
+"""Bodies up to this size are parsed on the event loop (a thread hand-off would cost more)."""
 _log = logging.getLogger(__name__)
 
 
@@ -60,6 +65,10 @@ class NotReadyError(ServingError):
 
 class UnsupportedMediaTypeError(ServingError):
     status_code = 415
+
+
+class PayloadTooLargeError(ServingError):
+    status_code = 413
 
 
 class OnlineFeaturesUnavailableError(ServingError):
@@ -193,6 +202,14 @@ def create_app(
     async def serving_error(request: Request, error: ServingError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=error.status_code)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # Never echo the request back: a field's input is shown as a short excerpt.
+        detail = [
+            {**e, "input": excerpt(e["input"])} if "input" in e else e for e in error.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
     @app.get("/health", tags=["probes"])
     async def health() -> dict[str, str]:
         """Liveness: the process answers (models may still be loading)."""
@@ -231,8 +248,15 @@ def create_app(
     async def predict(request: Request) -> Response:
         """Score rows: `{"rows": [{feature: value, ...}, ...]}`."""
         started = time.perf_counter()
-        body = await request.body()
-        return await _answer(state, request, started, lambda schema: _parse_rows(schema, body))
+        media = _media_type(request)
+        if media not in ("application/json", ""):
+            raise UnsupportedMediaTypeError(
+                f"content type {media!r} is not supported: send application/json"
+            )
+        body = await _body(request, settings.max_request_bytes)
+        return await _answer(
+            state, request, started, lambda schema: _parse_rows(schema, body), len(body)
+        )
 
     @app.post(
         "/invocations",
@@ -245,13 +269,18 @@ def create_app(
         """SageMaker inference: JSON (`rows`, `instances`, `dataframe_records`,
         `dataframe_split`) or CSV (header optional, columns in signature order)."""
         started = time.perf_counter()
-        body = await request.body()
-        content_type = request.headers.get("content-type", "application/json")
+        media = _media_type(request)
+        if media not in ("application/json", "text/csv", ""):
+            raise UnsupportedMediaTypeError(
+                f"content type {media!r} is not supported: use application/json or text/csv"
+            )
+        body = await _body(request, settings.max_request_bytes)
         return await _answer(
             state,
             request,
             started,
-            lambda schema: _parse_invocation(schema, body, content_type),
+            lambda schema: _parse_invocation(schema, body, media),
+            len(body),
         )
 
     def openapi() -> dict[str, Any]:
@@ -267,6 +296,7 @@ def create_app(
 
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "request body over the limit (MLOPS_MAX_REQUEST_BYTES)"},
     415: {"description": "unsupported content type"},
     503: {"description": "no model loaded yet, or online features unavailable"},
 }
@@ -294,13 +324,70 @@ def _readiness(state: ServingState) -> JSONResponse:
 # --- parsing --------------------------------------------------------------------------------------
 
 
+_NOT_NULLABLE = (
+    "; NaN, infinities and missing values are refused unless the model's pipeline declares the "
+    "feature in nullableFeatures"
+)
+
+
+def excerpt(value: Any) -> Any:
+    """``value`` as an error may show it: a scalar as is (NaN and infinities as their JSON
+    spelling), anything else as its JSON text cut to EXCERPT_CHARS characters."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, or a 413 once it grows past ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(_too_large(int(declared), limit))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(_too_large(size, limit, more=True))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int, limit: int, *, more: bool = False) -> str:
+    return (
+        f"request body of {'more than ' if more else ''}{size} bytes is over the limit of "
+        f"{limit} bytes ({limit / 1024 / 1024:.3g} MiB, MLOPS_MAX_REQUEST_BYTES); send at most "
+        f"{MAX_ROWS} rows per request"
+    )
+
+
+def _too_many_rows(rows: Any) -> None:
+    # Counted before validation: validating first would build an error holding every row.
+    if isinstance(rows, list) and len(rows) > MAX_ROWS:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_long",
+                    "loc": ("body", "rows"),
+                    "msg": f"at most {MAX_ROWS} rows per request (got {len(rows)})",
+                }
+            ]
+        )
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
 def _validation_error(error: ValidationError) -> RequestValidationError:
     return RequestValidationError(
         [
             {
                 "type": e["type"],
                 "loc": ("body", *e["loc"]),
-                "msg": e["msg"],
+                "msg": e["msg"] + (_NOT_NULLABLE if e["type"] == "finite_number" else ""),
                 "input": e.get("input"),
             }
             for e in error.errors(include_url=False)
@@ -310,28 +397,30 @@ def _validation_error(error: ValidationError) -> RequestValidationError:
 
 def _parse_rows(schema: RowSchema, body: bytes) -> list[dict[str, Any]]:
     try:
-        parsed = schema.request.model_validate_json(body)
+        if len(body) <= SMALL_BODY_BYTES:
+            parsed = schema.request.model_validate_json(body)
+        else:
+            payload = _json(body)
+            if isinstance(payload, dict):
+                _too_many_rows(payload.get("rows"))
+            parsed = schema.request.model_validate(payload)
     except ValidationError as error:
         raise _validation_error(error) from None
     return [row.__dict__ for row in parsed.rows]
 
 
-def _parse_invocation(schema: RowSchema, body: bytes, content_type: str) -> list[dict[str, Any]]:
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media == "text/csv":
-        rows: Any = _csv_rows(schema, body)
-    elif media in ("application/json", ""):
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise RequestValidationError(
-                [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {error}"}]
-            ) from None
-        rows = _json_rows(payload)
-    else:
-        raise UnsupportedMediaTypeError(
-            f"content type {media!r} is not supported: use application/json or text/csv"
-        )
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {error}"}]
+        ) from None
+
+
+def _parse_invocation(schema: RowSchema, body: bytes, media: str) -> list[dict[str, Any]]:
+    rows = _csv_rows(schema, body) if media == "text/csv" else _json_rows(_json(body))
+    _too_many_rows(rows)
     try:
         parsed = schema.request.model_validate({"rows": rows})
     except ValidationError as error:
@@ -382,11 +471,13 @@ def _csv_rows(schema: RowSchema, body: bytes) -> list[dict[str, Any]]:
             [{"type": "csv_invalid", "loc": ("body",), "msg": f"invalid CSV: {error}"}]
         ) from None
     lines = [line for line in lines if line]
+    _too_many_rows(lines[1:])
     columns = schema.feature_names
     if lines and set(lines[0]) & set(columns) and set(lines[0]) <= set(schema.row.model_fields):
         columns, lines = lines[0], lines[1:]
+    # An empty cell is a missing value, as a key left out of a JSON row.
     return [
-        {name: (value if value != "" else None) for name, value in zip(columns, line, strict=False)}
+        {name: value for name, value in zip(columns, line, strict=False) if value != ""}
         for line in lines
     ]
 
@@ -403,7 +494,9 @@ def _variant_for(state: ServingState, request_id: str) -> str:
     return VARIANT_CHALLENGER if bucket < canary.weight else VARIANT_CHAMPION
 
 
-async def _answer(state: ServingState, request: Request, started: float, parse: Any) -> Response:
+async def _answer(
+    state: ServingState, request: Request, started: float, parse: Any, size: int
+) -> Response:
     request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
     variant = _variant_for(state, request_id)
     prepared = state.prepared.get(variant)
@@ -412,7 +505,11 @@ async def _answer(state: ServingState, request: Request, started: float, parse: 
         raise NotReadyError(
             state.holder.slot(variant).error or "the model is loading", variant=variant
         )
-    rows = parse(prepared.schema)
+    if size <= SMALL_BODY_BYTES:
+        rows = parse(prepared.schema)
+    else:
+        # A large body takes a while to parse: in a thread, so probes and small requests go on.
+        rows = await run_in_threadpool(parse, prepared.schema)
     await _fill_online(state, prepared.schema, rows)
     shadow = state.prepared.get(VARIANT_CHALLENGER) if state.endpoint.shadow else None
     try:
@@ -517,12 +614,14 @@ async def _fill_online(state: ServingState, schema: RowSchema, rows: list[dict[s
     errors: list[dict[str, Any]] = []
     lookups: dict[int, list[str]] = {}
     for index, row in enumerate(rows):
-        missing = [name for name in schema.join_keys if row.get(name) is None]
-        if not missing:
-            continue
-        for name in missing:
+        missing = []
+        for name in schema.join_keys:
+            if row.get(name) is not None:
+                continue
             keys = [key for key, _ in schema.join_keys[name] if row.get(key) is None]
-            if keys:
+            if not keys:
+                missing.append(name)
+            elif name not in schema.nullable:
                 errors.append(
                     {
                         "type": "missing",
@@ -531,7 +630,8 @@ async def _fill_online(state: ServingState, schema: RowSchema, rows: list[dict[s
                         "input": None,
                     }
                 )
-        lookups[index] = missing
+        if missing:
+            lookups[index] = missing
     if errors:
         raise RequestValidationError(errors)
     if not lookups:

@@ -36,6 +36,8 @@ class Feature:
     name: str
     kind: str
     """MLflow column type: double, float, long, integer, boolean, string."""
+    required: bool = True
+    """False when the model's signature declares the input optional (it may be missing)."""
 
 
 @dataclass
@@ -261,7 +263,8 @@ class RegistryModelSource:
             if meta.signature is None or meta.signature.inputs is None:
                 raise ValueError(f"model {self._model!r} version {version} has no signature")
             features = [
-                Feature(col.name, _type_name(col.type)) for col in meta.signature.inputs.inputs
+                Feature(col.name, _type_name(col.type), col.required)
+                for col in meta.signature.inputs.inputs
             ]
             if "sklearn" in meta.flavors:
                 estimator = mlflow.sklearn.load_model(path)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, create_model
 
-from runtime.serving.model import Feature, ServedModel
+from runtime.serving.model import ServedModel
 from runtime.spec import FeatureStoreSpec
 
 _TYPES: dict[str, Any] = {
@@ -18,6 +19,7 @@ _TYPES: dict[str, Any] = {
     "string": str,
 }
 _KEY_TYPES: dict[str, Any] = {"int64": int, "string": str}
+_NUMBERS = {"double", "float", "long", "integer"}
 
 
 class PredictResponse(BaseModel):
@@ -45,6 +47,8 @@ class RowSchema:
 
     def __init__(self, model: ServedModel, feature_store: FeatureStoreSpec) -> None:
         self.features = model.features
+        self.nullable = {f.name for f in model.features if not f.required}
+        """Inputs the model declares optional: missing values are scored as missing."""
         self.join_keys = online_join_keys(model, feature_store)
         """Inputs that can be looked up online -> the join keys that look them up."""
         self.refs = {name: model.feature_refs[name] for name in self.join_keys}
@@ -53,7 +57,18 @@ class RowSchema:
         fields: dict[str, Any] = {}
         for feature in model.features:
             kind = _TYPES.get(feature.kind, Any)
-            if feature.name in self.join_keys:
+            if kind is float:
+                # One rule for JSON and CSV: NaN and infinities are not numbers a model can score.
+                kind = Annotated[float, Field(allow_inf_nan=False)]
+            if not feature.required:
+                # Declared nullable: missing, empty, NaN and infinities all mean "no value".
+                missing = _missing_if_not_finite if feature.kind in _NUMBERS else _missing_if_blank
+                fields[feature.name] = (
+                    Annotated[kind | None, BeforeValidator(missing)],
+                    Field(default=None),
+                )
+            elif feature.name in self.join_keys:
+                # Left out: looked up online by the entity key.
                 fields[feature.name] = (kind | None, Field(default=None))
             else:
                 fields[feature.name] = (kind, ...)
@@ -92,8 +107,20 @@ def online_join_keys(
     return found
 
 
-def feature_types(features: list[Feature]) -> dict[str, Any]:
-    return {f.name: _TYPES.get(f.kind, Any) for f in features}
+def _missing_if_blank(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _missing_if_not_finite(value: Any) -> Any:
+    number = _missing_if_blank(value)
+    if isinstance(number, str):
+        try:
+            number = float(number)
+        except ValueError:
+            return value
+    if isinstance(number, float) and not math.isfinite(number):
+        return None
+    return value if number is not None else None
 
 
 def _title(name: str) -> str:

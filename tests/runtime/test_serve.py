@@ -190,6 +190,81 @@ def test_bad_requests_get_field_level_422(
     assert [(e["type"], e["loc"]) for e in response.json()["detail"]] == errors
 
 
+def _json_with(literal: str, key: str = "rows") -> str:
+    """Two rows; the second's avg_amount_7d is the raw JSON ``literal``."""
+    bad = json.dumps({**ROW, "avg_amount_7d": "@"}).replace('"@"', literal)
+    return f'{{"{key}": [{json.dumps(ROW)}, {bad}]}}'
+
+
+def _csv_with(cell: str) -> str:
+    """Header and two rows; the second's avg_amount_7d cell is ``cell``."""
+    line = [str(ROW[n]) for n in FEATURES]
+    bad = [cell if n == "avg_amount_7d" else str(ROW[n]) for n in FEATURES]
+    return "\n".join([",".join(FEATURES), ",".join(line), ",".join(bad)])
+
+
+_NON_FINITE = [
+    pytest.param("/predict", "application/json", _json_with("NaN"), id="json-nan"),
+    pytest.param("/predict", "application/json", _json_with("-Infinity"), id="json-infinity"),
+    pytest.param("/predict", "application/json", _json_with("1e309"), id="json-overflow"),
+    pytest.param("/predict", "application/json", _json_with("null"), id="json-null"),
+    pytest.param(
+        "/invocations", "application/json", _json_with("NaN", "instances"), id="sagemaker-nan"
+    ),
+    pytest.param("/invocations", "text/csv", _csv_with("nan"), id="csv-nan"),
+    pytest.param("/invocations", "text/csv", _csv_with("inf"), id="csv-inf"),
+    pytest.param("/invocations", "text/csv", _csv_with(""), id="csv-empty-cell"),
+]
+
+
+@pytest.mark.parametrize(("route", "content_type", "body"), _NON_FINITE)
+def test_non_finite_values_are_a_422_naming_row_and_field(
+    client: TestClient, settings: Settings, route: str, content_type: str, body: str
+) -> None:
+    response = client.post(route, content=body, headers={"content-type": content_type})
+
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "rows", 1, "avg_amount_7d"]
+    assert _log(settings).empty
+
+
+@pytest.mark.parametrize(("route", "content_type", "body"), _NON_FINITE)
+def test_a_nullable_feature_takes_non_finite_values_as_missing(
+    settings: Settings, route: str, content_type: str, body: str
+) -> None:
+    with _client(settings, FakeSource(nullable=("avg_amount_7d",))) as client:
+        wait_for(lambda: client.get("/ready").status_code == 200)
+        response = client.post(route, content=body, headers={"content-type": content_type})
+    wait_for(lambda: len(_log(settings)) == 2)
+
+    assert response.status_code == 200, response.text
+    assert list(_log(settings)["avg_amount_7d"].isna()) == [False, True]
+
+
+def test_finite_extremes_are_numbers(client: TestClient) -> None:
+    response = client.post(
+        "/predict", content=_json_with("1e308"), headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
+def test_predict_takes_json_only(client: TestClient, content_type: str) -> None:
+    response = client.post(
+        "/predict", content=json.dumps({"rows": [ROW]}), headers={"content-type": content_type}
+    )
+
+    assert response.status_code == 415
+    assert response.json()["detail"] == (
+        f"content type {content_type.split(';')[0]!r} is not supported: send application/json"
+    )
+
+
 def test_missing_features_are_looked_up_online_by_entity_key(settings: Settings) -> None:
     online = FakeOnline()
     with _client(settings, FakeSource(), online) as client:

@@ -91,6 +91,54 @@ def test_rollback_stops_the_canary_within_a_poll(tmp_path: Path, mlflow_template
     assert "Task was destroyed" not in output, output
 
 
+def _csv_body(rows: int) -> bytes:
+    line = ",".join(str(value) for value in ROW.values())
+    return "\n".join([",".join(ROW), *([line] * rows)]).encode()
+
+
+@pytest.mark.slow
+def test_large_requests_are_refused_early_and_errors_stay_short(
+    tmp_path: Path, mlflow_template: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(mlflow_template, home / "mlflow.db")
+    port = free_port()
+    settings = endpoint_settings(home).model_copy(
+        update={"port": port, "max_request_bytes": 1024 * 1024}
+    )
+    register_demo_model(settings)
+    csv = {"content-type": "text/csv"}
+
+    with (
+        running_server(settings_env(settings), port, timeout=300),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http,
+    ):
+        declared = http.post("/invocations", content=_csv_body(100_000), headers=csv)
+        streamed = http.post("/invocations", content=iter([_csv_body(100_000)]), headers=csv)
+        many_rows = http.post("/invocations", content=_csv_body(12_000), headers=csv)
+        long_value = http.post("/predict", json={"rows": [{**ROW, "txn_count_7d": "x" * 500_000}]})
+        alive = http.get("/ping")
+
+    limit = "over the limit of 1048576 bytes (1 MiB, MLOPS_MAX_REQUEST_BYTES)"
+    assert declared.status_code == 413 and limit in declared.json()["detail"]
+    assert streamed.status_code == 413 and limit in streamed.json()["detail"]
+    assert "more than" in streamed.json()["detail"]
+    assert many_rows.status_code == 422
+    assert many_rows.json()["detail"] == [
+        {
+            "type": "too_long",
+            "loc": ["body", "rows"],
+            "msg": "at most 10000 rows per request (got 12000)",
+        }
+    ]
+    assert long_value.status_code == 422
+    (error,) = long_value.json()["detail"]
+    assert error["loc"] == ["body", "rows", 0, "txn_count_7d"]
+    assert len(error["input"]) == 120 and len(long_value.content) < 1000
+    assert alive.status_code == 200
+
+
 @pytest.mark.moto
 def test_s3_outage_spools_locally_then_delivers(tmp_path: Path, aws_credentials: None) -> None:
     from moto.server import ThreadedMotoServer

@@ -19,7 +19,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from runtime.serving.model import Feature, ServedModel, SklearnPredictor, onnx_predictor
 from runtime.settings import ENV_PREFIX, Settings, library_env, render_env
@@ -59,10 +61,23 @@ def fitted_model(seed: int = 0) -> LogisticRegression:
     return LogisticRegression(max_iter=500).fit(frame, label)
 
 
-def served(version: str, *, seed: int = 0, onnx: bool = False, online: bool = True) -> ServedModel:
-    """A small logistic regression as a served version (optionally on its ONNX fast path)."""
-    estimator = fitted_model(seed)
-    features = [Feature(name, "double") for name in FEATURES]
+def served(
+    version: str,
+    *,
+    seed: int = 0,
+    onnx: bool = False,
+    online: bool = True,
+    nullable: tuple[str, ...] = (),
+) -> ServedModel:
+    """A small logistic regression as a served version (optionally on its ONNX fast path);
+    ``nullable`` inputs are declared optional and imputed."""
+    estimator: Any = fitted_model(seed)
+    if nullable:
+        frame, label = training_frame(seed=seed)
+        estimator = make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)).fit(
+            frame, label
+        )
+    features = [Feature(name, "double", name not in nullable) for name in FEATURES]
     predictor: Any = SklearnPredictor(estimator, features)
     if onnx:
         predictor = onnx_predictor(estimator, features, [0, 1], training_frame(seed=seed)[0])
@@ -85,6 +100,7 @@ class FakeSource:
     failing: set[str] = field(default_factory=set)
     gate: threading.Event = field(default_factory=threading.Event)
     onnx: bool = False
+    nullable: tuple[str, ...] = ()
     loads: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -98,7 +114,7 @@ class FakeSource:
         self.loads.append(version)
         if version in self.failing:
             raise OSError(f"artifact of version {version} is unreadable")
-        return served(version, seed=int(version), onnx=self.onnx)
+        return served(version, seed=int(version), onnx=self.onnx, nullable=self.nullable)
 
 
 class FakeOnline:

@@ -6,6 +6,7 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
 
 from runtime import registry
 from runtime.errors import ConfigurationError, DataCheckError, GateFailure
@@ -37,7 +38,8 @@ def with_champion(embedded: Team) -> Team:
 
 
 def test_train_registers_a_loadable_challenger_with_provenance(embedded: Team) -> None:
-    result = train(embedded.settings, "fraud-model")
+    team = embedded.with_pipeline(nullable_features=["share_foreign_7d"])
+    result = train(team.settings, "fraud-model")
 
     assert result.version == "1" and result.passed
     assert result.metrics["roc_auc"] > 0.6
@@ -55,6 +57,9 @@ def test_train_registers_a_loadable_challenger_with_provenance(embedded: Team) -
     model = mlflow.pyfunc.load_model("models:/fraud-model@challenger")
     inputs = [spec.name for spec in model.metadata.get_input_schema().inputs]
     assert inputs == ["txn_count_7d", "avg_amount_7d", "max_amount_7d", "share_foreign_7d"]
+    # Declared, not guessed from the example rows: only the declared feature may be missing.
+    required = {spec.name: spec.required for spec in model.metadata.get_input_schema().inputs}
+    assert [name for name, needed in required.items() if not needed] == ["share_foreign_7d"]
     assert len(model.predict(pd.DataFrame([dict.fromkeys(inputs, 1.0)]))) == 1
     reference = pd.read_parquet(
         mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path=REFERENCE_ARTIFACT)
@@ -165,3 +170,20 @@ def test_worse_than_champion_fails_the_regression_gate(with_champion: Team) -> N
         train(team.settings, "fraud-model")
 
     assert champion_of(team) == "1"
+
+
+def test_nullable_features_must_be_features_of_the_pipeline(embedded: Team) -> None:
+    with pytest.raises(ValidationError) as raised:
+        embedded.pipeline.model_validate(
+            {
+                **embedded.pipeline.model_dump(by_alias=True),
+                "nullableFeatures": ["share_foreign_7d", "age_band"],
+            }
+        )
+
+    (error,) = raised.value.errors()
+    assert error["loc"] == ("nullableFeatures",)
+    assert error["msg"] == (
+        "Value error, 'age_band' is not a feature of this pipeline (its features: "
+        "txn_count_7d, avg_amount_7d, max_amount_7d, share_foreign_7d)"
+    )
