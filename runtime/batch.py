@@ -4,6 +4,11 @@ The entity list (``settings.batch_input``) is parquet holding the entities' join
 optionally, an ``event_timestamp`` (features as of that time; default: now) and features given
 inline. Missing features are joined point-in-time from Feast's offline store. Predictions are
 written with the model name and version under ``settings.batch_output_uri``, one folder per run.
+
+The list is checked before anything is scored: entity keys and inline features present and of
+their declared types. Rows whose entity key is null or unknown (no feature values as of their
+time) are never scored on empty features: the run fails naming how many (``fail``, the default),
+or leaves them out and reports how many (``skip``). Nothing is written unless the run succeeds.
 """
 
 from __future__ import annotations
@@ -28,6 +33,12 @@ OUTPUT_FILE = "predictions.parquet"
 CHUNK_ROWS = 50_000
 
 
+UNKNOWN_ENTITIES = ("fail", "skip")
+"""What a run does with rows whose entity key is null or unknown: fail, or leave them out."""
+SHOWN_KEYS = 5
+"""Unknown entity keys a message names (the count covers all of them)."""
+
+
 @dataclass(frozen=True)
 class BatchResult:
     rows: int
@@ -35,6 +46,8 @@ class BatchResult:
     version: str
     output: str
     """URI of the predictions file written."""
+    skipped: int = 0
+    """Rows left out because their entity key was null or unknown (``unknown_entities="skip"``)."""
 
 
 def input_uri(settings: Settings) -> str:
@@ -57,12 +70,20 @@ def output_uri(settings: Settings, endpoint: str, run: datetime) -> str:
 
 
 def batch_predict(
-    settings: Settings, *, model: ServedModel | None = None, now: datetime | None = None
+    settings: Settings,
+    *,
+    model: ServedModel | None = None,
+    now: datetime | None = None,
+    unknown_entities: str = "fail",
 ) -> BatchResult:
     """Score ``settings.batch_input`` with the endpoint's champion; returns where it went."""
     endpoint = settings.endpoint
     if endpoint is None:
         raise ConfigurationError("no endpoint: set MLOPS_ENDPOINT (its `model` is scored)")
+    if unknown_entities not in UNKNOWN_ENTITIES:
+        raise ConfigurationError(
+            f"unknown entities: {unknown_entities!r} is not one of {', '.join(UNKNOWN_ENTITIES)}"
+        )
     now = now or datetime.now(UTC)
     if model is None:
         source = RegistryModelSource(settings, endpoint.model, fast_path=False)
@@ -73,13 +94,23 @@ def batch_predict(
             )
         model = source.load(version)
     uri = input_uri(settings)
+    where = f"the batch entity list ({uri})"
     try:
         entities = pd.read_parquet(uri, storage_options=storage_options(settings, uri))
     except (FileNotFoundError, OSError, ValueError) as error:
         raise DataCheckError(
-            "the batch entity list", [f"cannot read parquet at {uri} ({str(error)[:200]})"]
+            "the batch entity list",
+            [f"cannot read parquet at {uri} ({str(error)[:200]})"],
+            outcome=NOTHING_WRITTEN,
         ) from None
-    frame = _with_features(settings, model, entities, now)
+    entities = _checked(settings, model, entities, where)
+    frame, unknown = _with_features(settings, model, entities, now)
+    skipped = int(unknown.sum())
+    if skipped and unknown_entities == "fail":
+        raise DataCheckError(
+            where, [_unknown_report(settings, model, frame, unknown)], outcome=NOTHING_WRITTEN
+        )
+    frame = frame[~unknown].reset_index(drop=True)
     names = [f.name for f in model.features]
     parts = [
         model.predict(chunk[names].replace({np.nan: None}).to_dict("records"))
@@ -98,32 +129,127 @@ def batch_predict(
     result.to_parquet(
         destination, index=False, storage_options=storage_options(settings, destination)
     )
-    return BatchResult(len(result), model.name, model.version, destination)
+    return BatchResult(len(result), model.name, model.version, destination, skipped)
+
+
+NOTHING_WRITTEN = "Nothing was written."
+
+
+def _entity_keys(settings: Settings, model: ServedModel, missing: list[str]) -> dict[str, str]:
+    """Join key -> declared type, for the feature views that serve ``missing`` inputs."""
+    entities = {e.name: e for e in settings.feature_store.entities}
+    views = {v.name: v for v in settings.feature_store.feature_views}
+    keys: dict[str, str] = {}
+    for name in missing:
+        view = views.get(model.feature_refs[name].split(":", 1)[0])
+        for entity in view.entities if view else []:
+            if entity in entities:
+                keys[entities[entity].join_key] = str(entities[entity].value_type)
+    return keys
+
+
+def _checked(
+    settings: Settings, model: ServedModel, entities: pd.DataFrame, where: str
+) -> pd.DataFrame:
+    """The entity list with its key columns in their declared types; every problem at once."""
+    missing = [f.name for f in model.features if f.name not in entities.columns]
+    failures = [
+        f"column {name!r} is missing and no feature view serves it"
+        for name in missing
+        if name not in model.feature_refs
+    ]
+    served = [name for name in missing if name in model.feature_refs]
+    keys = _entity_keys(settings, model, served)
+    for key, kind in keys.items():
+        if key not in entities.columns:
+            failures.append(
+                f"column {key!r} is missing: the entity key ({kind}) that looks up "
+                + ", ".join(served)
+            )
+        elif not _fits(entities[key], kind):
+            failures.append(
+                f"column {key!r} is {entities[key].dtype}, expected {kind} (the entity key's type)"
+            )
+    for feature in model.features:
+        if feature.name in entities.columns and not _fits(entities[feature.name], feature.kind):
+            failures.append(
+                f"column {feature.name!r} is {entities[feature.name].dtype}, expected "
+                f"{_EXPECTED.get(feature.kind, feature.kind)} (the model's input type)"
+            )
+    if failures:
+        raise DataCheckError(where, failures, outcome=NOTHING_WRITTEN)
+    checked = entities.copy()
+    for key, kind in keys.items():
+        if kind == "int64":
+            # Parquet integers with nulls arrive as floats; the key stays an integer.
+            checked[key] = checked[key].astype("Int64")
+    return checked
+
+
+_EXPECTED = {
+    "double": "a number",
+    "float": "a number",
+    "long": "an integer",
+    "integer": "an integer",
+    "int64": "an integer",
+    "boolean": "a boolean",
+    "string": "text",
+}
+
+
+def _fits(column: pd.Series, kind: str) -> bool:
+    present = column.dropna()
+    if kind in ("double", "float"):
+        return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    if kind in ("long", "integer", "int64"):
+        if pd.api.types.is_integer_dtype(column):
+            return True
+        return pd.api.types.is_float_dtype(column) and bool((present % 1 == 0).all())
+    if kind == "boolean":
+        return pd.api.types.is_bool_dtype(column)
+    if kind == "string":
+        return pd.api.types.is_string_dtype(column) and all(isinstance(v, str) for v in present)
+    return True
 
 
 def _with_features(
     settings: Settings, model: ServedModel, entities: pd.DataFrame, now: datetime
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The list with the missing inputs joined, and which rows have a null or unknown key."""
     missing = [f.name for f in model.features if f.name not in entities.columns]
     if not missing:
-        return entities
-    unknown = [name for name in missing if name not in model.feature_refs]
-    if unknown:
-        raise DataCheckError(
-            "the batch entity list",
-            [f"column {name!r} is missing and no feature view serves it" for name in unknown],
-        )
+        return entities, pd.Series(False, index=entities.index)
     from runtime.features import historical_features, open_store
 
+    keys = list(_entity_keys(settings, model, missing))
     entity_df = entities.copy()
     if ENTITY_TIMESTAMP not in entity_df.columns:
         entity_df[ENTITY_TIMESTAMP] = pd.Timestamp(now)
     entity_df[ENTITY_TIMESTAMP] = pd.to_datetime(entity_df[ENTITY_TIMESTAMP], utc=True)
-    keys = [c for c in entity_df.columns if c not in model.feature_refs]
+    on = [*keys, ENTITY_TIMESTAMP]
+    null_key = entity_df[keys].isna().any(axis=1)
     # Feast answers each (entity, time) once; duplicates in the list get the same values.
-    unique = entity_df[keys].drop_duplicates()
+    unique = entity_df.loc[~null_key, on].drop_duplicates()
     joined = historical_features(
         open_store(settings), unique, [model.feature_refs[name] for name in missing]
     )
     joined[ENTITY_TIMESTAMP] = pd.to_datetime(joined[ENTITY_TIMESTAMP], utc=True)
-    return entity_df.merge(joined[[*keys, *missing]], on=keys, how="left")
+    joined = joined.astype({key: entity_df[key].dtype for key in keys})
+    frame = entity_df.merge(joined[[*on, *missing]], on=on, how="left")
+    return frame, null_key.to_numpy() | frame[missing].isna().all(axis=1)
+
+
+def _unknown_report(
+    settings: Settings, model: ServedModel, frame: pd.DataFrame, unknown: pd.Series
+) -> str:
+    missing = [name for name in model.feature_refs if name in frame.columns]
+    rows = frame.loc[unknown, list(_entity_keys(settings, model, missing))]
+    shown = "; ".join(
+        ", ".join(f"{key}={value}" for key, value in row.items())
+        for row in rows.head(SHOWN_KEYS).to_dict("records")
+    )
+    return (
+        f"{len(rows)} of {len(frame)} row(s) have a null or unknown entity key, so no feature "
+        f"values as of their time (e.g. {shown}); fix the list, or leave those rows out with "
+        "--unknown-entities skip"
+    )

@@ -192,16 +192,29 @@ def serve(
 
 
 @app.command("batch-predict")
-def batch_predict() -> None:
+def batch_predict(
+    unknown_entities: Annotated[
+        str,
+        typer.Option(
+            help="Rows whose entity key is null or unknown (no feature values): `fail` the run "
+            "(nothing written) or `skip` them (counted in the output)."
+        ),
+    ] = "fail",
+) -> None:
     """Score the entity list MLOPS_BATCH_INPUT and write predictions under MLOPS_BATCH_OUTPUT_URI."""
 
     def action() -> None:
         from runtime.batch import batch_predict as run
 
-        result = run(_settings())
+        result = run(_settings(), unknown_entities=unknown_entities)
+        skipped = (
+            f" ({result.skipped} row(s) with a null or unknown entity key left out)"
+            if result.skipped
+            else ""
+        )
         out.print(
             f"scored {result.rows} rows with {result.model} version {result.version} "
-            f"-> {result.output}"
+            f"-> {result.output}{skipped}"
         )
 
     _run(action)

@@ -14,13 +14,14 @@ class ConfigurationError(RuntimeUserError):
 
 
 class DataCheckError(RuntimeUserError):
-    """Input data failed its checks; ``report`` lists every failure."""
+    """Input data failed its checks; ``failures`` lists every one, ``outcome`` what the command
+    therefore did not do (e.g. "Nothing was registered.")."""
 
-    def __init__(self, where: str, failures: list[str]) -> None:
+    def __init__(self, where: str, failures: list[str], *, outcome: str = "") -> None:
         self.where = where
         self.failures = failures
         listed = "; ".join(failures)
-        super().__init__(f"data checks failed for {where}: {listed}. Nothing was registered.")
+        super().__init__(f"data checks failed for {where}: {listed}." + f" {outcome}".rstrip())
 
 
 class GateFailure(RuntimeUserError):

@@ -45,7 +45,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from runtime import features, registry
 from runtime.checks import check_labels, check_training_set
-from runtime.errors import ConfigurationError, GateFailure, RuntimeUserError
+from runtime.errors import ConfigurationError, DataCheckError, GateFailure, RuntimeUserError
 from runtime.metrics import (
     FAIRNESS_GAP,
     MODEL_QUALITY,
@@ -111,6 +111,11 @@ def train(settings: Settings, pipeline_name: str) -> TrainResult:
         dims = {Dimension.pipeline: pipeline_name}
         try:
             result = _train(settings, find_pipeline(settings, pipeline_name))
+        except DataCheckError as error:
+            metrics.publish(TRAINING_RUNS_FAILED, 1, dims)
+            raise DataCheckError(
+                error.where, error.failures, outcome="Nothing was registered."
+            ) from None
         except RuntimeUserError:
             metrics.publish(TRAINING_RUNS_FAILED, 1, dims)
             raise

@@ -67,6 +67,7 @@ def test_bad_label_data_is_one_clear_message(embedded: Team, change: str, messag
 
     assert code == 1
     assert output.startswith("error: data checks failed for the labels of pipeline 'fraud-model' (")
+    assert output.rstrip().endswith("Nothing was registered.")
     assert "labels/fraud.parquet" in output
     assert message in output
     assert "Traceback" not in output
