@@ -195,6 +195,9 @@ def create_app(
         "entity key is given.",
         version="1",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load from a CDN, blank inside a VPC or offline; the schema is local.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.serving = state
 
