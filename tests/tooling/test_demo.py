@@ -84,6 +84,7 @@ def _serve_the_demo(home: Path) -> None:
             f"http://127.0.0.1:{port}/predict",
             headers={"content-type": "application/json"},
             content='{"rows": [{"card_id": 7}]}',
+            timeout=60,
         )
         process.terminate()
         process.wait(timeout=60)
