@@ -43,7 +43,9 @@ from runtime.monitor_result import (
     MIN_CANARY_REQUESTS,
     MIN_ROWS,
     CanaryVerdict,
+    ChallengerDrift,
     MonitorResult,
+    ServedVersion,
     VariantHealth,
 )
 from runtime.prediction_log import log_root, read_prediction_log
@@ -89,7 +91,9 @@ def monitor(
     log = read_prediction_log(log_root(settings), start, end, settings=settings)
     if not log.empty:
         log = log[log["endpoint"] == endpoint.name]
-    answered = log[~log["shadow"].astype(bool)] if not log.empty else log
+    everything = log[~log["shadow"].astype(bool)] if not log.empty else log
+    # The champion's reference judges the champion's rows only; a canary's rows are its own.
+    answered = _answered_by(everything, VARIANT_CHAMPION, str(champion.version))
 
     result = MonitorResult(
         endpoint=endpoint.name,
@@ -99,11 +103,16 @@ def monitor(
         end=end,
         rows=len(answered),
         psi_threshold=psi_threshold,
+        pipeline=pipeline.name if pipeline is not None else None,
+        served=_served(mlflow_client, endpoint.model, everything),
     )
     names = _feature_names(pipeline, reference, answered)
     if result.measured:
         result.features = drift_math.drift(reference, answered, names, bins=bins)
         result.prediction = _prediction_drift(reference, answered, str(champion.version), bins)
+    result.challenger = _challenger_drift(
+        settings, mlflow_client, endpoint.model, str(champion.version), everything, pipeline, bins
+    )
     if labels and pipeline is not None:
         result.quality, result.labelled_rows = _quality(settings, labels, answered, pipeline)
     if endpoint.canary is not None:
@@ -114,6 +123,49 @@ def monitor(
         result.report = write_drift_report(
             settings, result, reference, answered, names, _prediction_column(reference, answered)
         )
+    return result
+
+
+def _answered_by(log: pd.DataFrame, variant: str, version: str) -> pd.DataFrame:
+    if log.empty:
+        return log
+    return log[(log["variant"] == variant) & (log["model_version"] == version)]
+
+
+def _served(mlflow_client: Any, model: str, log: pd.DataFrame) -> list[ServedVersion]:
+    if log.empty:
+        return []
+    counts = log.groupby(["variant", "model_version"]).size()
+    served = []
+    for (variant, version), rows in counts.items():
+        try:
+            found = mlflow_client.get_model_version(model, str(version))
+            registered = datetime.fromtimestamp(int(found.creation_timestamp) / 1000, UTC)
+        except Exception:
+            registered = None
+        served.append(ServedVersion(str(variant), str(version), int(rows), registered))
+    return sorted(served, key=lambda s: (s.variant != VARIANT_CHAMPION, s.variant, s.version))
+
+
+def _challenger_drift(
+    settings: Settings,
+    mlflow_client: Any,
+    model: str,
+    champion_version: str,
+    log: pd.DataFrame,
+    pipeline: PipelineSpec | None,
+    bins: int,
+) -> ChallengerDrift | None:
+    challenger = registry.alias_version(mlflow_client, model, registry.CHALLENGER)
+    if challenger is None or str(challenger.version) == champion_version:
+        return None
+    version = str(challenger.version)
+    rows = _answered_by(log, VARIANT_CHALLENGER, version)
+    result = ChallengerDrift(version, len(rows))
+    if len(rows) >= MIN_ROWS:
+        reference = _reference(settings, challenger.run_id, model, version)
+        names = _feature_names(pipeline, reference, rows)
+        result.features = drift_math.drift(reference, rows, names, bins=bins)
     return result
 
 

@@ -62,6 +62,24 @@ class CanaryVerdict:
         return f"{action}: " + "; ".join(self.breaches)
 
 
+@dataclass(frozen=True)
+class ServedVersion:
+    variant: str
+    version: str
+    rows: int
+    """Rows it answered in the window (shadow rows not counted)."""
+    registered: datetime | None
+    """When the version was registered (None when the registry does not know it)."""
+
+
+@dataclass
+class ChallengerDrift:
+    version: str
+    rows: int
+    features: list[ColumnDrift] = field(default_factory=list)
+    """Empty when it answered too few rows to measure (fewer than MIN_ROWS)."""
+
+
 @dataclass
 class MonitorResult:
     endpoint: str
@@ -70,10 +88,16 @@ class MonitorResult:
     start: datetime
     end: datetime
     rows: int
-    """Logged rows (not shadow) in the window."""
+    """Rows the champion answered in the window (its drift is measured on these alone)."""
     psi_threshold: float
     features: list[ColumnDrift] = field(default_factory=list)
     prediction: ColumnDrift | None = None
+    pipeline: str | None = None
+    """The pipeline that trains the model (None when the settings do not declare it)."""
+    served: list[ServedVersion] = field(default_factory=list)
+    """Versions that answered in the window, champion first."""
+    challenger: ChallengerDrift | None = None
+    """Drift of the rows the challenger answered, against its own training reference."""
     quality: dict[str, float] = field(default_factory=dict)
     labelled_rows: int = 0
     canary: CanaryVerdict | None = None

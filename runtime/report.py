@@ -20,6 +20,8 @@ from runtime.monitor_result import MonitorResult
 from runtime.settings import Settings
 
 HISTOGRAM_BINS = 30
+SMALLEST_PVALUE = 1e-16
+"""Below this a p-value is shown as `<1e-16` (double precision cannot tell it from 0)."""
 MAX_CATEGORIES = 15
 _COLOURS = {"ok": "#1a7f37", "watch": "#b58100", "drift": "#cf222e", "none": "#6e7781"}
 _STYLE = """
@@ -82,8 +84,8 @@ def _document(
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{e(title)}</h1>",
         f"<p>Model <b>{e(result.model)}</b>, champion version {e(result.champion_version)}; "
-        f"window {e(window)}; {result.rows} logged row(s) vs {len(reference)} reference row(s); "
-        f"PSI threshold {result.psi_threshold:g}.</p>",
+        f"window {e(window)}; {result.rows} row(s) the champion answered vs {len(reference)} "
+        f"reference row(s) of its training; PSI threshold {result.psi_threshold:g}.</p>",
     ]
     if not result.measured:
         parts.append(
@@ -95,6 +97,10 @@ def _document(
         columns.append(result.prediction)
     if columns:
         parts.append(_summary(columns, result))
+        parts.append(_legend(result.psi_threshold))
+    parts.append(_next_step(result))
+    if result.challenger is not None:
+        parts.append(_challenger(result))
     if result.canary is not None:
         parts.append(_canary(result))
     if result.quality:
@@ -102,9 +108,8 @@ def _document(
         parts.append(
             f"<h2>Quality</h2><p>{e(shown)} on {result.labelled_rows} labelled row(s).</p>"
         )
-    if result.model_ages:
-        ages = ", ".join(f"{k}: {_age(v)}" for k, v in result.model_ages.items())
-        parts.append(f"<h2>Model age</h2><p>Newest registered version: {e(ages)}.</p>")
+    if result.served:
+        parts.append(_served(result))
     if result.measured:
         parts.append("<h2>Distributions</h2><div class='plots'>")
         by_name = {c.column: c for c in result.features}
@@ -131,7 +136,7 @@ def _summary(columns: list[ColumnDrift], result: MonitorResult) -> str:
     for column in columns:
         label = verdict(column.psi, result.psi_threshold)
         ks = "" if column.ks_statistic is None else f"{column.ks_statistic:.4f}"
-        pvalue = "" if column.ks_pvalue is None else f"{column.ks_pvalue:.3g}"
+        pvalue = "" if column.ks_pvalue is None else html.escape(format_pvalue(column.ks_pvalue))
         name = column.column if column is not result.prediction else f"{column.column} (prediction)"
         rows.append(
             f"<tr><td>{html.escape(name)}</td><td>{column.kind}</td>"
@@ -143,6 +148,86 @@ def _summary(columns: list[ColumnDrift], result: MonitorResult) -> str:
         "<h2>Summary</h2><table><tr><th>column</th><th>kind</th><th>PSI</th><th>KS</th>"
         "<th>KS p-value</th><th>rows</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
     )
+
+
+def format_pvalue(value: float) -> str:
+    """A p-value as a reader can use it: below double precision it is `<1e-16`, never `0`."""
+    if not np.isfinite(value):
+        return "n/a"
+    return f"<{SMALLEST_PVALUE:.0e}" if value < SMALLEST_PVALUE else f"{value:.3g}"
+
+
+def _legend(threshold: float) -> str:
+    moderate = min(MODERATE_PSI, threshold)
+    items = [
+        ("ok", f"PSI below {moderate:g}: no meaningful shift"),
+        ("watch", f"PSI {moderate:g} to {threshold:g}: a moderate shift, worth watching"),
+        ("drift", f"PSI {threshold:g} or more: the distribution has moved"),
+        ("none", "not computed (no values in the window or the reference)"),
+    ]
+    shown = " ".join(
+        f"<span class='verdict' style='background:{_COLOURS[label]}'>{label}</span> "
+        f"{html.escape(text)}."
+        for label, text in items
+    )
+    return (
+        f"<p class='muted'>{shown} The KS p-value is the chance of a difference this large "
+        "between two samples of one distribution.</p>"
+    )
+
+
+def _next_step(result: MonitorResult) -> str:
+    drifted = result.drifted_features
+    prediction = result.prediction is not None and result.prediction.drifted(result.psi_threshold)
+    if not result.measured:
+        step = "send traffic (at least a few dozen rows) and run the monitor again."
+    elif drifted or prediction:
+        what = ", ".join(drifted) or "the predictions"
+        pipeline = result.pipeline or "<pipeline>"
+        step = (
+            f"{what} drifted: retrain on recent data with `mlops-runtime train --pipeline "
+            f"{pipeline}`, then `mlops-runtime promote {result.model}` once its gates pass."
+        )
+    else:
+        step = "nothing to do; the champion's traffic looks like its training data."
+    return f"<p><b>Next step:</b> {html.escape(step)}</p>"
+
+
+def _served(result: MonitorResult) -> str:
+    rows = []
+    for served in result.served:
+        age = (
+            "n/a"
+            if served.registered is None
+            else _age((result.end - served.registered).total_seconds()) + " ago"
+        )
+        rows.append(
+            f"<tr><td>{html.escape(served.variant)}</td><td>{html.escape(served.version)}</td>"
+            f"<td class='num'>{served.rows}</td><td class='num'>{age}</td></tr>"
+        )
+    return (
+        "<h2>Versions served</h2><table><tr><th>variant</th><th>version</th><th>rows</th>"
+        "<th>registered</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _challenger(result: MonitorResult) -> str:
+    challenger = result.challenger
+    assert challenger is not None
+    head = (
+        f"<h2>Challenger (version {html.escape(challenger.version)})</h2>"
+        f"<p>{challenger.rows} row(s) the challenger answered, against its own training "
+        "reference; not part of the champion's figures above.</p>"
+    )
+    if not challenger.features:
+        return head + "<p class='muted'>Too few rows to measure its drift.</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(c.column)}</td><td class='num'>{c.psi:.4f}</td><td>"
+        f"<span class='verdict' style='background:{_COLOURS[label]}'>{label}</span></td></tr>"
+        for c in challenger.features
+        for label in [verdict(c.psi, result.psi_threshold)]
+    )
+    return head + "<table><tr><th>column</th><th>PSI</th><th>verdict</th></tr>" + rows + "</table>"
 
 
 def _canary(result: MonitorResult) -> str:

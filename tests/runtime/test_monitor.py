@@ -38,6 +38,7 @@ from runtime.metrics import (
 from runtime.monitor import CANARY_ROLLED_BACK_TAG, VariantHealth, canary_breaches, monitor
 from runtime.prediction_log import PredictionLogWriter, PredictionRecord
 from runtime.publish import METRICS_FILE, publisher
+from runtime.report import format_pvalue
 from runtime.settings import Settings
 from runtime.spec import EndpointSpec
 from runtime.train import REFERENCE_ARTIFACT
@@ -279,6 +280,45 @@ def test_html_report_shows_every_feature_and_flags_the_drifted_ones(
     for name in DRIFTED:
         assert f"{name}: PSI" in page and "(drift)" in page.split(f"{name}: PSI", 1)[1][:40]
     assert "txn_count_7d: PSI" in page and "(ok)" in page.split("txn_count_7d: PSI", 1)[1][:40]
+    # A reader learns what the colours mean, what was served and what to do next.
+    assert all(f">{label}</span> PSI" in page for label in ("ok", "watch", "drift"))
+    shifted = page.split("<td>avg_amount_7d</td>", 1)[1].split("</tr>", 1)[0]
+    assert "<td class='num'>&lt;1e-16</td>" in shifted
+    assert "Newest registered version" not in page
+    assert f"<tr><td>champion</td><td>{version}</td><td class='num'>500</td>" in page
+    assert "retrain on recent data with `mlops-runtime train --pipeline fraud-model`" in page
+
+
+def test_a_canary_is_measured_apart_from_the_champion(
+    canary: Settings, rng: np.random.Generator
+) -> None:
+    champion, challenger = champion_and_challenger(canary, rng)
+    log_traffic(canary, rng, variant=VARIANT_CHAMPION, version=champion, requests=200, latency_ms=5)
+    log_traffic(
+        canary, rng, variant=VARIANT_CHALLENGER, version=challenger, requests=150, latency_ms=5,
+        drifted=True,
+    )  # fmt: skip
+
+    result = monitor(canary, ENDPOINT)
+
+    assert result.rows == 200 and result.drifted_features == []
+    assert result.challenger is not None
+    assert (result.challenger.version, result.challenger.rows) == (challenger, 150)
+    assert {c.column for c in result.challenger.features if c.drifted()} == DRIFTED
+    assert [(s.variant, s.version, s.rows) for s in result.served] == [
+        (VARIANT_CHAMPION, champion, 200),
+        (VARIANT_CHALLENGER, challenger, 150),
+    ]
+    assert result.report is not None
+    assert f"Challenger (version {challenger})" in result.report.read_text()
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0.0, "<1e-16"), (3e-20, "<1e-16"), (1e-16, "1e-16"), (0.04567, "0.0457"), (1.0, "1")],
+)
+def test_p_values_below_double_precision_are_not_zero(value: float, shown: str) -> None:
+    assert format_pvalue(value) == shown
 
 
 def test_too_little_traffic_publishes_no_drift_but_still_the_model_age(
@@ -468,7 +508,8 @@ def test_canary_guard_on_production_backends(
 
     result = monitor(settings, ENDPOINT, report=False)
 
-    assert result.rows == 130
+    assert result.rows == 100 and result.challenger is not None
+    assert result.challenger.rows == 30
     verdict = result.canary
     assert verdict is not None and verdict.challenger.errors == 6 and verdict.rolled_back
     client = registry.client(settings)
