@@ -370,7 +370,8 @@ def diff_stacks(
         if isinstance(old, str):
             errors.append(f"the base ({base}) does not plan either:\n{old}")
             old = None
-        diff = diff_plans(stack, old, new)
+        # A head that does not plan deletes nothing: its problems are the whole answer.
+        diff = StackDiff(stack) if isinstance(heads[stack], str) else diff_plans(stack, old, new)
         diff.error = "\n".join(errors) or None
         if new is not None and policy is not None:
             diff.violations = policy(new)

@@ -294,3 +294,26 @@ def test_platform_code_changes_only_platform_stacks(clean: Path) -> None:
     iam = clean / "components" / "iam.py"
     iam.write_text(iam.read_text() + "\n# a comment\n")
     assert {"fraud-dev", "platform/prod"} <= set(changed_stacks("HEAD", clean))
+
+
+def test_a_broken_config_shows_the_problems_validate_shows(
+    clean: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from tooling.cli import app
+
+    _edit(clean, "fraud-dev", lambda c: c["mlops:serving"]["endpoints"][0].update(model="nobody"))
+    monkeypatch.chdir(clean)
+
+    result = CliRunner().invoke(app, ["diff", "--base", "HEAD"])
+
+    assert (result.exit_code, result.stdout.splitlines()) == (
+        1,
+        [
+            "== fraud-dev: ERROR",
+            "stacks/Pulumi.fraud-dev.yaml: mlops:serving.endpoints[0].model: should be a model a "
+            "training pipeline produces or listed in mlops:serving.externalModels "
+            "(one of 'fraud-model') (got 'nobody')",
+        ],
+    )
