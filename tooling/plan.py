@@ -23,7 +23,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.config import load_stack_file, stack_name_of
+from components.config import load_stack_file, read_yaml, stack_name_of
 from components.platform.config import load_platform_file
 from tooling.mocks import SECRET_SHOWN, PlatformMocks
 
@@ -276,7 +276,7 @@ def engine_config(stack_file: Path) -> tuple[dict[str, str], list[str]]:
 
     Encrypted values cannot be decrypted offline; they become `[secret]`.
     """
-    document = yaml.safe_load(stack_file.read_text()) or {}
+    document = read_yaml(stack_file) or {}
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in (document.get("config") or {}).items():

@@ -7,6 +7,8 @@ from components.config.loading import (
     LoadedStack,
     load_stack_file,
     parse_stack_config,
+    read_stack_document,
+    read_yaml,
     stack_name_of,
 )
 from components.config.stack import CONFIG_KEYS, NAMESPACE, StackConfig
@@ -21,5 +23,7 @@ __all__ = [
     "StackConfig",
     "load_stack_file",
     "parse_stack_config",
+    "read_stack_document",
+    "read_yaml",
     "stack_name_of",
 ]

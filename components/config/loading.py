@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,23 +67,12 @@ def load_stack_file(file: Path) -> LoadedStack:
 
 def read_stack_document(file: Path, namespace: str) -> dict[str, Any]:
     """The `config:` mapping of a stack file, or ConfigError saying why there is none."""
-    shown = str(file)
-    try:
-        document = yaml.safe_load(file.read_text())
-    except FileNotFoundError:
-        raise ConfigError([Issue(shown, "-", _MISSING, "should exist")]) from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(
-            [Issue(shown, where, _MISSING, f"should be valid YAML ({problem})")]
-        ) from None
+    document = read_yaml(file)
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise ConfigError(
             [
                 Issue(
-                    shown,
+                    str(file),
                     "config",
                     _MISSING,
                     f"should be a mapping `config:` holding the stack's {namespace}: keys",
@@ -91,6 +80,97 @@ def read_stack_document(file: Path, namespace: str) -> dict[str, Any]:
             ]
         )
     return document["config"]
+
+
+def read_yaml(file: Path) -> Any:
+    """A stack file's YAML document. Raises ConfigError when it cannot be read, is not UTF-8
+    or not YAML, or gives a key twice (YAML would keep the last; Pulumi refuses it)."""
+    shown = str(file)
+    try:
+        data = file.read_bytes()
+        text = data.decode("utf-8-sig")  # Pulumi, too, reads UTF-8 and skips a byte-order mark
+    except FileNotFoundError:
+        raise ConfigError([Issue(shown, "-", _MISSING, "should exist")]) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            [
+                Issue(
+                    shown, "-", _MISSING, "should be a stack file Pulumi.<stack>.yaml, not a folder"
+                )
+            ]
+        ) from None
+    except OSError as error:
+        raise ConfigError(
+            [Issue(shown, "-", _MISSING, f"should be readable ({error.strerror})")]
+        ) from None
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        byte = data[error.start : error.start + 1].hex()
+        raise ConfigError(
+            [Issue(shown, f"line {line}", _MISSING, f"should be UTF-8 text (byte 0x{byte} is not)")]
+        ) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        repeated = [
+            Issue(
+                shown,
+                path,
+                _MISSING,
+                f"should be given once (again on line {again}, first on line {first})",
+            )
+            for path, first, again in _repeated_keys(node)
+        ]
+        if repeated:
+            raise ConfigError(repeated)
+        return loader.construct_document(node)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "-"
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(
+            [Issue(shown, where, _MISSING, f"should be valid YAML ({problem})")]
+        ) from None
+    finally:
+        loader.dispose()
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _repeated_keys(
+    node: yaml.Node, path: tuple[str | int, ...] = (), seen: set[int] | None = None
+) -> Iterator[tuple[str, int, int]]:
+    """(key path, first line, repeating line) of each key given twice in one mapping."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:  # an alias to a node already walked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, Any], int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in lines:
+                    yield _document_path((*path, key.value)), lines[key.tag, key.value], line
+                else:
+                    lines[key.tag, key.value] = line
+                yield from _repeated_keys(value, (*path, key.value), seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _repeated_keys(item, (*path, index), seen)
+
+
+def _document_path(parts: Sequence[str | int]) -> str:
+    """`config`, `mlops:serving.endpoints[0].replicas`: keys under `config:` as a user names them."""
+    if len(parts) > 1 and parts[0] == "config":
+        parts = parts[1:]
+    shown = ""
+    for part in parts:
+        shown += f"[{part}]" if isinstance(part, int) else (f".{part}" if shown else str(part))
+    return shown
 
 
 def parse_stack_config(

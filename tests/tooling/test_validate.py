@@ -289,3 +289,59 @@ def test_a_missing_stack_file_is_an_error_not_a_traceback(tmp_path: Path) -> Non
     code, problems = validate(str(tmp_path / "Pulumi.nobody-dev.yaml"))
     assert code == 1
     assert problems == [f"{tmp_path}/Pulumi.nobody-dev.yaml: -: should exist"]
+
+
+def test_a_key_given_twice_at_any_depth_is_an_error_with_both_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stacks").mkdir()
+    text = (STACKS / "Pulumi.fraud-dev.yaml").read_text()
+    # A nested key given twice, and a bad merge: a second `mlops:serving:` block.
+    text = text.replace(
+        "        replicas: {min: 1, max: 2}\n",
+        "        replicas: {min: 1, max: 2}\n        replicas: {min: 2, max: 4}\n",
+    )
+    text += "  mlops:serving:\n    endpoints: []\n"
+    (tmp_path / "stacks" / "Pulumi.fraud-dev.yaml").write_text(text)
+
+    code, problems = validate("--stacks-dir", "stacks")
+
+    lines = text.splitlines()
+    nested = [i + 1 for i, line in enumerate(lines) if line.startswith("        replicas:")]
+    serving = [i + 1 for i, line in enumerate(lines) if line == "  mlops:serving:"]
+    assert (code, problems) == (
+        1,
+        [
+            f"{F}: mlops:serving.endpoints[0].replicas: should be given once (again on line {nested[1]}, first on line {nested[0]})",
+            f"{F}: mlops:serving: should be given once (again on line {serving[1]}, first on line {serving[0]})",
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(
+            b"config:\n  mlops:team: fraud\n  mlops:environment: d\xe9v\n",
+            "line 3: should be UTF-8 text (byte 0xe9 is not)",
+            id="not-utf-8",
+        ),
+        pytest.param(
+            None, "-: should be a stack file Pulumi.<stack>.yaml, not a folder", id="folder"
+        ),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_an_error_not_a_traceback(
+    content: bytes | None, expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "stacks"
+    target.mkdir()
+    if content is not None:
+        target = target / "Pulumi.fraud-dev.yaml"
+        target.write_bytes(content)
+
+    code, problems = validate(str(target.relative_to(tmp_path)))
+
+    assert (code, problems) == (1, [f"{target.relative_to(tmp_path)}: {expected}"])
