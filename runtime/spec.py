@@ -32,6 +32,14 @@ DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """A column / feature name: valid in Feast, pandas and SQL without quoting."""
 
+SNAKE_NAME = r"^[a-z][a-z0-9_]*$"
+"""A Feast name (feature view, project): lower-case snake_case."""
+FEATURE_REF = r"^[a-z][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$"
+"""`<feature_view>:<feature>`."""
+RELATIVE_PATH = r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$"
+"""A path under the stack's own bucket or folder (the stack knows where that is)."""
+DURATION = _DURATION.pattern
+
 
 class SpecModel(BaseModel):
     """Base of every declared model: camelCase keys in YAML, unknown keys rejected."""
@@ -82,7 +90,7 @@ Duration = Annotated[
     BeforeValidator(parse_duration),
     AfterValidator(_positive),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": _DURATION.pattern, "examples": ["30d", "12h"]}),
+    WithJsonSchema({"type": "string", "pattern": DURATION, "examples": ["30d", "12h"]}),
 ]
 Name = Annotated[str, Field(min_length=2, max_length=40, pattern=DNS_LABEL)]
 """A resource name: lower-case letters, digits and '-', starting with a letter, 2-40 long."""
@@ -109,7 +117,7 @@ class Entity(SpecModel):
 
 
 class FeatureSource(SpecModel):
-    path: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")]
+    path: Annotated[str, Field(min_length=1, pattern=RELATIVE_PATH)]
     """Parquet file or folder, relative to the offline store (bucket prefix or local folder)."""
     timestamp_field: Identifier = "event_ts"
     """Event-time column used for point-in-time joins."""
@@ -118,7 +126,7 @@ class FeatureSource(SpecModel):
 
 
 class FeatureView(SpecModel):
-    name: Annotated[str, Field(min_length=2, max_length=60, pattern=r"^[a-z][a-z0-9_]*$")]
+    name: Annotated[str, Field(min_length=2, max_length=60, pattern=SNAKE_NAME)]
     """Feast feature view name (snake_case); also names the online table `<project>.<name>`."""
     entities: Annotated[list[Name], Field(min_length=1)]
     """Entities (by name) whose join keys index this view."""
@@ -134,7 +142,7 @@ class FeatureView(SpecModel):
 
 
 class FeatureStoreSpec(SpecModel):
-    project: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)] | None = None
+    project: Annotated[str, Field(pattern=SNAKE_NAME, max_length=40)] | None = None
     """Feast project name (default: the team name with '-' as '_')."""
     entities: list[Entity] = []
     feature_views: list[FeatureView] = []
@@ -162,7 +170,7 @@ class Estimator(SpecModel):
 
 
 class LabelSource(SpecModel):
-    path: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")]
+    path: Annotated[str, Field(min_length=1, pattern=RELATIVE_PATH)]
     """Parquet file or folder of labelled events, relative to the offline store."""
     target: Identifier = "label"
     """Label column."""
@@ -213,7 +221,7 @@ class PipelineSpec(SpecModel):
     estimator: Estimator = Estimator()
     labels: LabelSource
     features: Annotated[
-        list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$")]],
+        list[Annotated[str, Field(pattern=FEATURE_REF)]],
         Field(min_length=1),
     ]
     """Features as `<feature_view>:<feature>`."""

@@ -106,10 +106,8 @@ def new_team(
             alert_email=alert_email or f"{team}-oncall@example.com",
         )
     except scaffold.ScaffoldError as error:
-        err.print(f"[red]✗[/] {escape(str(error))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except ConfigError as error:
-        _report(error)
+        for line in str(error).splitlines():
+            err.print(f"[red]✗[/] {escape(line)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     for file in written:
         out.print(f"[green]✓[/] wrote {file}", highlight=False)

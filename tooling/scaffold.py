@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from components.config import Environment, parse_stack_config
+from components.config import ConfigError, Environment, parse_stack_config
 
 
 class ScaffoldError(Exception):
@@ -76,6 +77,26 @@ def team_config(
     }
 
 
+_OPTIONS = {
+    "mlops:team": "the team name",
+    "aws:region": "--region",
+    "mlops:cluster": "--platform",
+    "mlops:monitoring": "--alert-email",
+}
+"""Config keys new-team fills from its arguments; everything else it writes is fixed."""
+
+
+def _as_options(error: ConfigError) -> str:
+    """The problems as the arguments that caused them: no file was written to blame."""
+    problems: dict[str, str] = {}
+    for issue in error.issues:
+        option = _OPTIONS.get(re.split(r"[.\[]", issue.path, maxsplit=1)[0], issue.path)
+        problems.setdefault(option, f"{option}: {issue.problem}")
+    # A bad team name also breaks the names made from it; the name is the one thing to fix.
+    shown = [problems["the team name"]] if "the team name" in problems else problems.values()
+    return "\n".join(shown) + "; nothing was written"
+
+
 def undeployed_image(team: str, environment: Environment, region: str) -> str:
     """A digest reference to the stack's ECR repository that names no image yet (all zeros)."""
     return (
@@ -99,7 +120,10 @@ def write_team(
         config = team_config(
             team, environment, region=region, platform=platform, alert_email=alert_email
         )
-        parse_stack_config(config, file=file, stack=f"{team}-{environment}")  # raises ConfigError
+        try:
+            parse_stack_config(config, file=file, stack=f"{team}-{environment}")
+        except ConfigError as error:
+            raise ScaffoldError(_as_options(error)) from None
         header = f"# {team} ({environment}): written by `mlops new-team`; edit freely, then `mlops validate`.\n"
         documents[file] = header + yaml.safe_dump({"config": config}, sort_keys=False, width=100)
     existing = [str(f) for f in documents if f.exists()]

@@ -69,8 +69,8 @@ Cron = Annotated[
     str, AfterValidator(_cron), WithJsonSchema({"type": "string", "examples": ["0 3 * * 0"]})
 ]
 
-_QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
-Quantity = Annotated[str, Field(pattern=_QUANTITY, examples=["500m", "2", "4Gi"])]
+QUANTITY = r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+Quantity = Annotated[str, Field(pattern=QUANTITY, examples=["500m", "2", "4Gi"])]
 """A Kubernetes resource quantity: `500m`, `2`, `512Mi`, `4Gi`."""
 
 SECRET_PLACEHOLDER = "[secret]"

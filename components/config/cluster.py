@@ -22,30 +22,32 @@ CLUSTER_OUTPUTS = {
 STACK_REFERENCE_OUTPUTS = tuple(CLUSTER_OUTPUTS.values())
 """What a platform stack must export for team stacks to reference it."""
 
+STACK_REFERENCE = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+CLUSTER_NAME = r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$"
+OIDC_PROVIDER_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/.+$"
+OIDC_ISSUER = r"^(https://)?oidc\.eks\.[a-z0-9-]+\.amazonaws\.com/id/[A-F0-9]+$"
+VPC_ID = r"^vpc-[0-9a-f]{8,17}$"
+SUBNET_ID = r"^subnet-[0-9a-f]{8,17}$"
+SECURITY_GROUP_ID = r"^sg-[0-9a-f]{8,17}$"
+
 
 class StackReferenceCluster(ConfigModel):
-    stack_reference: Annotated[
-        str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-    ]
+    stack_reference: Annotated[str, Field(pattern=STACK_REFERENCE)]
     """The platform stack, `<org>/<project>/<stack>`, that exports the cluster outputs."""
 
 
 class ExplicitCluster(ConfigModel):
-    name: Annotated[str, Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$")]
+    name: Annotated[str, Field(pattern=CLUSTER_NAME)]
     """EKS cluster name."""
     kubeconfig: Secret
-    oidc_provider_arn: Annotated[
-        str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/.+$")
-    ]
-    oidc_provider_url: Annotated[
-        str, Field(pattern=r"^(https://)?oidc\.eks\.[a-z0-9-]+\.amazonaws\.com/id/[A-F0-9]+$")
-    ]
-    vpc_id: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+    oidc_provider_arn: Annotated[str, Field(pattern=OIDC_PROVIDER_ARN)]
+    oidc_provider_url: Annotated[str, Field(pattern=OIDC_ISSUER)]
+    vpc_id: Annotated[str, Field(pattern=VPC_ID)]
     private_subnet_ids: Annotated[
-        list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]], Field(min_length=2)
+        list[Annotated[str, Field(pattern=SUBNET_ID)]], Field(min_length=2)
     ]
     """At least two, in different availability zones."""
-    node_security_group_id: Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]
+    node_security_group_id: Annotated[str, Field(pattern=SECURITY_GROUP_ID)]
 
 
 def _cluster_kind(value: Any) -> str | None:

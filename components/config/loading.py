@@ -14,8 +14,21 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from components.config import rules
-from components.config.stack import NAMESPACE, TEAM_PATTERN, StackConfig
-from runtime.spec import DNS_LABEL, IDENTIFIER
+from components.config.base import QUANTITY
+from components.config.cluster import (
+    CLUSTER_NAME,
+    OIDC_ISSUER,
+    OIDC_PROVIDER_ARN,
+    SECURITY_GROUP_ID,
+    STACK_REFERENCE,
+    SUBNET_ID,
+    VPC_ID,
+)
+from components.config.registry import ENGINE_VERSION, INSTANCE_CLASS
+from components.config.serving import HOST_NAME, INGRESS_CLASS
+from components.config.stack import IMAGE_REFERENCE, NAMESPACE, TEAM_PATTERN, StackConfig
+from components.config.training import INSTANCE_TYPE
+from runtime.spec import DNS_LABEL, DURATION, FEATURE_REF, IDENTIFIER, RELATIVE_PATH, SNAKE_NAME
 
 REGION_KEY = "aws:region"
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -32,8 +45,13 @@ class Issue:
     message: str
 
     def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.problem}"
+
+    @property
+    def problem(self) -> str:
+        """What is wrong, without the file and the key: `should be ... (got ...)`."""
         got = "" if self.value is _MISSING else f" (got {_show(self.value)})"
-        return f"{self.file}: {self.path}: {self.message}{got}"
+        return f"{self.message}{got}"
 
 
 class ConfigError(Exception):
@@ -427,6 +445,10 @@ def _expected(detail: Mapping[str, Any], loc: Sequence[Any], namespace: Namespac
         return f"should be a known key ({', '.join(allowed)}){hint}"
     if kind == "plaintext_secret":
         return "should be " + message.replace("<this key>", _path(loc, namespace.name))
+    if message.startswith(_NOT_AN_EMAIL):
+        return (
+            f"should be an email address such as ml-oncall@example.com: {detail['ctx']['reason']}"
+        )
     if kind.startswith("value_error") or kind in _CUSTOM_ERRORS:
         return "should be " + message.removeprefix("Value error, ")
     if kind == "string_pattern_mismatch" and detail.get("ctx", {}).get("pattern") in PATTERN_HELP:
@@ -436,11 +458,39 @@ def _expected(detail: Mapping[str, Any], loc: Sequence[Any], namespace: Namespac
 
 
 PATTERN_HELP = {
-    DNS_LABEL: "lower-case letters, digits and '-', starting with a letter, not ending with '-'",
-    IDENTIFIER: "letters, digits and '_', not starting with a digit",
+    DNS_LABEL: "lower-case letters, digits and '-', starting with a letter, not ending with '-', "
+    "e.g. 'fraud-model'",
+    IDENTIFIER: "letters, digits and '_', not starting with a digit, e.g. 'card_id'",
     TEAM_PATTERN: "2-20 lower-case letters, digits and '-', starting with a letter",
+    SNAKE_NAME: "lower-case letters, digits and '_', starting with a letter, e.g. 'card_txn_stats'",
+    FEATURE_REF: "<feature_view>:<feature>, the view's name in lower-case, "
+    "e.g. 'card_txn_stats:txn_count_7d'",
+    RELATIVE_PATH: "a path relative to the stack's own bucket, e.g. 'card_txn_stats/' "
+    "(no s3://<bucket>/ and no leading '/': the stack knows its bucket)",
+    DURATION: "a duration such as 90s, 15m, 12h, 30d or 2w",
+    QUANTITY: "a Kubernetes quantity: a number and an optional unit m, k, M, G, T, Ki, Mi, Gi "
+    "or Ti, e.g. '500m', '2' or '8Gi' (not '8GB')",
+    INSTANCE_TYPE: "an EC2 instance type, e.g. 'm6i.xlarge' or 'g5.2xlarge'",
+    INSTANCE_CLASS: "an RDS instance class, e.g. 'db.t4g.medium'",
+    ENGINE_VERSION: "a PostgreSQL major version from 13, or major.minor, e.g. '16' or '16.4'",
+    HOST_NAME: "a lower-case DNS host name, e.g. 'fraud-scorer.ml.acme.internal'",
+    INGRESS_CLASS: "an IngressClass name, e.g. 'alb'",
+    STACK_REFERENCE: "<org>/<project>/<stack>, e.g. 'acme/mlops-platform/prod'",
+    CLUSTER_NAME: "an EKS cluster name: letters, digits, '-' and '_', e.g. 'mlops-prod'",
+    OIDC_PROVIDER_ARN: "an IAM OIDC provider ARN, "
+    "e.g. 'arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/ABC123'",
+    OIDC_ISSUER: "the cluster's OIDC issuer, "
+    "e.g. 'https://oidc.eks.eu-west-1.amazonaws.com/id/ABC123'",
+    VPC_ID: "a VPC id, e.g. 'vpc-0a1b2c3d4e5f67890'",
+    SUBNET_ID: "a subnet id, e.g. 'subnet-0a1b2c3d4e5f67890'",
+    SECURITY_GROUP_ID: "a security group id, e.g. 'sg-0a1b2c3d4e5f67890'",
+    IMAGE_REFERENCE: "an image reference without spaces, e.g. 'mlops-stack/runtime:0.1.0'",
 }
+"""What each pattern of the schema means, with an example: never answer with a bare regex."""
 
+
+_NOT_AN_EMAIL = "value is not a valid email address"
+"""How pydantic's EmailStr (email-validator) words its error; the reason follows."""
 
 _CUSTOM_ERRORS = {"cron", "tag", "cluster", "billing", "registry_type", "endpoint_mode"}
 

@@ -10,6 +10,9 @@ from components.config.base import ConfigModel, Environment, Presets
 from components.config.featurestore import Lifecycle
 from components.config.resources import ContainerResources
 
+INSTANCE_CLASS = r"^db\.[a-z0-9]+\.[a-z0-9]+$"
+ENGINE_VERSION = r"^1[3-9](\.\d+)?$"
+
 
 class Database(ConfigModel):
     __presets__: ClassVar[Presets] = {
@@ -25,11 +28,11 @@ class Database(ConfigModel):
         },
     }
 
-    instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")] = "db.t4g.micro"
+    instance_class: Annotated[str, Field(pattern=INSTANCE_CLASS)] = "db.t4g.micro"
     storage_gb: Annotated[int, Field(ge=20, le=65_536)] = 20
     max_storage_gb: Annotated[int, Field(ge=20, le=65_536)] | None = None
     """Storage autoscaling ceiling (default: 4 x storageGb)."""
-    engine_version: Annotated[str, Field(pattern=r"^1[3-9](\.\d+)?$")] = "16"
+    engine_version: Annotated[str, Field(pattern=ENGINE_VERSION)] = "16"
     """PostgreSQL major (or major.minor) version."""
     backup_retention_days: Annotated[int, Field(ge=0, le=35)] = 1
     multi_az: bool = False

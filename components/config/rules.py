@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from components import naming
 from components.config.base import Environment
@@ -46,6 +46,12 @@ class Concerns:
         return self.environment == Environment.prod
 
 
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Named)
 Rule = Callable[[Concerns], Iterable[Problem]]
 RULES: list[Rule] = []
 
@@ -65,6 +71,15 @@ def _duplicates(key: str, names: list[str]) -> Iterator[Problem]:
     for index, name in enumerate(names):
         if counts[name] > 1 and names.index(name) != index:
             yield Problem(f"{key}[{index}].name", name, "unique within the list")
+
+
+def _declared(items: Iterable[T]) -> dict[str, T | None]:
+    """Name -> item; None for a name declared twice. `unique_names` reports that once, and
+    references to it are not checked against either copy (that would only repeat it)."""
+    declared: dict[str, T | None] = {}
+    for item in items:
+        declared[item.name] = None if item.name in declared else item
+    return declared
 
 
 @rule
@@ -89,13 +104,14 @@ def unique_names(c: Concerns) -> Iterator[Problem]:
     if c.training:
         yield from _duplicates("mlops:training.nodePools", [p.name for p in c.training.node_pools])
         yield from _duplicates("mlops:training.pipelines", [p.name for p in c.training.pipelines])
-        models = [p.model_name for p in c.training.pipelines]
+        registers: dict[str, str] = {}
         for index, pipeline in enumerate(c.training.pipelines):
-            if models.count(pipeline.model_name) > 1 and models.index(pipeline.model_name) != index:
+            other = registers.setdefault(pipeline.model_name, pipeline.name)
+            if other != pipeline.name:  # the same pipeline twice is reported as a name
                 yield Problem(
                     f"mlops:training.pipelines[{index}].model",
                     pipeline.model_name,
-                    "each pipeline registers its own model; this name is taken by another pipeline",
+                    f"a model no other pipeline registers (pipeline {other!r} registers it)",
                 )
     if c.serving:
         yield from _duplicates("mlops:serving.endpoints", [e.name for e in c.serving.endpoints])
@@ -120,17 +136,17 @@ def feature_views_name_entities(c: Concerns) -> Iterator[Problem]:
 def pipelines_use_known_features_and_pools(c: Concerns) -> Iterator[Problem]:
     if not c.training:
         return
-    pools = {p.name: p for p in c.training.node_pools}
+    pools = _declared(c.training.node_pools)
     for i, pipeline in enumerate(c.training.pipelines):
         path = f"mlops:training.pipelines[{i}]"
         pool = pools.get(pipeline.node_pool)
-        if pool is None:
+        if pipeline.node_pool not in pools:
             yield Problem(
                 f"{path}.nodePool",
                 pipeline.node_pool,
                 f"a node pool declared in mlops:training.nodePools ({_one_of(pools)})",
             )
-        elif pipeline.resources.gpu:
+        elif pool and pipeline.resources.gpu:
             most = max(naming.gpus_per_instance(t) for t in pool.instance_types)
             if most == 0:
                 yield Problem(
@@ -146,17 +162,17 @@ def pipelines_use_known_features_and_pools(c: Concerns) -> Iterator[Problem]:
                 )
         if c.feature_store is None:
             continue
-        views = {v.name: v for v in c.feature_store.feature_views}
+        views = _declared(c.feature_store.feature_views)
         for j, ref in enumerate(pipeline.features):
             view_name, feature = ref.split(":", 1)
             view = views.get(view_name)
-            if view is None:
+            if view_name not in views:
                 yield Problem(
                     f"{path}.features[{j}]",
                     ref,
                     f"<featureView>:<feature> with a declared view ({_one_of(views)})",
                 )
-            elif feature not in view.features:
+            elif view and feature not in view.features:
                 yield Problem(
                     f"{path}.features[{j}]",
                     ref,

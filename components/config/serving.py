@@ -8,7 +8,10 @@ from pydantic import Discriminator, Field, Tag
 
 from components.config.base import ConfigModel, Cron, Environment, Presets
 from components.config.resources import ContainerResources
-from runtime.spec import EndpointSpec, Name
+from runtime.spec import RELATIVE_PATH, EndpointSpec, Name
+
+HOST_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$"
+INGRESS_CLASS = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 
 class Replicas(ConfigModel):
@@ -19,10 +22,8 @@ class Replicas(ConfigModel):
 
 
 class Ingress(ConfigModel):
-    host: Annotated[
-        str, Field(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$", max_length=253)
-    ]
-    class_name: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")] = "alb"
+    host: Annotated[str, Field(pattern=HOST_NAME, max_length=253)]
+    class_name: Annotated[str, Field(pattern=INGRESS_CLASS)] = "alb"
     internal: bool = True
     """Reachable only inside the VPC (an internal load balancer)."""
 
@@ -41,9 +42,9 @@ class BatchEndpoint(ConfigModel):
     model: Name
     mode: Literal["batch"]
     schedule: Cron
-    input: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")]
+    input: Annotated[str, Field(pattern=RELATIVE_PATH)]
     """Entity list (parquet), relative to the offline store."""
-    output: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")] = "predictions/"
+    output: Annotated[str, Field(pattern=RELATIVE_PATH)] = "predictions/"
     """Prefix, in the artifact bucket, that predictions are written under."""
     resources: ContainerResources = ContainerResources(cpu="1", memory="2Gi")
 

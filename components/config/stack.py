@@ -18,6 +18,7 @@ from components.config.training import TrainingConfig
 NAMESPACE = "mlops"
 TEAM_PATTERN = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
 DEFAULT_IMAGE = "mlops-stack/runtime:0.1.0"
+IMAGE_REFERENCE = r"^[^\s]+$"
 
 
 class StackConfig(ConfigModel):
@@ -39,7 +40,9 @@ class StackConfig(ConfigModel):
     """What the stack may cost a month; the policy pack fails a change whose estimate can pass it."""
     usage: Usage = Usage()
     """Usage the cost estimate assumes (`mlops cost`); defaults per environment."""
-    image: Annotated[str, Field(min_length=3, max_length=512, pattern=r"^[^\s]+$")] = DEFAULT_IMAGE
+    image: Annotated[str, Field(min_length=3, max_length=512, pattern=IMAGE_REFERENCE)] = (
+        DEFAULT_IMAGE
+    )
     """Runtime container image for every workload (`repo@sha256:...` in prod)."""
 
     @property

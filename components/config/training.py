@@ -12,6 +12,8 @@ from components.config.base import ConfigModel, Cron, Environment, Presets, Quan
 from components.config.resources import ContainerResources
 from runtime.spec import Duration, Name, PipelineSpec
 
+INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$"
+
 
 class Capacity(StrEnum):
     spot = "spot"
@@ -21,7 +23,7 @@ class Capacity(StrEnum):
 class NodePool(ConfigModel):
     name: Name
     instance_types: Annotated[
-        list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$")]],
+        list[Annotated[str, Field(pattern=INSTANCE_TYPE)]],
         Field(min_length=1, max_length=20),
     ]
     capacity: Capacity = Capacity.spot

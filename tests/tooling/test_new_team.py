@@ -46,24 +46,36 @@ def test_new_team_refuses_to_overwrite_and_writes_nothing(stack_dir: Path) -> No
     assert not (stack_dir / "Pulumi.payments-dev.yaml").exists()
 
 
+NAME_RULE = "should be 2-20 lower-case letters, digits and '-', starting with a letter"
+
+
 @pytest.mark.parametrize(
-    ("team", "expected"),
+    ("args", "expected"),
     [
         pytest.param(
-            "Payments",
-            "mlops:team: should be 2-20 lower-case letters, digits and '-', starting with a letter (got 'Payments')",
-            id="upper-case",
+            ["Payments_X", "--env", "dev", "--env", "prod"],
+            [f"the team name: {NAME_RULE} (got 'Payments_X'); nothing was written"],
+            id="upper-case-and-underscore",
         ),
         pytest.param(
-            "a-team-name-much-too-long",
-            "mlops:team: should be 2-20 lower-case letters, digits and '-', starting with a letter (got 'a-team-name-much-too-long')",
+            ["a-team-name-much-too-long"],
+            [f"the team name: {NAME_RULE} (got 'a-team-name-much-too-long'); nothing was written"],
             id="too-long",
+        ),
+        pytest.param(
+            ["payments", "--region", "europe", "--alert-email", "oncall"],
+            [
+                "--region: should be an AWS region such as eu-west-1 (got 'europe')",
+                "--alert-email: should be an email address such as ml-oncall@example.com: An email address must have an @-sign. (got 'oncall'); nothing was written",
+            ],
+            id="bad-options",
         ),
     ],
 )
-def test_new_team_rejects_a_bad_team_name(team: str, expected: str, stack_dir: Path) -> None:
-    result = runner.invoke(app, ["new-team", team, "--stacks-dir", str(stack_dir)])
+def test_new_team_blames_its_arguments_not_a_file_it_never_wrote(
+    args: list[str], expected: list[str], stack_dir: Path
+) -> None:
+    result = runner.invoke(app, ["new-team", *args, "--stacks-dir", str(stack_dir)])
 
-    assert result.exit_code == 1
-    assert f"{stack_dir}/Pulumi.{team}-dev.yaml: {expected}" in result.stderr
+    assert (result.exit_code, result.stderr.splitlines()) == (1, [f"✗ {e}" for e in expected])
     assert list(stack_dir.iterdir()) == []

@@ -68,6 +68,22 @@ def _second_endpoint(**overrides: Any) -> Callable[[Config], None]:
     return mutate
 
 
+def _second_view(**overrides: Any) -> Callable[[Config], None]:
+    def mutate(config: Config) -> None:
+        views = config["mlops:featureStore"]["featureViews"]
+        views.append({**copy.deepcopy(views[0]), **overrides})
+
+    return mutate
+
+
+def _second_pipeline(**overrides: Any) -> Callable[[Config], None]:
+    def mutate(config: Config) -> None:
+        pipelines = config["mlops:training"]["pipelines"]
+        pipelines.append({**copy.deepcopy(pipelines[0]), **overrides})
+
+    return mutate
+
+
 F = "stacks/Pulumi.fraud-dev.yaml"
 CASES = [
     pytest.param(
@@ -158,7 +174,7 @@ CASES = [
     pytest.param(
         _set("mlops:serving/endpoints[0].name", "Scorer_1"),
         [
-            f"{F}: mlops:serving.endpoints[0].name: should be lower-case letters, digits and '-', starting with a letter, not ending with '-' (got 'Scorer_1')"
+            f"{F}: mlops:serving.endpoints[0].name: should be lower-case letters, digits and '-', starting with a letter, not ending with '-', e.g. 'fraud-model' (got 'Scorer_1')"
         ],
         id="invalid-kubernetes-name",
     ),
@@ -202,6 +218,57 @@ CASES = [
             f"{F}: mlops:monitoring.drift.featureThresholds.avg_amount: should be keyed by a feature a real-time endpoint's model uses (one of 'avg_amount_7d', 'card_age_days', 'credit_limit', 'distinct_merchants_7d', 'is_premium', 'max_amount_7d', 'txn_count_7d') (got 0.1)"
         ],
         id="drift-threshold-for-an-unserved-feature",
+    ),
+    pytest.param(
+        _set("mlops:monitoring/alertEmails[0]", "fraud-oncall"),
+        [
+            f"{F}: mlops:monitoring.alertEmails[0]: should be an email address such as ml-oncall@example.com: An email address must have an @-sign. (got 'fraud-oncall')"
+        ],
+        id="not-an-email",
+    ),
+    pytest.param(
+        _set("mlops:training/pipelines[0].resources.memory", "8GB"),
+        [
+            f"{F}: mlops:training.pipelines[0].resources.memory: should be a Kubernetes quantity: a number and an optional unit m, k, M, G, T, Ki, Mi, Gi or Ti, e.g. '500m', '2' or '8Gi' (not '8GB') (got '8GB')"
+        ],
+        id="memory-in-gb",
+    ),
+    pytest.param(
+        _set(
+            "mlops:featureStore/featureViews[0].source.path", "s3://acme-features/card_txn_stats/"
+        ),
+        [
+            f"{F}: mlops:featureStore.featureViews[0].source.path: should be a path relative to the stack's own bucket, e.g. 'card_txn_stats/' (no s3://<bucket>/ and no leading '/': the stack knows its bucket) (got 's3://acme-features/card_txn_stats/')"
+        ],
+        id="s3-url-for-a-path",
+    ),
+    pytest.param(
+        _set("mlops:training/pipelines[0].features[0]", "Card_txn_stats:txn_count_7d"),
+        [
+            f"{F}: mlops:training.pipelines[0].features[0]: should be <feature_view>:<feature>, the view's name in lower-case, e.g. 'card_txn_stats:txn_count_7d' (got 'Card_txn_stats:txn_count_7d')"
+        ],
+        id="upper-case-feature-reference",
+    ),
+    pytest.param(
+        _second_view(name="card_txn_stats", features={"merchant_risk": "float64"}),
+        [
+            f"{F}: mlops:featureStore.featureViews[2].name: should be unique within the list (got 'card_txn_stats')"
+        ],
+        id="duplicate-view-reported-once",
+    ),
+    pytest.param(
+        _second_pipeline(),
+        [
+            f"{F}: mlops:training.pipelines[1].name: should be unique within the list (got 'fraud-model')"
+        ],
+        id="duplicate-pipeline-reported-once",
+    ),
+    pytest.param(
+        _second_pipeline(name="fraud-model-v2", model="fraud-model"),
+        [
+            f"{F}: mlops:training.pipelines[1].model: should be a model no other pipeline registers (pipeline 'fraud-model' registers it) (got 'fraud-model')"
+        ],
+        id="two-pipelines-one-model",
     ),
     pytest.param(
         _set("aws:region", "europe"),
@@ -345,3 +412,19 @@ def test_a_file_that_cannot_be_read_is_an_error_not_a_traceback(
     code, problems = validate(str(target.relative_to(tmp_path)))
 
     assert (code, problems) == (1, [f"{target.relative_to(tmp_path)}: {expected}"])
+
+
+def test_every_pattern_of_the_schema_is_explained_with_an_example() -> None:
+    from components.config import StackConfig
+    from components.config.loading import PATTERN_HELP
+
+    def patterns(node: Any) -> set[str]:
+        if isinstance(node, dict):
+            found = {node["pattern"]} if isinstance(node.get("pattern"), str) else set()
+            return found.union(*map(patterns, node.values()))
+        if isinstance(node, list):
+            return set().union(*map(patterns, node))
+        return set()
+
+    unexplained = patterns(StackConfig.model_json_schema(by_alias=True)) - set(PATTERN_HELP)
+    assert unexplained == set()
