@@ -930,11 +930,21 @@ def k8s_drop_all_capabilities(spec: Mapping[str, Any], container: Mapping[str, A
     return None
 
 
+_PLACEHOLDER_DIGEST = "@sha256:" + "0" * 64
+"""Written by `mlops new-team` until an image is pushed: it names no image."""
+
+
 def image_problem(image: Any) -> str | None:
     if image == UNKNOWN:
         return None
     if not isinstance(image, str) or not image:
         return "no image: set a pinned image"
+    if image.endswith(_PLACEHOLDER_DIGEST):
+        return (
+            f"image {image!r} has the all-zero placeholder digest `mlops new-team` writes: push "
+            "the image (`mlops image build --push <repository>`) and set mlops:image to the "
+            "<repository>@sha256:<digest> it prints"
+        )
     if "@sha256:" in image:
         return None
     last = image.rsplit("/", 1)[-1]

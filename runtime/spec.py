@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictInt,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -204,7 +205,7 @@ class ValueRange(SpecModel):
 class DataChecks(SpecModel):
     """Checks on the label data and on the joined training set, run before anything is fitted."""
 
-    min_rows: Annotated[int, Field(ge=1)] = 100
+    min_rows: Annotated[StrictInt, Field(ge=1)] = 100
     """Fewest labelled rows a run accepts."""
     max_null_fraction: Annotated[float, Field(ge=0, le=1)] = 0.05
     """Largest share of missing values per feature after the point-in-time join."""
@@ -232,7 +233,7 @@ class PipelineSpec(SpecModel):
     """Column of the label data across which fairness is measured (never used as a feature)."""
     fairness_metric: FairnessMetric = FairnessMetric.demographic_parity
     test_size: Annotated[float, Field(gt=0, lt=1)] = 0.2
-    seed: int = 42
+    seed: StrictInt = 42
     gates: Gates = Gates()
     checks: DataChecks = DataChecks()
 
@@ -256,7 +257,7 @@ class PipelineSpec(SpecModel):
 class CanarySpec(SpecModel):
     alias: Literal["challenger"] = "challenger"
     """Registry alias served to the canary share."""
-    weight: Annotated[int, Field(ge=1, le=50)] = 10
+    weight: Annotated[StrictInt, Field(ge=1, le=50)] = 10
     """Percent of requests answered by the canary."""
 
 

@@ -21,16 +21,8 @@ import numpy as np
 import pandas as pd
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 from mlflow.models import infer_signature
-from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -46,6 +38,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from runtime import features, registry
 from runtime.checks import check_labels, check_training_set
 from runtime.errors import ConfigurationError, DataCheckError, GateFailure, RuntimeUserError
+from runtime.estimators import ESTIMATORS, estimator_class
 from runtime.metrics import (
     FAIRNESS_GAP,
     MODEL_QUALITY,
@@ -67,14 +60,6 @@ TASK_METRICS = {
     Task.regression: ("r2", "neg_rmse", "mae"),
 }
 ROW_ID = "__row"
-_ESTIMATORS: dict[tuple[EstimatorKind, Task], type[BaseEstimator]] = {
-    (EstimatorKind.logistic_regression, Task.classification): LogisticRegression,
-    (EstimatorKind.random_forest, Task.classification): RandomForestClassifier,
-    (EstimatorKind.random_forest, Task.regression): RandomForestRegressor,
-    (EstimatorKind.hist_gradient_boosting, Task.classification): HistGradientBoostingClassifier,
-    (EstimatorKind.hist_gradient_boosting, Task.regression): HistGradientBoostingRegressor,
-    (EstimatorKind.linear_regression, Task.regression): LinearRegression,
-}
 _SCALED = {EstimatorKind.logistic_regression, EstimatorKind.linear_regression}
 
 
@@ -229,7 +214,7 @@ def _train(settings: Settings, pipeline: PipelineSpec) -> TrainResult:
 
 def _validate_pipeline(pipeline: PipelineSpec) -> str:
     problems = []
-    if (pipeline.estimator.kind, pipeline.task) not in _ESTIMATORS:
+    if (pipeline.estimator.kind, pipeline.task) not in ESTIMATORS:
         problems.append(f"estimator {pipeline.estimator.kind} cannot do {pipeline.task}")
     gate_metric = pipeline.gates.metric or DEFAULT_GATE_METRIC[pipeline.task]
     if gate_metric not in TASK_METRICS[pipeline.task]:
@@ -265,7 +250,7 @@ def _join_keys(settings: Settings, views: list[Any]) -> dict[str, ValueType]:
 
 def _build_model(pipeline: PipelineSpec, numeric: list[str], categorical: list[str]) -> Pipeline:
     kind = pipeline.estimator.kind
-    estimator = _ESTIMATORS[(kind, pipeline.task)]()
+    estimator = estimator_class(kind, pipeline.task)()
     params = dict(pipeline.estimator.params)
     if "random_state" in estimator.get_params():
         params.setdefault("random_state", pipeline.seed)

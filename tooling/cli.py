@@ -112,6 +112,13 @@ def new_team(
     for file in written:
         out.print(f"[green]✓[/] wrote {file}", highlight=False)
     out.print(f"Next: edit them, then `mlops plan {written[0].stem.removeprefix('Pulumi.')}`.")
+    if Environment.prod in env:
+        out.print(
+            "Prod runs a pushed image: `mlops image build --push <repository>` prints "
+            "<repository>@sha256:<digest>; `pulumi config set mlops:image` to it "
+            "(until then `mlops validate` refuses the placeholder).",
+            highlight=False,
+        )
 
 
 @app.command("schema")

@@ -106,25 +106,25 @@ Secret = Annotated[
 ]
 
 _AWS_TAG_KEY = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+RESERVED_TAGS = ("team", "environment", "managed-by")
+"""Tags the stack sets on every resource itself (components.team.Team.tags)."""
 
 
-def _tags(value: dict[str, str]) -> dict[str, str]:
-    for key, tag_value in value.items():
-        if key.lower().startswith("aws:"):
-            raise PydanticCustomError(
-                "tag", "tag keys may not start with 'aws:' (got {key!r})", {"key": key}
-            )
-        if not _AWS_TAG_KEY.match(key):
-            raise PydanticCustomError(
-                "tag",
-                "tag keys are 1-128 letters, digits, spaces and _.:/=+-@ (got {key!r})",
-                {"key": key},
-            )
-        if len(tag_value) > 256:
-            raise PydanticCustomError(
-                "tag", "tag values are at most 256 characters ({key!r})", {"key": key}
-            )
-    return value
+def _tag_key(key: str) -> str:
+    if key.lower().startswith("aws:"):
+        raise PydanticCustomError("tag", "a tag key not starting with 'aws:' (AWS reserves it)")
+    if key in RESERVED_TAGS:
+        raise PydanticCustomError(
+            "tag",
+            "a tag key of your own: team, environment and managed-by are reserved "
+            "(the stack sets them on every resource)",
+        )
+    if not _AWS_TAG_KEY.match(key):
+        raise PydanticCustomError("tag", "a tag key of 1-128 letters, digits, spaces and _.:/=+-@")
+    return key
 
 
-Tags = Annotated[dict[str, str], Field(max_length=40), AfterValidator(_tags)]
+Tags = Annotated[
+    dict[Annotated[str, AfterValidator(_tag_key)], Annotated[str, Field(max_length=256)]],
+    Field(max_length=40),
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, StrictInt, Tag
 
 from components.config.base import ConfigModel, Cron, Environment, Presets
 from components.config.resources import ContainerResources
@@ -17,12 +17,12 @@ class OnDemand(ConfigModel):
 
 class Provisioned(ConfigModel):
     billing: Literal["provisioned"]
-    read_capacity: Annotated[int, Field(ge=1, le=40_000)] = 5
+    read_capacity: Annotated[StrictInt, Field(ge=1, le=40_000)] = 5
     """Minimum read capacity units; autoscaling raises it up to `maxReadCapacity`."""
-    write_capacity: Annotated[int, Field(ge=1, le=40_000)] = 5
-    max_read_capacity: Annotated[int, Field(ge=1, le=40_000)] = 100
-    max_write_capacity: Annotated[int, Field(ge=1, le=40_000)] = 100
-    target_utilization: Annotated[int, Field(ge=20, le=90)] = 70
+    write_capacity: Annotated[StrictInt, Field(ge=1, le=40_000)] = 5
+    max_read_capacity: Annotated[StrictInt, Field(ge=1, le=40_000)] = 100
+    max_write_capacity: Annotated[StrictInt, Field(ge=1, le=40_000)] = 100
+    target_utilization: Annotated[StrictInt, Field(ge=20, le=90)] = 70
     """Percent of provisioned capacity that autoscaling aims for."""
 
 
@@ -58,11 +58,11 @@ FeastRegistry = Annotated[
 
 
 class Lifecycle(ConfigModel):
-    noncurrent_version_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    noncurrent_version_expiration_days: Annotated[StrictInt, Field(ge=1, le=3650)] = 30
     """Delete overwritten object versions after this many days."""
-    infrequent_access_after_days: Annotated[int, Field(ge=30, le=3650)] | None = None
+    infrequent_access_after_days: Annotated[StrictInt, Field(ge=30, le=3650)] | None = None
     """Move objects to STANDARD_IA after this many days (none: never)."""
-    expiration_days: Annotated[int, Field(ge=1, le=36500)] | None = None
+    expiration_days: Annotated[StrictInt, Field(ge=1, le=36500)] | None = None
     """Delete objects after this many days (none: keep)."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, StrictInt
 
 from components.config.base import ConfigModel, Cron, Environment, Presets, Secret
 from runtime.spec import Identifier
@@ -26,7 +26,7 @@ class MonitoringConfig(ConfigModel):
     alert_webhooks: list[Secret] = []
     """HTTPS endpoints (e.g. a paging service's integration URL); secrets, they carry a key."""
     drift: Drift = Drift()
-    missed_runs: Annotated[int, Field(ge=1, le=10)] = 2
+    missed_runs: Annotated[StrictInt, Field(ge=1, le=10)] = 2
     """Alarm when a pipeline has not succeeded within this many schedule periods (+1)."""
     no_traffic_alarm: bool = False
     """Alarm when a real-time endpoint gets no requests (prod default: on)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from components.config.base import ConfigModel, Environment, Presets
 from components.config.featurestore import Lifecycle
@@ -29,12 +29,12 @@ class Database(ConfigModel):
     }
 
     instance_class: Annotated[str, Field(pattern=INSTANCE_CLASS)] = "db.t4g.micro"
-    storage_gb: Annotated[int, Field(ge=20, le=65_536)] = 20
-    max_storage_gb: Annotated[int, Field(ge=20, le=65_536)] | None = None
+    storage_gb: Annotated[StrictInt, Field(ge=20, le=65_536)] = 20
+    max_storage_gb: Annotated[StrictInt, Field(ge=20, le=65_536)] | None = None
     """Storage autoscaling ceiling (default: 4 x storageGb)."""
     engine_version: Annotated[str, Field(pattern=ENGINE_VERSION)] = "16"
     """PostgreSQL major (or major.minor) version."""
-    backup_retention_days: Annotated[int, Field(ge=0, le=35)] = 1
+    backup_retention_days: Annotated[StrictInt, Field(ge=0, le=35)] = 1
     multi_az: bool = False
     deletion_protection: bool = False
     performance_insights: bool = False
@@ -43,7 +43,7 @@ class Database(ConfigModel):
 class MlflowServer(ConfigModel):
     __presets__: ClassVar[Presets] = {Environment.prod: {"replicas": 2}}
 
-    replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    replicas: Annotated[StrictInt, Field(ge=1, le=10)] = 1
     resources: ContainerResources = ContainerResources(cpu="250m", memory="1Gi")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from components.config.base import ConfigModel, Quantity
 
@@ -16,5 +16,5 @@ class ContainerResources(ConfigModel):
     """Memory request, and limit (memory is not compressible: request = limit)."""
     cpu_limit: Quantity | None = None
     """CPU limit (default: 2 x the request)."""
-    gpu: Annotated[int, Field(ge=0, le=8)] = 0
+    gpu: Annotated[StrictInt, Field(ge=0, le=8)] = 0
     """NVIDIA GPUs (request = limit)."""

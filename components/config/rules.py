@@ -15,6 +15,7 @@ from components.config.monitoring import MonitoringConfig
 from components.config.registry import RegistryConfig
 from components.config.serving import RealtimeEndpoint, ServingConfig
 from components.config.training import TrainingConfig
+from runtime import estimators
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,21 @@ def pipelines_use_known_features_and_pools(c: Concerns) -> Iterator[Problem]:
 
 
 @rule
+def estimators_fit_their_pipelines(c: Concerns) -> Iterator[Problem]:
+    if not c.training:
+        return
+    for i, pipeline in enumerate(c.training.pipelines):
+        path = f"mlops:training.pipelines[{i}].estimator"
+        kind, task = pipeline.estimator.kind, pipeline.task
+        if (kind, task) not in estimators.ESTIMATORS:
+            able = _one_of(estimators.kinds_for(task))
+            yield Problem(f"{path}.kind", str(kind), f"an estimator for {task} ({able})")
+            continue
+        for name, allowed in estimators.parameter_problems(kind, task, pipeline.estimator.params):
+            yield Problem(f"{path}.params.{name}", pipeline.estimator.params[name], allowed)
+
+
+@rule
 def endpoints_serve_known_models(c: Concerns) -> Iterator[Problem]:
     if not c.serving or not c.training:
         return
@@ -312,11 +328,23 @@ IMAGE_BY_DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 """`<repository>@sha256:<64 hex>`: the one image, whatever happens to tags later."""
 
 
+PLACEHOLDER_DIGEST = "@sha256:" + "0" * 64
+"""What `mlops new-team` writes for prod until an image is pushed: names no image."""
+
+
 @rule
 def image_is_pinned(c: Concerns) -> Iterator[Problem]:
     if c.image is None:
         return
-    if "@" in c.image and not IMAGE_BY_DIGEST.match(c.image):
+    if c.image.endswith(PLACEHOLDER_DIGEST):
+        yield Problem(
+            "mlops:image",
+            c.image,
+            "the digest of a pushed image, not the all-zero placeholder `mlops new-team` writes: "
+            "`IMAGE=$(mlops image build --push <repository>)` prints it (<repository>: the "
+            'stack output imageRepository), then `pulumi config set mlops:image "$IMAGE"`',
+        )
+    elif "@" in c.image and not IMAGE_BY_DIGEST.match(c.image):
         yield Problem(
             "mlops:image",
             c.image,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, StrictInt, Tag
 
 from components.config.base import ConfigModel, Cron, Environment, Presets
 from components.config.resources import ContainerResources
@@ -17,8 +17,8 @@ INGRESS_CLASS = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 class Replicas(ConfigModel):
     __presets__: ClassVar[Presets] = {Environment.prod: {"min": 2, "max": 6}}
 
-    min: Annotated[int, Field(ge=1, le=100)] = 1
-    max: Annotated[int, Field(ge=1, le=500)] = 3
+    min: Annotated[StrictInt, Field(ge=1, le=100)] = 1
+    max: Annotated[StrictInt, Field(ge=1, le=500)] = 3
 
 
 class Ingress(ConfigModel):
@@ -32,7 +32,7 @@ class RealtimeEndpoint(EndpointSpec, ConfigModel):
     mode: Literal["realtime"] = "realtime"
     replicas: Replicas = Replicas()
     resources: ContainerResources = ContainerResources(cpu="500m", memory="1Gi")
-    target_cpu_percent: Annotated[int, Field(ge=10, le=95)] = 70
+    target_cpu_percent: Annotated[StrictInt, Field(ge=10, le=95)] = 70
     """Average CPU use the autoscaler keeps replicas at."""
     ingress: Ingress | None = None
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from components.config.base import ConfigModel, Cron, Environment, Presets, Quantity
 from components.config.resources import ContainerResources
@@ -27,10 +27,10 @@ class NodePool(ConfigModel):
         Field(min_length=1, max_length=20),
     ]
     capacity: Capacity = Capacity.spot
-    min_nodes: Annotated[int, Field(ge=0, le=100)] = 0
+    min_nodes: Annotated[StrictInt, Field(ge=0, le=100)] = 0
     """0 lets the pool scale to zero when no training runs."""
-    max_nodes: Annotated[int, Field(ge=1, le=100)] = 2
-    disk_gb: Annotated[int, Field(ge=20, le=2000)] = 50
+    max_nodes: Annotated[StrictInt, Field(ge=1, le=100)] = 2
+    disk_gb: Annotated[StrictInt, Field(ge=20, le=2000)] = 50
 
 
 class TrainingPipeline(PipelineSpec, ConfigModel):
@@ -39,7 +39,7 @@ class TrainingPipeline(PipelineSpec, ConfigModel):
     node_pool: Name
     """Node pool (by name) the training pods run on."""
     resources: ContainerResources = ContainerResources(cpu="1", memory="2Gi")
-    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    retries: Annotated[StrictInt, Field(ge=0, le=10)] = 2
     """Pod retries before the run counts as failed (Job backoffLimit)."""
     deadline: Duration = timedelta(hours=6)
     """A run still going after this is stopped (Job activeDeadlineSeconds)."""
@@ -52,8 +52,8 @@ class Quota(ConfigModel):
 
     cpu: Quantity = "16"
     memory: Quantity = "64Gi"
-    gpu: Annotated[int, Field(ge=0, le=1000)] = 4
-    pods: Annotated[int, Field(ge=1, le=10_000)] = 50
+    gpu: Annotated[StrictInt, Field(ge=0, le=1000)] = 4
+    pods: Annotated[StrictInt, Field(ge=1, le=10_000)] = 50
 
 
 class TrainingConfig(ConfigModel):

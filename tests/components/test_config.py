@@ -11,7 +11,7 @@ MINIMAL: dict[str, Any] = {
     "aws:region": "eu-west-1",
     "mlops:cluster": {"stackReference": "acme/platform/x"},
     "mlops:monitoring": {"alertEmails": ["oncall@acme.example"]},
-    "mlops:image": f"registry.example/ads/runtime@sha256:{'0' * 64}",
+    "mlops:image": f"registry.example/ads/runtime@sha256:{'a' * 64}",
 }
 
 

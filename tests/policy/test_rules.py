@@ -505,6 +505,15 @@ def test_pinned_images_pass(image: str) -> None:
     assert rules.image_problem(image) is None
 
 
+def test_the_placeholder_digest_new_team_writes_is_not_a_pinned_image() -> None:
+    image = "<account>.dkr.ecr.eu-west-1.amazonaws.com/payments-prod/runtime@sha256:" + "0" * 64
+    assert rules.image_problem(image) == (
+        f"image {image!r} has the all-zero placeholder digest `mlops new-team` writes: push the "
+        "image (`mlops image build --push <repository>`) and set mlops:image to the "
+        "<repository>@sha256:<digest> it prints"
+    )
+
+
 def test_kms_key_policies_are_not_identity_policies() -> None:
     """A key policy must grant the account `kms:*` on `*`; only identity policies are checked."""
     key = changed(KEY, policy=doc({"Effect": "Allow", "Action": "kms:*", "Resource": "*"}))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from components.config import load_stack_file
+from components.config import ConfigError, load_stack_file
 from tooling.cli import app
 from tooling.plan import plan_stack
 
@@ -21,7 +21,25 @@ def test_new_team_writes_stacks_that_validate_and_plan(stack_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in stack_dir.iterdir())
     assert files == ["Pulumi.payments-dev.yaml", "Pulumi.payments-prod.yaml"]
-    prod = load_stack_file(stack_dir / "Pulumi.payments-prod.yaml").config
+    # Prod's image is pushed once the stack exists: until then validate says how to set it.
+    prod_file = stack_dir / "Pulumi.payments-prod.yaml"
+    with pytest.raises(ConfigError) as refused:
+        load_stack_file(prod_file)
+    [(path, message)] = [(issue.path, issue.message) for issue in refused.value.issues]
+    assert (path, message) == (
+        "mlops:image",
+        "should be the digest of a pushed image, not the all-zero placeholder `mlops new-team` "
+        "writes: `IMAGE=$(mlops image build --push <repository>)` prints it (<repository>: the "
+        'stack output imageRepository), then `pulumi config set mlops:image "$IMAGE"`',
+    )
+    pushed = f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/payments-prod/runtime@sha256:{'e' * 64}"
+    prod_file.write_text(
+        prod_file.read_text()
+        .replace(f"@sha256:{'0' * 64}", f"@sha256:{'e' * 64}")
+        .replace("<account>", "123456789012")
+    )
+    prod = load_stack_file(prod_file).config
+    assert prod.image == pushed
     assert (prod.team, prod.environment, prod.serving.endpoints[0].replicas.min) == (
         "payments",
         "prod",

@@ -102,9 +102,7 @@ CASES = [
     ),
     pytest.param(
         _set("mlops:registry", {"database": {"storageGb": "big"}}),
-        [
-            f"{F}: mlops:registry.database.storageGb: should be a valid integer, unable to parse string as an integer (got 'big')"
-        ],
+        [f"{F}: mlops:registry.database.storageGb: should be a valid integer (got 'big')"],
         id="wrong-type",
     ),
     pytest.param(
@@ -269,6 +267,45 @@ CASES = [
             f"{F}: mlops:training.pipelines[1].model: should be a model no other pipeline registers (pipeline 'fraud-model' registers it) (got 'fraud-model')"
         ],
         id="two-pipelines-one-model",
+    ),
+    pytest.param(
+        _set("mlops:training/pipelines[0].estimator.params", {"max_iterz": 100}),
+        [
+            f"{F}: mlops:training.pipelines[0].estimator.params.max_iterz: should be a parameter of HistGradientBoostingClassifier; did you mean 'max_iter'? (got 100)"
+        ],
+        id="unknown-estimator-parameter",
+    ),
+    pytest.param(
+        _set(
+            "mlops:training/pipelines[0].estimator.params", {"max_iter": "lots", "max_depth": True}
+        ),
+        [
+            f"{F}: mlops:training.pipelines[0].estimator.params.max_iter: should be an int in the range [1, inf) (got 'lots')",
+            f"{F}: mlops:training.pipelines[0].estimator.params.max_depth: should be an int in the range [1, inf) or None (got True)",
+        ],
+        id="estimator-parameter-of-the-wrong-type",
+    ),
+    pytest.param(
+        lambda c: c["mlops:training"]["pipelines"][0].update(
+            task="regression", estimator={"kind": "logisticRegression"}
+        ),
+        [
+            f"{F}: mlops:training.pipelines[0].estimator.kind: should be an estimator for regression (one of 'histGradientBoosting', 'linearRegression', 'randomForest') (got 'logisticRegression')"
+        ],
+        id="estimator-that-cannot-do-the-task",
+    ),
+    pytest.param(
+        _set("mlops:serving/endpoints[0].replicas.min", True),
+        [f"{F}: mlops:serving.endpoints[0].replicas.min: should be a valid integer (got True)"],
+        id="bool-is-not-a-count",
+    ),
+    pytest.param(
+        _set("mlops:tags", {"cost-center": "cc-1", "team": "fraud-ml", "managed-by": "me"}),
+        [
+            f"{F}: mlops:tags.team: should be a tag key of your own: team, environment and managed-by are reserved (the stack sets them on every resource) (got 'team')",
+            f"{F}: mlops:tags.managed-by: should be a tag key of your own: team, environment and managed-by are reserved (the stack sets them on every resource) (got 'managed-by')",
+        ],
+        id="reserved-tag-keys",
     ),
     pytest.param(
         _set("aws:region", "europe"),
