@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
@@ -38,6 +39,16 @@ app = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+PIPED_WIDTH = 1_000
+"""Columns when output goes to a file, a pipe or CI: no terminal to fit, so nothing is cut."""
+
+
+@app.callback()
+def _fit_output() -> None:
+    # rich falls back to 80 columns without a terminal (and honours COLUMNS when set).
+    for console in (out, err):
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console.width = PIPED_WIDTH
 
 
 def _stack_files(stacks: Sequence[str], directory: Path) -> list[Path]:

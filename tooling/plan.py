@@ -268,6 +268,8 @@ def _masked(value: Any) -> Any:
         return [_masked(v) for v in value]
     if isinstance(value, Unknown) or value == rpc.UNKNOWN:
         return "[unknown]"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire (a protobuf Struct) makes every number a double
     return value
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextvars
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pytest
@@ -17,7 +19,7 @@ from typer.testing import CliRunner
 from tests.conftest import planned
 from tooling import mocks
 from tooling.cli import app
-from tooling.plan import PROGRAM, STACKS, _Recorder, engine_config
+from tooling.plan import PROGRAM, STACKS, Plan, _Recorder, engine_config
 
 runner = CliRunner()
 
@@ -44,6 +46,29 @@ def test_plan_shows_a_resource_tree(example_stack: str) -> None:
     assert result.exit_code == 0, result.output
     assert f"{example_stack} · {len(planned(example_stack).resources)} resources" in result.stdout
     assert "mlops:team:TeamNamespace team" in result.stdout
+
+
+def test_piped_output_is_not_cut_to_80_columns_and_counts_stay_integers() -> None:
+    result = runner.invoke(app, ["plan", "fraud-dev"], env={"COLUMNS": None})
+
+    assert result.exit_code == 0, result.output
+    assert "StackReference cluster-platform (read)  name=acme/mlops-platform/dev\n" in result.stdout
+    assert "endpoint-scorer-hpa  name=scorer, minReplicas=1, maxReplicas=2\n" in result.stdout
+
+
+def test_whole_numbers_in_a_plan_are_integers(example_plan: Plan) -> None:
+    def floats(value: Any) -> Iterator[float]:
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from floats(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from floats(item)
+        elif isinstance(value, float):
+            yield value
+
+    numbers = [n for r in example_plan.resources for n in floats([r.inputs, r.outputs])]
+    assert [n for n in numbers if n.is_integer()] == []
 
 
 def test_plan_of_a_broken_stack_reports_and_exits_1(tmp_path: Path) -> None:
