@@ -129,6 +129,8 @@ class StackDiff:
     """Policy violations of the new side."""
     cost: CostChange | None = None
     """The monthly cost before and after, and the new side's budget check."""
+    planned: bool = True
+    """False when nothing the stack is built from changed, so neither side was planned."""
 
     def count(self, op: Op) -> int:
         return sum(change.op == op for change in self.changes)
@@ -181,7 +183,7 @@ def _identities(resource: PlannedResource, by_urn: dict[str, PlannedResource]) -
 
 def _compare(old: PlannedResource, new: PlannedResource) -> ResourceChange | None:
     secret = set(old.secret_paths) | set(new.secret_paths)
-    before, after = dict(_flatten(old.inputs)), dict(_flatten(new.inputs))
+    before, after = dict(flatten(old.inputs)), dict(flatten(new.inputs))
     properties = tuple(
         PropertyChange(
             path, _mask(path, before.get(path), secret), _mask(path, after.get(path), secret)
@@ -215,13 +217,14 @@ def _replace_keys(type_: str) -> frozenset[str]:
     return REPLACE_ON.get(type_, frozenset())
 
 
-def _flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+def flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(`a.b[0].c`, leaf) for every leaf of nested dicts and lists."""
     if isinstance(value, dict) and value:
         for key, item in value.items():
-            yield from _flatten(item, f"{path}.{key}" if path else str(key))
+            yield from flatten(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list) and value:
         for index, item in enumerate(value):
-            yield from _flatten(item, f"{path}[{index}]")
+            yield from flatten(item, f"{path}[{index}]")
     else:
         yield path, value
 
@@ -285,6 +288,16 @@ def changed_stacks(base: str, repo: Path = ROOT) -> list[str]:
                 f"{prefix}{s}" for p in changed if p.startswith(folder) and (s := _stack_of(p))
             }
     return sorted(found)
+
+
+def _stacks_in(repo: Path) -> list[str]:
+    """Every stack in the tree: team stacks, then platform stacks as `platform/<stack>`."""
+    return [
+        f"{prefix}{stack}"
+        for prefix in ("", f"{PLATFORM}/")
+        for file in sorted((repo / prefix / "stacks").glob("Pulumi.*.yaml"))
+        if (stack := _stack_of(file.name))
+    ]
 
 
 def _stack_of(path: str) -> str | None:
@@ -358,7 +371,7 @@ def diff_stacks(
     _git(repo, "rev-parse", "--verify", f"{base}^{{commit}}")
     stacks = list(stacks) or changed_stacks(base, repo)
     if not stacks:
-        return []
+        return [StackDiff(stack, planned=False) for stack in _stacks_in(repo)]
     bases, heads = plan_base(base, stacks, repo), plan_tree(repo, stacks)
     diffs = []
     for stack in stacks:

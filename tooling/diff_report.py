@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tooling.cost import change_lines, cost_change_json, summary
-from tooling.diff import Op, ResourceChange, StackDiff
+from tooling.diff import Op, PropertyChange, ResourceChange, StackDiff, flatten
 
 GITHUB_COMMENT_LIMIT = 65_535
 MARKER = "<!-- mlops-diff -->"
@@ -19,7 +19,7 @@ def summary_counts(diff: StackDiff) -> dict[str, int]:
     return {op.value: diff.count(op) for op in Op}
 
 
-def _value(value: Any, width: int = 60) -> str:
+def _value(value: Any, width: int = 120) -> str:
     text = (
         "(none)"
         if value is None
@@ -39,8 +39,34 @@ def _change_lines(change: ResourceChange) -> list[str]:
     lines = [head]
     if change.replaced_by:
         lines.append(f"    replaced because of: {', '.join(change.replaced_by)}")
-    lines += [f"    {p.path}: {_value(p.old)} => {_value(p.new)}" for p in change.properties]
+    lines += [line for p in change.properties for line in _property_lines(p)]
     return lines
+
+
+def _property_lines(change: PropertyChange) -> list[str]:
+    """`path: old => new`; for a JSON document (a policy, a dashboard, an env value) only
+    the paths inside it that changed: cut to one width, two long documents look alike."""
+    old, new = _document(change.old), _document(change.new)
+    if old is None or new is None:
+        return [f"    {change.path}: {_value(change.old)} => {_value(change.new)}"]
+    before, after = dict(flatten(old)), dict(flatten(new))
+    return [
+        f"    {change.path}{'' if inner.startswith('[') else '.'}{inner}: "
+        f"{_value(before.get(inner))} => {_value(after.get(inner))}"
+        for inner in sorted(set(before) | set(after))
+        if before.get(inner) != after.get(inner)
+    ]
+
+
+def _document(value: Any) -> Any:
+    """The object or array a JSON-valued string holds, else None."""
+    if not isinstance(value, str) or not value.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict | list) and document else None
 
 
 def text(diffs: Sequence[StackDiff]) -> str:
@@ -49,6 +75,8 @@ def text(diffs: Sequence[StackDiff]) -> str:
         counts = (
             ", ".join(f"{n} to {op}" for op, n in summary_counts(diff).items() if n) or "no changes"
         )
+        if not diff.planned:
+            counts += " (nothing it is built from changed)"
         out.append(f"== {diff.stack}: {(diff.error and 'ERROR') or counts}")
         if diff.error:
             out.append(diff.error)
@@ -67,6 +95,7 @@ def as_json(diffs: Sequence[StackDiff]) -> str:
             [
                 {
                     "stack": d.stack,
+                    "planned": d.planned,
                     "error": d.error,
                     "summary": summary_counts(d),
                     "violations": d.violations,
@@ -116,7 +145,11 @@ def markdown(diffs: Sequence[StackDiff], *, base: str, limit: int = GITHUB_COMME
         policy = (
             "error"
             if d.error
-            else (f"{len(d.violations)} violation(s)" if d.violations else "pass")
+            else f"{len(d.violations)} violation(s)"
+            if d.violations
+            else "pass"
+            if d.planned
+            else "unchanged"
         )
         cost = summary(d.cost) if d.cost else "—"
         budget = d.cost.budget.verdict if d.cost and d.cost.budget else "—"

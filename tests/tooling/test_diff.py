@@ -69,9 +69,67 @@ def _ops(diff: StackDiff) -> list[tuple[str, str, str]]:
     return [(c.op.value, c.type, c.name) for c in diff.changes]
 
 
-def test_an_untouched_tree_has_no_changed_stacks(clean: Path) -> None:
+def test_an_untouched_tree_says_no_changes_for_every_stack(clean: Path) -> None:
     assert changed_stacks("HEAD", clean) == []
-    assert diff_stacks("HEAD", repo=clean) == []
+    diffs = diff_stacks("HEAD", repo=clean)
+
+    stacks = [
+        f"{prefix}{p.name.split('.')[1]}"
+        for prefix in ("", "platform/")
+        for p in sorted((clean / prefix / "stacks").glob("Pulumi.*.yaml"))
+    ]
+    assert "fraud-dev" in stacks and "platform/dev" in stacks
+    assert diffs == [StackDiff(stack, planned=False) for stack in stacks]
+    assert diff_report.text(diffs).splitlines() == [
+        f"== {stack}: no changes (nothing it is built from changed)" for stack in stacks
+    ]
+
+
+def test_a_changed_json_document_shows_only_the_paths_that_changed() -> None:
+    def policy(resource: str) -> str:
+        return json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"],
+                        "Resource": [
+                            "arn:aws:dynamodb:eu-west-1:123456789012:table/fraud.card_profile",
+                            resource,
+                        ],
+                    }
+                ],
+            }
+        )
+
+    change = ResourceChange(
+        Op.UPDATE,
+        "urn:pulumi:fraud-dev::mlops::aws:iam/rolePolicy:RolePolicy::serving-policy",
+        "aws:iam/rolePolicy:RolePolicy",
+        "serving-policy",
+        (
+            PropertyChange(
+                "policy",
+                policy("arn:aws:dynamodb:eu-west-1:123456789012:table/fraud.card_txn_stats"),
+                policy("arn:aws:dynamodb:eu-west-1:123456789012:table/fraud.merchant_stats"),
+            ),
+            PropertyChange("name", "serving", "scoring"),
+        ),
+    )
+
+    text = diff_report.text([StackDiff("fraud-dev", [change])])
+
+    assert text.splitlines() == [
+        "== fraud-dev: 1 to update",
+        "~ aws:iam/rolePolicy:RolePolicy serving-policy",
+        "    policy.Statement[0].Resource[1]: arn:aws:dynamodb:eu-west-1:123456789012:table/fraud.card_txn_stats => "
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/fraud.merchant_stats",
+        "    name: serving => scoring",
+    ]
+    assert text.count("policy.") == 1 and "```diff" in diff_report.markdown(
+        [StackDiff("fraud-dev", [change])], base="main"
+    )
 
 
 def test_a_schedule_change_is_one_update(clean: Path) -> None:
