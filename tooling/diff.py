@@ -376,6 +376,7 @@ def diff_stacks(
     diffs = []
     for stack in stacks:
         old, new = bases[stack], heads[stack]
+        broken = isinstance(new, str)
         errors = []
         if isinstance(new, str):
             errors.append(new)
@@ -384,11 +385,11 @@ def diff_stacks(
             errors.append(f"the base ({base}) does not plan either:\n{old}")
             old = None
         # A head that does not plan deletes nothing: its problems are the whole answer.
-        diff = StackDiff(stack) if isinstance(heads[stack], str) else diff_plans(stack, old, new)
+        diff = StackDiff(stack) if broken else diff_plans(stack, old, new)
         diff.error = "\n".join(errors) or None
         if new is not None and policy is not None:
             diff.violations = policy(new)
-        if cost is not None and (old is not None or new is not None):
+        if cost is not None and not broken and (old is not None or new is not None):
             diff.cost = cost(old, new)
         diffs.append(diff)
     return diffs
