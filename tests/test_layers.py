@@ -23,7 +23,7 @@ CONTRACTS = {
         "import tooling.plan",
     ),
     "the policy pack stands alone (pure functions over resource properties)": (
-        "policy/rules.py",
+        "policy/rules/registry.py",
         "import components.naming",
     ),
     "no import cycle in any package": ("components/team.py", "import components.serving"),
