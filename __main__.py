@@ -135,7 +135,7 @@ pulumi.export(
     {name: e.service_name for name, e in endpoints.items() if e.service_name is not None},
 )
 
-# --- monitoring (components/monitoring.py) ---
+# --- monitoring (components/monitoring/) ---
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
