@@ -260,7 +260,7 @@ runner = CliRunner()
 
 
 def test_rehearse_needs_a_stack_or_down(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(rehearse, "STATE_DIR", tmp_path / "nothing")
+    monkeypatch.setattr(rehearse.run, "STATE_DIR", tmp_path / "nothing")
 
     assert runner.invoke(app, ["rehearse"]).exit_code == 2
     down = runner.invoke(app, ["rehearse", "--down"])
