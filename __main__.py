@@ -2,53 +2,27 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import pulumi
-from pulumi.runtime import config as engine_config
 
 from components.budget import CostModel
 from components.cluster import ClusterReference
-from components.config import ConfigError, LoadedStack, parse_stack_config
+from components.config import parse_stack_config
 from components.featurestore import FeatureStore, FeatureStoreArgs
 from components.image import RuntimeRepository
 from components.monitoring import Monitoring, MonitoringArgs
 from components.namespace import TeamNamespace
+from components.program import load_config
 from components.registry import ModelRegistry, ModelRegistryArgs
 from components.serving import ServingEndpoint, ServingEndpointArgs
 from components.storage import DataKey
 from components.team import DataPlane, Team
 from components.training import TrainingCompute, TrainingComputeArgs
 
-
-def load() -> LoadedStack:
-    """The stack's config as the engine hands it over, validated; every problem at once."""
-    values: dict[str, Any] = {**engine_config.get_config_env(), **engine_config.CONFIG.get()}
-    raw = {key: _decode(value) for key, value in values.items()}
-    secret = frozenset(key for key in raw if engine_config.is_config_secret(key))
-    stack = pulumi.get_stack()
-    file = Path("stacks") / f"Pulumi.{stack}.yaml"
-    try:
-        return parse_stack_config(raw, file=file, stack=stack, decrypted_keys=secret)
-    except ConfigError as error:
-        # A user's mistake: a clean list of problems, no traceback, nothing registered.
-        raise pulumi.RunError(
-            f"{len(error.issues)} problem(s) in the stack config:\n{error}"
-        ) from None
-
-
-def _decode(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-loaded = load()
+loaded = load_config(
+    lambda engine: parse_stack_config(
+        engine.values, file=engine.file, stack=engine.stack, decrypted_keys=engine.secret_keys
+    )
+)
 config = loaded.config
 team = Team.of(config, loaded.region)
 

@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi.runtime import config as engine_config
 
-from components.config import ConfigError
 from components.config.cluster import CLUSTER_OUTPUTS
 from components.platform.base import Platform
 from components.platform.cluster import Cluster, ClusterArgs
-from components.platform.config import LoadedPlatform, parse_platform_config
+from components.platform.config import parse_platform_config
 from components.platform.network import Network
 from components.platform.services import ClusterServices, ClusterServicesArgs
+from components.program import load_config
 
-
-def load() -> LoadedPlatform:
-    """The stack's config as the engine hands it over, validated; every problem at once."""
-    values: dict[str, Any] = {**engine_config.get_config_env(), **engine_config.CONFIG.get()}
-    raw = {key: _decode(value) for key, value in values.items()}
-    stack = pulumi.get_stack()
-    try:
-        return parse_platform_config(raw, file=Path("stacks") / f"Pulumi.{stack}.yaml", stack=stack)
-    except ConfigError as error:
-        # A user's mistake: a clean list of problems, no traceback, nothing registered.
-        raise pulumi.RunError(
-            f"{len(error.issues)} problem(s) in the stack config:\n{error}"
-        ) from None
-
-
-def _decode(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-loaded = load()
+loaded = load_config(
+    lambda engine: parse_platform_config(engine.values, file=engine.file, stack=engine.stack)
+)
 config = loaded.config
 platform = Platform(config.cluster_name, config.environment, loaded.region, dict(config.tags))
 

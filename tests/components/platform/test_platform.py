@@ -13,14 +13,23 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from components.config.cluster import STACK_REFERENCE_OUTPUTS
+from components.config import load_stack_file
+from components.config.cluster import STACK_REFERENCE_OUTPUTS, StackReferenceCluster
 from components.platform import catalog
 from components.platform.config import load_platform_file
 from policy.rules import check_plan
 from tests.conftest import planned
-from tooling.plan import PLATFORM_STACKS, Plan, PlannedResource, plan_stack
+from tooling.plan import (
+    PLATFORM_STACKS,
+    Plan,
+    PlannedResource,
+    example_stacks,
+    plan_stack,
+    platform_stacks,
+)
 
-STACKS = ["platform/dev", "platform/prod"]
+# Every example platform stack (a cluster per environment and region).
+STACKS = [f"platform/{file.name[len('Pulumi.') : -len('.yaml')]}" for file in platform_stacks()]
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ADDON = "aws:eks/addon:Addon"
@@ -217,6 +226,23 @@ def test_platform_stack_passes_the_policy_pack(stack: str) -> None:
 
 
 # -- a team stack on the planned platform --------------------------------------------------------
+
+
+def test_every_example_team_stack_references_an_example_platform_stack_of_its_region() -> None:
+    platforms = {
+        f"acme/mlops-platform/{file.name[len('Pulumi.') : -len('.yaml')]}": load_platform_file(file)
+        for file in platform_stacks()
+    }
+    referenced = set()
+    for file in example_stacks():
+        loaded_team = load_stack_file(file)
+        cluster = loaded_team.config.cluster
+        if not isinstance(cluster, StackReferenceCluster):
+            continue  # an explicitly given cluster (forecasting-prod shows that form)
+        assert cluster.stack_reference in platforms, f"{file.name}: no such platform stack"
+        assert platforms[cluster.stack_reference].region == loaded_team.region, file.name
+        referenced.add(cluster.stack_reference)
+    assert referenced == set(platforms), "an example platform stack no team stack uses"
 
 
 def test_a_team_stack_plans_on_the_planned_platform_exports() -> None:
