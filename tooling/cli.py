@@ -122,6 +122,10 @@ def new_team(
         raise typer.Exit(1) from None
     for file in written:
         out.print(f"[green]✓[/] wrote {file}", highlight=False)
+    for warning in scaffold.platform_warnings(
+        platform, env, region=region, platform_stacks=stacks_dir.parent / "platform" / "stacks"
+    ):
+        err.print(f"[yellow]![/] {escape(warning)}", highlight=False, soft_wrap=True)
     out.print(f"Next: edit them, then `mlops plan {written[0].stem.removeprefix('Pulumi.')}`.")
     if Environment.prod in env:
         out.print(

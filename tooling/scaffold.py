@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from components.config import ConfigError, Environment, parse_stack_config
+from tooling.plan import PLATFORM_PROJECT
 
 
 class ScaffoldError(Exception):
@@ -147,6 +148,38 @@ def write_team(
             f"could not write {error.filename}: {error.strerror}; nothing was written"
         ) from None
     return written
+
+
+def platform_warnings(
+    platform: str, environments: Sequence[Environment], *, region: str, platform_stacks: Path
+) -> list[str]:
+    """What is wrong with the platform stacks the new files reference, when they are this
+    repository's (`<org>/mlops-platform/<stack>`): a stack that does not exist yet, or one in
+    another region (a team stack runs in its cluster's region). Warnings: the files are still
+    worth writing, the platform stack may come next."""
+    warnings = []
+    for environment in dict.fromkeys(environments):
+        reference = platform.format(env=environment)
+        _org, project, stack = reference.split("/")  # validated: <org>/<project>/<stack>
+        if project != PLATFORM_PROJECT:
+            continue  # another project's stack: nothing here to check it against
+        file = platform_stacks / f"Pulumi.{stack}.yaml"
+        if not file.is_file():
+            warnings.append(
+                f"{reference}: no platform stack {file.name} in {platform_stacks}; create it "
+                f"(region {region}) before `pulumi up`, or pass --platform"
+            )
+            continue
+        platform_region = (
+            (yaml.safe_load(file.read_text()) or {}).get("config", {}).get("aws:region")
+        )
+        if platform_region != region:
+            warnings.append(
+                f"{reference}: that cluster is in {platform_region}, the new stacks in {region}; "
+                f"a team stack runs in its cluster's region: pass --platform with a platform "
+                f"stack of {region}, or --region {platform_region}"
+            )
+    return warnings
 
 
 def _write_new(file: Path, text: str) -> None:

@@ -97,3 +97,61 @@ def test_new_team_blames_its_arguments_not_a_file_it_never_wrote(
 
     assert (result.exit_code, result.stderr.splitlines()) == (1, [f"✗ {e}" for e in expected])
     assert list(stack_dir.iterdir()) == []
+
+
+def test_new_team_warns_about_a_platform_stack_missing_or_in_another_region(
+    stack_dir: Path,
+) -> None:
+    platform_stacks = stack_dir.parent / "platform" / "stacks"
+    platform_stacks.mkdir(parents=True)
+    (platform_stacks / "Pulumi.dev.yaml").write_text("config:\n  aws:region: eu-west-1\n")
+
+    result = runner.invoke(
+        app,
+        [
+            "new-team",
+            "search",
+            "--env",
+            "dev",
+            "--env",
+            "prod",
+            "--region",
+            "us-east-1",
+            "--stacks-dir",
+            str(stack_dir),
+        ],
+    )
+
+    # Written all the same (the platform stack may come next), with what to do about it.
+    assert result.exit_code == 0, result.output
+    assert len(list(stack_dir.glob("Pulumi.search-*.yaml"))) == 2
+    assert (
+        "acme/mlops-platform/dev: that cluster is in eu-west-1, the new stacks in us-east-1"
+        in result.output
+    )
+    assert "acme/mlops-platform/prod: no platform stack Pulumi.prod.yaml in" in result.output
+
+
+def test_new_team_on_an_existing_platform_stack_of_its_region_warns_nothing(
+    stack_dir: Path,
+) -> None:
+    platform_stacks = stack_dir.parent / "platform" / "stacks"
+    platform_stacks.mkdir(parents=True)
+    (platform_stacks / "Pulumi.us-dev.yaml").write_text("config:\n  aws:region: us-east-1\n")
+
+    result = runner.invoke(
+        app,
+        [
+            "new-team",
+            "search",
+            "--region",
+            "us-east-1",
+            "--platform",
+            "acme/mlops-platform/us-{env}",
+            "--stacks-dir",
+            str(stack_dir),
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "!" not in result.output
