@@ -140,10 +140,16 @@ def pipeline_resources(pipeline: TrainingPipeline, pool: NodePool) -> ContainerR
 
 
 def pipeline_spec(pipeline: TrainingPipeline) -> PipelineSpec:
-    """The part of the pipeline's config the runtime reads (the contract's PipelineSpec)."""
-    return PipelineSpec.model_validate(
+    """The part of the pipeline's config the runtime reads (the contract's PipelineSpec); a
+    continuous-training lease lasts the pipeline's deadline unless set."""
+    spec = PipelineSpec.model_validate(
         pipeline.model_dump(include=set(PipelineSpec.model_fields), by_alias=True)
     )
+    ct = spec.continuous_training
+    if ct is not None and ct.lease is None:
+        ct = ct.model_copy(update={"lease": pipeline.deadline})
+        spec = spec.model_copy(update={"continuous_training": ct})
+    return spec
 
 
 def training_policy(

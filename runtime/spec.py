@@ -184,8 +184,11 @@ class FairnessMetric(StrEnum):
     equalized_odds = "equalizedOdds"
 
 
+GateMetric = Literal["roc_auc", "accuracy", "f1", "r2", "neg_rmse"]
+
+
 class Gates(SpecModel):
-    metric: Literal["roc_auc", "accuracy", "f1", "r2", "neg_rmse"] | None = None
+    metric: GateMetric | None = None
     """Quality metric the gates use (default: roc_auc for classification, r2 for regression)."""
     minimum: Annotated[float, Field(ge=-1e9, le=1)] | None = None
     """The model is not a candidate unless `metric` reaches this on the held-out split."""
@@ -213,6 +216,128 @@ class DataChecks(SpecModel):
     """Allowed value range per label column or feature (e.g. `amount: {min: 0}`)."""
 
 
+DEFAULT_GATE_METRIC = {Task.classification: "roc_auc", Task.regression: "r2"}
+TASK_METRICS = {
+    Task.classification: ("roc_auc", "accuracy", "f1"),
+    Task.regression: ("r2", "neg_rmse", "mae"),
+}
+"""The metrics training computes per task (gates and live quality use these names)."""
+
+
+class ScheduleTrigger(SpecModel):
+    every: Duration
+    """Retrain when the last retrain (or, before any, the champion's registration) is this old."""
+
+
+class DriftTrigger(SpecModel):
+    """Retrain when drift persists: an endpoint's monitor window measures the largest feature
+    PSI (or `feature`'s) at or above `psiThreshold` in `breaches` of the last `windows` windows."""
+
+    psi_threshold: Annotated[float, Field(gt=0, le=10)] = 0.2
+    feature: Identifier | None = None
+    """Judge this feature's PSI instead of the largest one (a feature of the pipeline)."""
+    breaches: Annotated[StrictInt, Field(ge=1, le=48)] = 3
+    """M of "M of the last N windows"."""
+    windows: Annotated[StrictInt, Field(ge=1, le=48, validate_default=True)] = 4
+    """N of "M of the last N windows": one breach in a calm series starts nothing."""
+
+    @field_validator("windows")
+    @classmethod
+    def _enough_windows(cls, value: int, info: ValidationInfo) -> int:
+        return _at_least_breaches(value, info)
+
+
+class DecayTrigger(SpecModel):
+    """Retrain when live quality (the metric on the monitor window's rows whose labels have
+    arrived) is below `minimum` in `breaches` of the last `windows` windows."""
+
+    metric: GateMetric | None = None
+    """Live quality metric (default: the pipeline's gate metric)."""
+    minimum: Annotated[float, Field(ge=-1e9, le=1)] | None = None
+    """Below this, a window counts as decayed (default: the gate's `minimum`)."""
+    breaches: Annotated[StrictInt, Field(ge=1, le=48)] = 2
+    windows: Annotated[StrictInt, Field(ge=1, le=48, validate_default=True)] = 3
+    min_labelled_rows: Annotated[StrictInt, Field(ge=1)] = 100
+    """A window with fewer labelled rows gives no quality verdict."""
+
+    @field_validator("windows")
+    @classmethod
+    def _enough_windows(cls, value: int, info: ValidationInfo) -> int:
+        return _at_least_breaches(value, info)
+
+
+def _at_least_breaches(value: int, info: ValidationInfo) -> int:
+    breaches = info.data.get("breaches")
+    if isinstance(breaches, int) and value < breaches:
+        raise ValueError(
+            f"at least `breaches` ({breaches}): breaches are counted among the last `windows` "
+            "monitor windows"
+        )
+    return value
+
+
+class NewDataTrigger(SpecModel):
+    min_rows: Annotated[StrictInt, Field(ge=1)] = 1000
+    """Retrain when this many labelled rows newer than the champion's training data arrived."""
+
+
+class Triggers(SpecModel):
+    """What starts a retrain; each is off unless given."""
+
+    schedule: ScheduleTrigger | None = None
+    drift: DriftTrigger | None = None
+    decay: DecayTrigger | None = None
+    new_data: NewDataTrigger | None = None
+
+    @property
+    def enabled(self) -> list[str]:
+        return [name for name in type(self).model_fields if getattr(self, name) is not None]
+
+
+class RetrainBudget(SpecModel):
+    runs: Annotated[StrictInt, Field(ge=1, le=1000)] = 5
+    """Most automated retrains started within `per`."""
+    per: Duration = timedelta(days=7)
+
+
+class AutoPromotion(SpecModel):
+    """A challenger that served its canary share long enough, with enough requests, and is not
+    worse than the champion (SLO; live quality within the gates' `maxRegression` where labels
+    arrived) is promoted by the drift monitor. Too little data means wait, never promote."""
+
+    observe: Duration = timedelta(hours=2)
+    """How long the challenger serves its canary share before it may be promoted."""
+    min_requests: Annotated[StrictInt, Field(ge=1)] = 500
+    """Fewest challenger requests over its canary; fewer: wait."""
+    min_labelled_rows: Annotated[StrictInt, Field(ge=1)] = 100
+    """With `liveLabels`, fewest labelled rows per variant to compare quality; fewer: wait."""
+
+
+class ContinuousTraining(SpecModel):
+    """Automated retraining and promotion with guardrails. The pipeline's `schedule` becomes how
+    often its training job checks whether a retrain is due (`mlops-runtime train --if-due`)."""
+
+    triggers: Triggers = Triggers()
+    live_labels: Annotated[str, Field(min_length=1, pattern=RELATIVE_PATH)] | None = None
+    """Parquet of arrived labels (`request_id` + the target), relative to the offline store: the
+    drift monitor measures live quality on it (the decay trigger and auto-promotion use it)."""
+    min_rows: Annotated[StrictInt, Field(ge=30)] = 500
+    """A monitor window with fewer rows gives no verdict (no decision from a handful of requests)."""
+    cooldown: Duration = timedelta(hours=6)
+    """No automated retrain starts within this time of the previous one's start."""
+    budget: RetrainBudget = RetrainBudget()
+    lease: Duration | None = None
+    """How long a started retrain holds the model; a crashed run's lease expires after it
+    (default: the pipeline's `deadline`, else 6h)."""
+    quarantine_after: Annotated[StrictInt, Field(ge=1, le=10)] = 3
+    """Failed retrains in a row (error, gates, canary rolled back) after which the model is held
+    until `mlops-runtime ct release`."""
+    max_held: Duration = timedelta(days=3)
+    """Alarm when the model is held longer than this."""
+    promotion: AutoPromotion | None = None
+    """Promote a healthy canary automatically; None: promote by hand (`mlops-runtime promote`)."""
+
+
 class PipelineSpec(SpecModel):
     name: Name
     """Pipeline name; also the registered model name unless `model` is set."""
@@ -236,6 +361,9 @@ class PipelineSpec(SpecModel):
     seed: StrictInt = 42
     gates: Gates = Gates()
     checks: DataChecks = DataChecks()
+    continuous_training: ContinuousTraining | None = None
+    """Retrain on drift, decay, new data or age, and promote a healthy canary, with guardrails
+    (None: train on `schedule`, promote by hand)."""
 
     @field_validator("nullable_features")
     @classmethod

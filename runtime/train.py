@@ -48,17 +48,20 @@ from runtime.metrics import (
 )
 from runtime.publish import publisher
 from runtime.settings import Settings
-from runtime.spec import EstimatorKind, FairnessMetric, PipelineSpec, Task, ValueType
+from runtime.spec import (
+    DEFAULT_GATE_METRIC,
+    TASK_METRICS,
+    EstimatorKind,
+    FairnessMetric,
+    PipelineSpec,
+    Task,
+    ValueType,
+)
 from runtime.storage import offline_uri, read_parquet
 
 REFERENCE_ARTIFACT = "reference/training_reference.parquet"
 """Sample of training features + predictions a drift monitor compares live traffic with."""
 MODEL_ARTIFACT = "model"
-DEFAULT_GATE_METRIC = {Task.classification: "roc_auc", Task.regression: "r2"}
-TASK_METRICS = {
-    Task.classification: ("roc_auc", "accuracy", "f1"),
-    Task.regression: ("r2", "neg_rmse", "mae"),
-}
 ROW_ID = "__row"
 _SCALED = {EstimatorKind.logistic_regression, EstimatorKind.linear_regression}
 

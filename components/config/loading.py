@@ -211,7 +211,13 @@ def parse_stack_config(
         stack=stack, **{k: v for k, v in values.items() if k in rules.Concerns.__dataclass_fields__}
     )
     issues += [
-        Issue(shown, p.path, p.value, f"should be {p.message}") for p in rules.check(concerns)
+        Issue(
+            shown,
+            p.path,
+            _MISSING if p.value is rules.NOT_SET else p.value,
+            f"should be {p.message}",
+        )
+        for p in rules.check(concerns)
     ]
     if issues:
         raise ConfigError(issues)

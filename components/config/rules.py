@@ -16,6 +16,10 @@ from components.config.registry import RegistryConfig
 from components.config.serving import RealtimeEndpoint, ServingConfig
 from components.config.training import TrainingConfig
 from runtime import estimators
+from runtime.spec import DEFAULT_GATE_METRIC, TASK_METRICS, format_duration
+
+NOT_SET: Any = type("NotSet", (), {"__repr__": lambda self: "<not set>"})()
+"""The value of a Problem about a key that is missing (the message says what to set)."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +244,81 @@ def drift_thresholds_name_served_features(c: Concerns) -> Iterator[Problem]:
                 f"mlops:monitoring.drift.featureThresholds.{name}",
                 threshold,
                 f"keyed by a feature a real-time endpoint's model uses ({_one_of(features)})",
+            )
+
+
+@rule
+def continuous_training_can_work(c: Concerns) -> Iterator[Problem]:
+    """Continuous training needs a trigger, the data its triggers judge, and a canary to promote."""
+    if not c.training:
+        return
+    endpoints = (
+        [e for e in c.serving.endpoints if isinstance(e, RealtimeEndpoint)] if c.serving else []
+    )
+    for i, pipeline in enumerate(c.training.pipelines):
+        ct = pipeline.continuous_training
+        if ct is None:
+            continue
+        path = f"mlops:training.pipelines[{i}].continuousTraining"
+        model = pipeline.model_name
+        triggers = ct.triggers
+        if not triggers.enabled:
+            yield Problem(
+                f"{path}.triggers",
+                {},
+                "at least one trigger (schedule, drift, decay or newData): without one nothing "
+                "is ever retrained",
+            )
+        served = [e for e in endpoints if e.model == model]
+        for name in ("drift", "decay"):
+            if getattr(triggers, name) is not None and c.serving is not None and not served:
+                yield Problem(
+                    f"{path}.triggers.{name}",
+                    getattr(triggers, name).model_dump(by_alias=True, exclude_defaults=True),
+                    f"on only when a real-time endpoint in mlops:serving serves {model!r}: the "
+                    "drift monitor measures its traffic window by window",
+                )
+        names = [ref.split(":", 1)[1] for ref in pipeline.features]
+        if triggers.drift and triggers.drift.feature and triggers.drift.feature not in names:
+            yield Problem(
+                f"{path}.triggers.drift.feature",
+                triggers.drift.feature,
+                f"a feature of the pipeline ({_one_of(names)})",
+            )
+        if decay := triggers.decay:
+            metric = decay.metric or pipeline.gates.metric or DEFAULT_GATE_METRIC[pipeline.task]
+            if metric not in TASK_METRICS[pipeline.task]:
+                yield Problem(
+                    f"{path}.triggers.decay.metric",
+                    metric,
+                    f"a {pipeline.task} metric ({_one_of(TASK_METRICS[pipeline.task])})",
+                )
+            if decay.minimum is None and pipeline.gates.minimum is None:
+                yield Problem(
+                    f"{path}.triggers.decay.minimum",
+                    NOT_SET,
+                    "set (or the pipeline's gates.minimum): decay is live quality below a minimum",
+                )
+            if ct.live_labels is None:
+                yield Problem(
+                    f"{path}.liveLabels",
+                    NOT_SET,
+                    "the path of arrived labels (request_id and the target, parquet) when the "
+                    "decay trigger is on: live quality is measured on them",
+                )
+        if ct.promotion is not None and c.serving is not None and not any(e.canary for e in served):
+            yield Problem(
+                f"{path}.promotion",
+                ct.promotion.model_dump(by_alias=True, exclude_defaults=True),
+                f"set only when a real-time endpoint serving {model!r} has a canary: the "
+                "canary is what gets promoted",
+            )
+        if ct.lease is not None and ct.lease < pipeline.deadline:
+            yield Problem(
+                f"{path}.lease",
+                format_duration(ct.lease),
+                f"at least the pipeline's deadline ({format_duration(pipeline.deadline)}): a "
+                "running retrain must not lose its lease",
             )
 
 

@@ -10,7 +10,7 @@ from pydantic import Field, StrictInt
 
 from components.config.base import ConfigModel, Cron, Environment, Presets, Quantity
 from components.config.resources import ContainerResources
-from runtime.spec import Duration, Name, PipelineSpec
+from runtime.spec import AutoPromotion, ContinuousTraining, Duration, Name, PipelineSpec
 
 INSTANCE_TYPE = r"^[a-z][a-z0-9-]*\.[0-9]*[a-z0-9]+$"
 
@@ -33,9 +33,34 @@ class NodePool(ConfigModel):
     disk_gb: Annotated[StrictInt, Field(ge=20, le=2000)] = 50
 
 
+class AutoPromotionConfig(AutoPromotion, ConfigModel):
+    __presets__: ClassVar[Presets] = {
+        Environment.dev: {"observe": "30m", "minRequests": 200},
+        Environment.prod: {"observe": "6h", "minRequests": 2000, "minLabelledRows": 500},
+    }
+
+
+class ContinuousTrainingConfig(ContinuousTraining, ConfigModel):
+    # dev: quick feedback; prod: few, well-spaced retrains and a person told early.
+    __presets__: ClassVar[Presets] = {
+        Environment.dev: {"minRows": 100, "cooldown": "1h", "budget": {"runs": 20, "per": "7d"}},
+        Environment.prod: {
+            "minRows": 1000,
+            "cooldown": "24h",
+            "budget": {"runs": 3, "per": "7d"},
+            "quarantineAfter": 2,
+            "maxHeld": "2d",
+        },
+    }
+
+    promotion: AutoPromotionConfig | None = None
+    """Promote a healthy canary automatically; None: promote by hand (`mlops-runtime promote`)."""
+
+
 class TrainingPipeline(PipelineSpec, ConfigModel):
     schedule: Cron
-    """When to retrain (cron, UTC)."""
+    """When to retrain (cron, UTC); with `continuousTraining`, when the training job checks
+    whether a retrain is due (e.g. every 15 minutes)."""
     node_pool: Name
     """Node pool (by name) the training pods run on."""
     resources: ContainerResources = ContainerResources(cpu="1", memory="2Gi")
@@ -43,6 +68,9 @@ class TrainingPipeline(PipelineSpec, ConfigModel):
     """Pod retries before the run counts as failed (Job backoffLimit)."""
     deadline: Duration = timedelta(hours=6)
     """A run still going after this is stopped (Job activeDeadlineSeconds)."""
+    continuous_training: ContinuousTrainingConfig | None = None
+    """Retrain on drift, decay, new data or age, and promote a healthy canary, with guardrails
+    (None: train on `schedule`, promote by hand)."""
 
 
 class Quota(ConfigModel):

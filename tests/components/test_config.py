@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,83 @@ def test_presets_reach_list_items_and_the_user_wins() -> None:
     assert (b.replicas.min, b.replicas.max) == (2, 9)
     assert prod.registry.database.backup_retention_days == 30
     assert prod.registry.database.multi_az  # the rest of the preset still applies
+
+
+def _ranker(environment: str, **pipeline: Any) -> Any:
+    """A stack with one pipeline `ranker`, served by an endpoint with a canary."""
+    keys = {
+        "mlops:featureStore": {
+            "entities": [{"name": "user", "joinKey": "user_id"}],
+            "featureViews": [
+                {
+                    "name": "clicks",
+                    "entities": ["user"],
+                    "source": {"path": "clicks/"},
+                    "features": {"ctr_7d": "float64"},
+                }
+            ],
+        },
+        "mlops:training": {
+            "nodePools": [{"name": "cpu", "instanceTypes": ["m6i.large"]}],
+            "pipelines": [
+                {
+                    "name": "ranker",
+                    "schedule": "*/15 * * * *",
+                    "nodePool": "cpu",
+                    "labels": {"path": "labels/"},
+                    "features": ["clicks:ctr_7d"],
+                    **pipeline,
+                }
+            ],
+        },
+        "mlops:serving": {
+            "endpoints": [
+                {
+                    "name": "rank",
+                    "model": "ranker",
+                    "replicas": {"min": 2},
+                    "canary": {"weight": 10},
+                }
+            ]
+        },
+    }
+    return _load(environment, **keys)
+
+
+def test_continuous_training_presets_dev_quick_prod_sparing() -> None:
+    def pipeline(environment: str, ct: dict[str, Any]) -> Any:
+        return _ranker(environment, continuousTraining=ct).training.pipelines[0]
+
+    ct = {"triggers": {"schedule": {"every": "7d"}}, "promotion": {}}
+    dev = pipeline("dev", ct).continuous_training
+    prod = pipeline("prod", ct).continuous_training
+    staging = pipeline("staging", ct).continuous_training
+
+    assert (dev.cooldown.total_seconds(), dev.budget.runs, dev.min_rows) == (3600, 20, 100)
+    assert (prod.cooldown.total_seconds(), prod.budget.runs, prod.min_rows) == (86400, 3, 1000)
+    assert (prod.quarantine_after, prod.max_held.days) == (2, 2)
+    assert (staging.cooldown.total_seconds(), staging.budget.runs) == (6 * 3600, 5)
+    assert (dev.promotion.min_requests, prod.promotion.min_requests) == (200, 2000)
+    assert prod.promotion.observe.total_seconds() == 6 * 3600
+    # Each trigger stays off unless given; the user's word wins over the preset.
+    assert prod.triggers.enabled == ["schedule"]
+    mine = pipeline("prod", {**ct, "cooldown": "2h"}).continuous_training
+    assert (mine.cooldown.total_seconds(), mine.budget.runs) == (7200, 3)
+
+
+def test_continuous_training_reaches_the_runtime_with_the_pipeline_deadline_as_lease() -> None:
+    from components.training import pipeline_spec
+    from runtime.settings import Settings, render_env
+
+    config = _ranker(
+        "dev", deadline="2h", continuousTraining={"triggers": {"newData": {"minRows": 50}}}
+    )
+    env = render_env(pipelines=[pipeline_spec(config.training.pipelines[0])])
+    (received,) = Settings.model_validate(
+        {"pipelines": json.loads(env["MLOPS_PIPELINES"])}
+    ).pipelines
+
+    ct = received.continuous_training
+    assert ct is not None
+    assert (ct.lease.total_seconds(), ct.cooldown.total_seconds()) == (7200, 3600)
+    assert ct.triggers.new_data is not None and ct.triggers.new_data.min_rows == 50

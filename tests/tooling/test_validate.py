@@ -308,6 +308,65 @@ CASES = [
         id="reserved-tag-keys",
     ),
     pytest.param(
+        _set("mlops:training/pipelines[0].continuousTraining", {}),
+        [
+            f"{F}: mlops:training.pipelines[0].continuousTraining.triggers: should be at least one trigger (schedule, drift, decay or newData): without one nothing is ever retrained (got {{}})"
+        ],
+        id="continuous-training-without-a-trigger",
+    ),
+    pytest.param(
+        _set(
+            "mlops:training/pipelines[0].continuousTraining",
+            {"triggers": {"drift": {"breaches": 5}}, "cooldown": "soon"},
+        ),
+        [
+            f"{F}: mlops:training.pipelines[0].continuousTraining.triggers.drift.windows: should be at least `breaches` (5): breaches are counted among the last `windows` monitor windows (got 4)",
+            f"{F}: mlops:training.pipelines[0].continuousTraining.cooldown: should be a duration such as 90s, 15m, 12h, 30d or 2w, at most 3650d (got 'soon')",
+        ],
+        id="m-of-n-with-m-above-n",
+    ),
+    pytest.param(
+        _set(
+            "mlops:training/pipelines[0].continuousTraining",
+            {
+                "triggers": {"drift": {"feature": "amount"}, "decay": {"metric": "r2"}},
+                "lease": "1h",
+            },
+        ),
+        [
+            f"{F}: mlops:training.pipelines[0].continuousTraining.triggers.drift.feature: should be a feature of the pipeline (one of 'avg_amount_7d', 'card_age_days', 'credit_limit', 'distinct_merchants_7d', 'is_premium', 'max_amount_7d', 'txn_count_7d') (got 'amount')",
+            f"{F}: mlops:training.pipelines[0].continuousTraining.triggers.decay.metric: should be a classification metric (one of 'accuracy', 'f1', 'roc_auc') (got 'r2')",
+            f"{F}: mlops:training.pipelines[0].continuousTraining.liveLabels: should be the path of arrived labels (request_id and the target, parquet) when the decay trigger is on: live quality is measured on them",
+            f"{F}: mlops:training.pipelines[0].continuousTraining.lease: should be at least the pipeline's deadline (6h): a running retrain must not lose its lease (got '1h')",
+        ],
+        id="continuous-training-cross-checks",
+    ),
+    pytest.param(
+        lambda config: (
+            _set(
+                "mlops:training/pipelines[0].continuousTraining",
+                {"triggers": {"drift": {}}, "promotion": {"minRequests": 50}},
+            )(config),
+            config["mlops:serving"]["endpoints"][0].pop("canary"),
+        ),
+        [
+            f"{F}: mlops:training.pipelines[0].continuousTraining.promotion: should be set only when a real-time endpoint serving 'fraud-model' has a canary: the canary is what gets promoted (got {{'observe': '30m', 'minRequests': 50}})"
+        ],
+        id="auto-promotion-without-a-canary",
+    ),
+    pytest.param(
+        lambda config: (
+            _set("mlops:training/pipelines[0].continuousTraining", {"triggers": {"drift": {}}})(
+                config
+            ),
+            config["mlops:serving"].update(endpoints=[]),
+        ),
+        [
+            f"{F}: mlops:training.pipelines[0].continuousTraining.triggers.drift: should be on only when a real-time endpoint in mlops:serving serves 'fraud-model': the drift monitor measures its traffic window by window (got {{}})"
+        ],
+        id="drift-trigger-without-an-endpoint",
+    ),
+    pytest.param(
         _set("aws:region", "europe"),
         [f"{F}: aws:region: should be an AWS region such as eu-west-1 (got 'europe')"],
         id="bad-region",
