@@ -75,10 +75,11 @@ def test_rollback_stops_the_canary_within_a_poll(tmp_path: Path, mlflow_template
                 http.post("/predict", json={"rows": [ROW]}).json()["version"] for _ in range(40)
             }
             # What the trial did: the challenger promoted, then rolled back; no challenger left.
+            # Each step waited for, so a slow poll cannot show an in-between state as the end.
             registry.promote(settings, "fraud-model")
+            wait_for(lambda: _aliases(ready) == ("2", None))
             registry.rollback(settings, "fraud-model")
-            wait_for(lambda: httpx.get(ready).json()["champion"] == "1")
-            wait_for(lambda: httpx.get(ready).json()["challenger"] is None, timeout=10)
+            wait_for(lambda: _aliases(ready) == ("1", None))
             after = {
                 http.post("/predict", json={"rows": [ROW]}).json()["version"] for _ in range(40)
             }
@@ -89,6 +90,11 @@ def test_rollback_stops_the_canary_within_a_poll(tmp_path: Path, mlflow_template
     assert canary == {"1", "2"}
     assert after == {"1"}
     assert "Task was destroyed" not in output, output
+
+
+def _aliases(ready: str) -> tuple[str | None, str | None]:
+    state = httpx.get(ready).json()
+    return state["champion"], state["challenger"]
 
 
 def _csv_body(rows: int) -> bytes:

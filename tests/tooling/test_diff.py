@@ -347,7 +347,12 @@ def test_platform_stacks_are_diffed_on_their_own(clean: Path) -> None:
 def test_platform_code_changes_only_platform_stacks(clean: Path) -> None:
     network = clean / "components" / "platform" / "network.py"
     network.write_text(network.read_text() + "\n# a comment\n")
-    assert changed_stacks("HEAD", clean) == ["platform/dev", "platform/prod"]
+    every_platform_stack = sorted(
+        f"platform/{file.name.removeprefix('Pulumi.').removesuffix('.yaml')}"
+        for file in (clean / "platform" / "stacks").glob("Pulumi.*.yaml")
+    )
+    assert changed_stacks("HEAD", clean) == every_platform_stack
+    assert len(every_platform_stack) >= 2
 
     iam = clean / "components" / "iam.py"
     iam.write_text(iam.read_text() + "\n# a comment\n")
