@@ -17,7 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tooling.cost import plan_cost  # noqa: E402
-from tooling.plan import STACKS, plan_stack  # noqa: E402
+from tooling.plan import plan_stack  # noqa: E402
+from tooling.project import Workspace  # noqa: E402
+
+WORKSPACE = Workspace(ROOT)
+STACKS = ROOT / "stacks"
 
 REPEAT = 5
 
@@ -36,11 +40,11 @@ def main() -> None:
         "| stack | resources | priced lines | plan (s) | cost of the plan (ms) | ratio |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    plan_cost(plan_stack("fraud-dev"))  # warm the imports and the price table
+    plan_cost(plan_stack("fraud-dev", workspace=WORKSPACE))  # warm the imports and the price table
     for file in sorted(STACKS.glob("Pulumi.*.yaml")):
-        plan = plan_stack(file)
+        plan = plan_stack(file, workspace=WORKSPACE)
         lines = len(plan_cost(plan).estimate.lines)
-        planned = best(lambda file=file: plan_stack(file))
+        planned = best(lambda file=file: plan_stack(file, workspace=WORKSPACE))
         # Timed apart from the plan: on a shared machine the difference of two noisy plan
         # timings says less than the pricing's own (much shorter, steadier) time.
         priced = best(lambda plan=plan: plan_cost(plan), repeat=20)

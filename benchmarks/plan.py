@@ -28,7 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 from tooling.diff import diff_stacks  # noqa: E402
 from tooling.mocks import PlatformMocks  # noqa: E402
-from tooling.plan import PROGRAM, STACKS, engine_config, plan_stack  # noqa: E402
+from tooling.plan import engine_config, plan_stack  # noqa: E402
+from tooling.project import Workspace  # noqa: E402
+
+WORKSPACE = Workspace(ROOT)
+STACKS = ROOT / "stacks"
+PROGRAM = ROOT / "__main__.py"
 
 REPEAT = 3
 
@@ -76,12 +81,12 @@ def main() -> None:
         "| stack | resources | mlops plan (s) | bare SDK mocks (s) | ratio |",
         "|---|---:|---:|---:|---:|",
     ]
-    plan_stack("fraud-dev")  # warm the imports
+    plan_stack("fraud-dev", workspace=WORKSPACE)  # warm the imports
     for file in sorted(STACKS.glob("Pulumi.*.yaml")):
         stack = file.stem.removeprefix("Pulumi.")
         region = yaml.safe_load(file.read_text())["config"]["aws:region"]
-        count = len(plan_stack(file).resources)
-        ours = best(lambda file=file: plan_stack(file))
+        count = len(plan_stack(file, workspace=WORKSPACE).resources)
+        ours = best(lambda file=file: plan_stack(file, workspace=WORKSPACE))
         bare = best(
             lambda file=file, stack=stack, region=region: bare_sdk_mocks(file, stack, region)
         )
@@ -94,13 +99,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for endpoints in (10, 100, 500):
             file = synthetic_stack(Path(folder), endpoints)
-            count = len(plan_stack(file).resources)
+            count = len(plan_stack(file, workspace=WORKSPACE).resources)
             seconds = best(
-                lambda file=file: plan_stack(file), repeat=1 if endpoints >= 500 else REPEAT
+                lambda file=file: plan_stack(file, workspace=WORKSPACE),
+                repeat=1 if endpoints >= 500 else REPEAT,
             )
             rows.append(f"| {endpoints} | {count} | {seconds:.2f} | {seconds / count * 1000:.2f} |")
     stacks = [f.stem.removeprefix("Pulumi.") for f in sorted(STACKS.glob("Pulumi.*.yaml"))]
-    diff_seconds = best(lambda: diff_stacks("HEAD", stacks), repeat=1)
+    diff_seconds = best(lambda: diff_stacks("HEAD", stacks, repo=ROOT), repeat=1)
     rows += [
         "",
         f"`mlops diff --base HEAD` over all {len(stacks)} stacks (both sides planned, each in its own "

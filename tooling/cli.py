@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,49 +15,96 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
+from typer.core import TyperGroup
 
 from components.config import ConfigError, Environment
 from policy.rules import Violation, check_plan
 from tooling import scaffold, schema
 from tooling.plan import (
-    STACKS,
     Plan,
     PlannedResource,
     plan_stack,
-    platform_stacks,
+    project_of,
     shown_path,
     stack_file,
     validate_stack_file,
 )
+from tooling.project import Project, ProjectNotFound, find_workspace, nearest_project
 
-app = typer.Typer(
-    name="mlops",
-    help="Per-team MLOps stacks: validate configs, add a team, plan offline.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 PIPED_WIDTH = 1_000
 """Columns when output goes to a file, a pipe or CI: no terminal to fit, so nothing is cut."""
 
 
+class _Commands(TyperGroup):
+    """A command run outside any Pulumi project says so, as a user's mistake (no traceback)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ProjectNotFound as error:
+            err.print(f"[red]✗[/] {escape(str(error))}", highlight=False)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    name="mlops",
+    help="Per-team MLOps stacks: validate configs, add a team, plan offline.",
+    cls=_Commands,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
 @app.callback()
-def _fit_output() -> None:
+def _global_options(
+    cwd: Annotated[
+        Path | None,
+        typer.Option(
+            "--cwd",
+            "-C",
+            help="Run as if started in DIR (the project is the nearest Pulumi.yaml above it).",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    # As `pulumi --cwd` and `git -C`: stack files, folders and the project are found from DIR.
+    if cwd is not None:
+        os.chdir(cwd)
     # rich falls back to 80 columns without a terminal (and honours COLUMNS when set).
     for console in (out, err):
         if not console.is_terminal and "COLUMNS" not in os.environ:
             console.width = PIPED_WIDTH
 
 
-def _stack_files(stacks: Sequence[str], directory: Path) -> list[Path]:
+def _stack_files(stacks: Sequence[str], directory: Path | None) -> list[Path]:
+    """The named stacks, else every stack file in ``directory``, else the working project's
+    (the platform's first)."""
     if stacks:
         return [stack_file(s, directory) for s in stacks]
-    found = sorted(directory.glob("Pulumi.*.yaml"))
-    if directory == STACKS:  # the repository's own stacks: the platform's come along
-        found = [*platform_stacks(), *found]
+    if directory is not None:
+        found = sorted(directory.glob("Pulumi.*.yaml"))
+    else:
+        found = find_workspace().stack_files()
     return [shown_path(p) for p in found]
+
+
+def _working_on(projects: Iterable[Project | None]) -> None:
+    """The output header: which project(s) a command works on (on stderr: stdout is data)."""
+    named = list(
+        dict.fromkeys(str(p) if p else "stack files outside any Pulumi project" for p in projects)
+    )
+    if named:
+        label = "project" if len(named) == 1 else "projects"
+        err.print(f"[dim]{label}: {escape(', '.join(named))}[/]", highlight=False)
+
+
+def _projects_of(files: Iterable[Path]) -> list[Project | None]:
+    return [nearest_project(file.parent) for file in files]
 
 
 def _report(error: ConfigError) -> None:
@@ -70,13 +117,18 @@ def validate(
     stacks: Annotated[
         list[str] | None, typer.Argument(help="Stack names or files (default: every stack file).")
     ] = None,
-    stacks_dir: Annotated[Path, typer.Option(help="Folder of stack files.")] = STACKS,
+    stacks_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder of stack files (default: the project's).", show_default=False),
+    ] = None,
 ) -> None:
     """Validate stack files offline; every problem of every file at once. Exit 1 on any problem."""
     files = _stack_files(stacks or [], stacks_dir)
     if not files:
-        err.print(f"[red]✗[/] no stack files (Pulumi.<team>-<env>.yaml) in {stacks_dir}")
+        where = stacks_dir or find_workspace()
+        err.print(f"[red]✗[/] no stack files (Pulumi.<team>-<env>.yaml) in {where}")
         raise typer.Exit(1)
+    _working_on(_projects_of(files))
     problems = 0
     for file in files:
         try:
@@ -104,9 +156,13 @@ def new_team(
     alert_email: Annotated[
         str | None, typer.Option(help="Who gets paged (default: <team>-oncall@example.com).")
     ] = None,
-    stacks_dir: Annotated[Path, typer.Option(help="Folder of stack files.")] = STACKS,
+    stacks_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder of stack files (default: the project's).", show_default=False),
+    ] = None,
 ) -> None:
     """Write stacks/Pulumi.<team>-<env>.yaml for each environment, from sensible defaults."""
+    stacks_dir = stacks_dir or find_workspace().stacks
     try:
         written = scaffold.write_team(
             team,
@@ -165,6 +221,7 @@ def plan(
 ) -> None:
     """Show what `pulumi up` would create for STACK: the real program under the mock engine."""
     file = stack_file(stack)
+    _working_on([project_of(file)])
     try:
         with err.status(f"planning {file.name} under the mock engine"):
             result = plan_stack(file)
@@ -196,7 +253,8 @@ def cost(
     from policy.cost import PriceError
     from tooling.cost import cost_json, cost_table, plan_cost
 
-    files = _stack_files(stacks or [], STACKS)
+    files = _stack_files(stacks or [], None)
+    _working_on(_projects_of(files))
     reports: list[dict[str, Any]] = []
     failed = False
     for file in files:
@@ -270,18 +328,20 @@ def diff(
     from tooling.cost import diff_cost
     from tooling.diff import GitError, changed_stacks, diff_stacks
 
+    workspace = find_workspace()
     if list_only:
         try:
-            sys.stdout.write(json.dumps(changed_stacks(base, _repository())) + "\n")
+            sys.stdout.write(json.dumps(changed_stacks(base, workspace.root)) + "\n")
         except GitError as error:
             err.print(f"[red]✗[/] {escape(str(error))}")
             raise typer.Exit(1) from None
         return
 
+    _working_on(workspace.projects())
     try:
         with err.status(f"planning both sides against {base}"):
             diffs = diff_stacks(
-                base, stacks or [], repo=_repository(), policy=_policy_lines, cost=diff_cost
+                base, stacks or [], repo=workspace.root, policy=_policy_lines, cost=diff_cost
             )
     except (GitError, RuntimeError) as error:
         err.print(f"[red]✗[/] {escape(str(error))}")
@@ -305,13 +365,6 @@ def _policy_lines(result: Plan) -> list[str]:
         for v in check_plan(result)
         if not v.advisory
     ]
-
-
-def _repository() -> Path:
-    import subprocess
-
-    found = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
-    return Path(found.stdout.strip()) if found.returncode == 0 else Path.cwd()
 
 
 KEY_INPUTS = (
@@ -390,7 +443,8 @@ def policy_command(
 ) -> None:
     """Check each stack's offline plan against the policy pack (as `pulumi preview
     --policy-pack policy` would); a table of what to change. Exit 1 on any violation."""
-    files = _stack_files(stacks or [], STACKS)
+    files = _stack_files(stacks or [], None)
+    _working_on(_projects_of(files))
     found: list[tuple[str, Violation]] = []
     failed = False
     for file in files:
@@ -453,6 +507,8 @@ def image_build(
     """Build the runtime image with podman (or docker) and print its digest."""
     from tooling import image
 
+    root = find_workspace().root
+    _working_on([nearest_project(root)])
     try:
         needed = ["podman", "runc"] if engine_name in (None, "podman") else []
         needed += ["debootstrap"] if make_base else []
@@ -465,7 +521,7 @@ def image_build(
                 err.print(f"base image {base} is there already (remove it to make it again)")
             else:
                 image.make_base(engine, base, log=err.print)
-        built = image.build(engine, base_image=base, tag=tag)
+        built = image.build(engine, base_image=base, context=root, tag=tag)
         pushed = image.push(engine, tag, push_to) if push_to else None
     except image.ImageError as error:
         err.print(f"[red]✗[/] {escape(str(error))}", highlight=False)

@@ -20,7 +20,7 @@ from typing import Any
 
 from tooling.cost import CostChange
 from tooling.mocks import SECRET_SHOWN
-from tooling.plan import ROOT, Plan, PlannedResource, make_urn
+from tooling.plan import Plan, PlannedResource, make_urn
 
 STATEFUL_TYPES = frozenset(
     {
@@ -261,7 +261,7 @@ def _git(repo: Path, *args: str) -> str:
     return run.stdout
 
 
-def changed_stacks(base: str, repo: Path = ROOT) -> list[str]:
+def changed_stacks(base: str, repo: Path) -> list[str]:
     """Stacks whose file, or the code they are built by, differs between ``base`` and the tree:
     team stacks by name (`fraud-prod`), platform stacks as `platform/<stack>`."""
     changed = set(_git(repo, "diff", "--name-only", base, "--").split())
@@ -348,7 +348,7 @@ def plan_tree(folder: Path, stacks: Iterable[str]) -> dict[str, Plan | str | Non
     return plans
 
 
-def plan_base(base: str, stacks: Iterable[str], repo: Path = ROOT) -> dict[str, Plan | str | None]:
+def plan_base(base: str, stacks: Iterable[str], repo: Path) -> dict[str, Plan | str | None]:
     """Plan ``stacks`` as of commit ``base``, with that commit's own code."""
     with tempfile.TemporaryDirectory(prefix="mlops-base-") as folder:
         archive = subprocess.run(
@@ -363,7 +363,7 @@ def diff_stacks(
     base: str,
     stacks: Sequence[str] = (),
     *,
-    repo: Path = ROOT,
+    repo: Path,
     policy: Callable[[Plan], list[str]] | None = None,
     cost: Callable[[Plan | None, Plan | None], CostChange] | None = None,
 ) -> list[StackDiff]:

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CONTAINERFILE = ROOT / "Containerfile"
+CONTAINERFILE = "Containerfile"
+"""The project's build file, at its root (the build context)."""
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 """What users build on (the Containerfile's default)."""
 LOCAL_BASE_IMAGE = "localhost/mlops-base:bookworm"
@@ -173,14 +173,14 @@ def build_command(
     tag: str,
     revision: str,
     version: str,
+    context: Path,
     source: str = SOURCE,
-    containerfile: Path = CONTAINERFILE,
-    context: Path = ROOT,
     sandbox: bool = True,
 ) -> list[str]:
-    """The build command line. ``sandbox``: runc, bounded ulimits, host network, host CA bundle
-    (what podman needs on machines like CI's; harmless elsewhere)."""
-    command = [engine.binary, "build", "-f", str(containerfile), "-t", tag]
+    """The build command line for the project at ``context`` (its Containerfile). ``sandbox``:
+    runc, bounded ulimits, host network, host CA bundle (what podman needs on machines like
+    CI's; harmless elsewhere)."""
+    command = [engine.binary, "build", "-f", str(context / CONTAINERFILE), "-t", tag]
     for key, value in (
         ("BASE_IMAGE", base_image),
         ("REVISION", revision),
@@ -251,12 +251,12 @@ def make_base(
     return name
 
 
-def git_revision(root: Path = ROOT) -> str:
+def git_revision(root: Path) -> str:
     done = _run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True)
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
-def project_version(root: Path = ROOT) -> str:
+def project_version(root: Path) -> str:
     import tomllib
 
     return str(tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"])
@@ -266,17 +266,22 @@ def build(
     engine: Engine,
     *,
     base_image: str,
+    context: Path,
     tag: str = DEFAULT_TAG,
     sandbox: bool = True,
     run: Runner = _run,
 ) -> BuiltImage:
-    """Build the runtime image (output streams to the terminal) and return what was built."""
+    """Build the runtime image of the project at ``context`` (output streams to the terminal)
+    and return what was built."""
+    if not (context / CONTAINERFILE).is_file():
+        raise ImageError(f"no {CONTAINERFILE} in {context}: the project builds no runtime image")
     command = build_command(
         engine,
         base_image=base_image,
         tag=tag,
-        revision=git_revision(),
-        version=project_version(),
+        revision=git_revision(context),
+        version=project_version(context),
+        context=context,
         sandbox=sandbox,
     )
     if run(command).returncode:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.output import Unknown
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
@@ -26,41 +25,31 @@ from pulumi.runtime.sync_await import _sync_await
 from components.config import load_stack_file, read_yaml, stack_name_of
 from components.platform.config import load_platform_file
 from tooling.mocks import SECRET_SHOWN, PlatformMocks
+from tooling.project import (
+    PLATFORM_FOLDER,
+    PROJECT,
+    Project,
+    ProjectNotFound,
+    Workspace,
+    find_workspace,
+    nearest_project,
+    working_project,
+)
+from tooling.project import PLATFORM_PROJECT as PLATFORM_PROJECT  # the name, for importers
 
-PROJECT = "mlops"
-PLATFORM_PROJECT = "mlops-platform"
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
-ROOT = Path(__file__).resolve().parent.parent
-PROGRAM = ROOT / "__main__.py"
-STACKS = ROOT / "stacks"
-PLATFORM_STACKS = ROOT / "platform" / "stacks"
 
 
-@dataclass(frozen=True)
-class Project:
-    """A Pulumi project of the repository: the team project at the root, the platform in
-    `platform/`. Found as Pulumi finds it: the nearest Pulumi.yaml above a stack file."""
-
-    name: str
-    folder: Path
-
-    @property
-    def program(self) -> Path:
-        return self.folder / "__main__.py"
-
-    @property
-    def platform(self) -> bool:
-        return self.name == PLATFORM_PROJECT
-
-
-def project_of(file: Path) -> Project:
-    """The project a stack file belongs to (the team project if none is found above it)."""
-    for folder in file.resolve().parents:
-        manifest = folder / "Pulumi.yaml"
-        if manifest.is_file():
-            name = (yaml.safe_load(manifest.read_text()) or {}).get("name") or PROJECT
-            return Project(str(name), folder)
-    return Project(PROJECT, ROOT)
+def project_of(file: Path, workspace: Workspace | None = None) -> Project:
+    """The project a stack file belongs to, as Pulumi finds it: the nearest Pulumi.yaml above
+    it; a file outside any project is the working project's (``workspace``: the one the working
+    folder is in). Raises ProjectNotFound."""
+    found = nearest_project(file.parent)
+    if found is None:
+        found = (workspace or find_workspace()).team
+    if found is None:
+        raise ProjectNotFound(f"no team project to plan {file} with")
+    return found
 
 
 @dataclass
@@ -301,14 +290,22 @@ def _decrypt_offline(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def stack_file(stack: str | Path, stacks_dir: Path = STACKS) -> Path:
+def stack_file(
+    stack: str | Path, stacks_dir: Path | None = None, *, workspace: Workspace | None = None
+) -> Path:
     """`fraud-dev`, `platform/prod` or a path -> the stack file (relative to the working folder
-    where it can be). `<folder>/<stack>` names a stack of the project in that folder."""
+    where it can be). A name is looked up in ``stacks_dir``, else among the stacks of
+    ``workspace``'s team project, else of the project the working folder is in (the platform's
+    in `platform/`); `<folder>/<stack>` names a stack of the project in that folder of the
+    workspace (`platform/prod`)."""
     path = Path(stack)
     if not (path.suffix in (".yaml", ".yml") or path.exists()):
         folder, _, name = str(stack).rpartition("/")
-        stacks = ROOT / folder / "stacks" if folder else stacks_dir
-        path = stacks / f"Pulumi.{name}.yaml"
+        if folder:
+            stacks_dir = (workspace or find_workspace()).stacks_of(folder)
+        elif stacks_dir is None:
+            stacks_dir = workspace.stacks if workspace else working_project().stacks
+        path = stacks_dir / f"Pulumi.{name}.yaml"
     return shown_path(path)
 
 
@@ -323,7 +320,8 @@ def shown_path(path: Path) -> Path:
 def validate_stack_file(file: Path) -> str:
     """Validate a stack file of either project (team or platform) and return its region.
     Raises ConfigError with every problem."""
-    if project_of(file).platform:
+    project = nearest_project(file.parent)
+    if project is not None and project.platform:
         return load_platform_file(file).region
     return load_stack_file(file).region
 
@@ -333,12 +331,14 @@ def plan_stack(
     *,
     program: Path | None = None,
     stack_outputs: Callable[[str], dict[str, Any]] | None = None,
+    workspace: Workspace | None = None,
 ) -> Plan:
     """Run the stack's project program (or ``program``) for ``stack`` under the mock engine.
     Raises ConfigError for a bad config. ``stack_outputs`` answers StackReferences (default:
-    the mock engine's invented platform outputs)."""
-    file = stack_file(stack)
-    project = project_of(file)
+    the mock engine's invented platform outputs). ``workspace``: where stack names are looked
+    up (default: the one the working folder is in)."""
+    file = stack_file(stack, workspace=workspace)
+    project = project_of(file, workspace)
     region = validate_stack_file(file)  # every config problem at once, before anything registers
     name = stack_name_of(file) or file.stem
     # A fresh context: the SDK keeps its settings, config and root stack in context variables.
@@ -385,9 +385,13 @@ def _resolve(value: Any) -> tuple[Any, bool]:
     return resolved, _sync_await(output.is_secret())
 
 
-def example_stacks() -> Iterator[Path]:
-    yield from sorted(STACKS.glob("Pulumi.*.yaml"))
+def example_stacks(workspace: Workspace | None = None) -> Iterator[Path]:
+    """The team project's stack files (of ``workspace``; default: the working folder's)."""
+    yield from sorted((workspace or find_workspace()).stacks.glob("Pulumi.*.yaml"))
 
 
-def platform_stacks() -> Iterator[Path]:
-    yield from sorted(PLATFORM_STACKS.glob("Pulumi.*.yaml"))
+def platform_stacks(workspace: Workspace | None = None) -> Iterator[Path]:
+    """The platform project's stack files (of ``workspace``; default: the working folder's)."""
+    yield from sorted(
+        (workspace or find_workspace()).stacks_of(PLATFORM_FOLDER).glob("Pulumi.*.yaml")
+    )

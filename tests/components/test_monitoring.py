@@ -36,9 +36,9 @@ from components.monitoring import (
 from components.team import Team
 from runtime import metrics
 from runtime.settings import Settings
-from tests.conftest import planned
+from tests.conftest import STACKS, planned
 from tooling.manifests import schema_errors
-from tooling.plan import STACKS, Plan, PlannedResource
+from tooling.plan import Plan, PlannedResource
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"

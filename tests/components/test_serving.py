@@ -35,8 +35,9 @@ from tests.components.test_training import (
     settings_from,
     sql_registry,
 )
+from tests.conftest import STACKS
 from tooling.manifests import is_kubernetes_object, schema_errors
-from tooling.plan import STACKS, Plan
+from tooling.plan import Plan
 
 REALTIME = RealtimeEndpoint.model_validate(
     {

@@ -29,9 +29,9 @@ from components.training import (
 )
 from runtime.settings import ENV_PREFIX, Settings
 from runtime.spec import PipelineSpec
-from tests.conftest import planned
+from tests.conftest import STACKS, planned
 from tooling.mocks import platform_outputs
-from tooling.plan import STACKS, Plan, PlannedResource, plan_stack
+from tooling.plan import Plan, PlannedResource, plan_stack
 
 
 def plan_compute(stack: str | Path) -> Plan:

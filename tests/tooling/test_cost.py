@@ -15,10 +15,10 @@ from components.budget import COST_MODEL_TYPE
 from components.config import Environment
 from components.config.cost import Usage
 from policy.cost import load_prices
-from tests.conftest import EXAMPLE_STACKS, planned
+from tests.conftest import EXAMPLE_STACKS, STACKS, planned
 from tooling import cli
 from tooling.cost import plan_cost
-from tooling.plan import STACKS, Plan, PlannedResource, plan_stack
+from tooling.plan import Plan, PlannedResource, plan_stack
 
 runner = CliRunner()
 

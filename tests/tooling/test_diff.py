@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import REPOSITORY as ROOT
 from tooling import diff_report
 from tooling.diff import Op, PropertyChange, ResourceChange, StackDiff, changed_stacks, diff_stacks
-from tooling.plan import ROOT
 
 COPIED = (
     "__main__.py",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import REPOSITORY
 from tooling import image
 from tooling.image import Engine, ImageError
 
@@ -53,7 +54,12 @@ def _pairs(command: list[str], flag: str) -> list[str]:
 
 def test_podman_build_has_the_sandbox_flags_and_oci_labels() -> None:
     command = image.build_command(
-        PODMAN, base_image="localhost/base", tag="t:1", revision="abc", version="0.1.0"
+        PODMAN,
+        base_image="localhost/base",
+        tag="t:1",
+        revision="abc",
+        version="0.1.0",
+        context=REPOSITORY,
     )
     assert command[:2] == ["/usr/bin/podman", "build"]
     assert _pairs(command, "--build-arg") == [
@@ -65,12 +71,19 @@ def test_podman_build_has_the_sandbox_flags_and_oci_labels() -> None:
     assert _pairs(command, "--ulimit") == list(image.ULIMITS)
     assert _pairs(command, "--runtime") == ["runc"]
     assert _pairs(command, "--network") == ["host"]
-    assert command[-1] == str(image.ROOT)
+    assert command[-1] == str(REPOSITORY)
+    assert _pairs(command, "-f") == [str(REPOSITORY / "Containerfile")]
 
 
 def test_docker_build_has_no_podman_only_flags() -> None:
     command = image.build_command(
-        DOCKER, base_image="python:3.11-slim", tag="t", revision="r", version="v", sandbox=False
+        DOCKER,
+        base_image="python:3.11-slim",
+        tag="t",
+        revision="r",
+        version="v",
+        context=REPOSITORY,
+        sandbox=False,
     )
     assert "--runtime" not in command
     assert "-v" not in command
@@ -97,7 +110,7 @@ def test_push_returns_the_registry_digest(tmp_path: Path) -> None:
 
 
 def test_containerfile_is_multi_stage_non_root_and_labelled() -> None:
-    text = image.CONTAINERFILE.read_text()
+    text = (REPOSITORY / image.CONTAINERFILE).read_text()
     stages = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
     assert stages == ["${BASE_IMAGE}"] * 3  # requirements, builder, final
     assert "ARG BASE_IMAGE=python:3.11-slim" in text
@@ -111,7 +124,7 @@ def test_containerfile_is_multi_stage_non_root_and_labelled() -> None:
 
 
 def test_build_context_holds_the_runtime_only() -> None:
-    ignore = (image.ROOT / ".containerignore").read_text().splitlines()
+    ignore = (REPOSITORY / ".containerignore").read_text().splitlines()
     assert ignore[ignore.index("*") :][:4] == ["*", "!pyproject.toml", "!README.md", "!runtime/"]
 
 

@@ -16,10 +16,10 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 from typer.testing import CliRunner
 
-from tests.conftest import planned
+from tests.conftest import PROGRAM, STACKS, planned
 from tooling import mocks
 from tooling.cli import app
-from tooling.plan import PROGRAM, STACKS, Plan, _Recorder, engine_config
+from tooling.plan import Plan, _Recorder, engine_config
 
 runner = CliRunner()
 

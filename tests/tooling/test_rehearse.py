@@ -260,7 +260,8 @@ runner = CliRunner()
 
 
 def test_rehearse_needs_a_stack_or_down(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(rehearse.run, "STATE_DIR", tmp_path / "nothing")
+    (tmp_path / "Pulumi.yaml").write_text("name: mlops\n")
+    monkeypatch.chdir(tmp_path)  # a project without a rehearsal: its state folder is empty
 
     assert runner.invoke(app, ["rehearse"]).exit_code == 2
     down = runner.invoke(app, ["rehearse", "--down"])

@@ -7,8 +7,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.conftest import STACKS
 from tooling.cli import app
-from tooling.plan import STACKS
 
 runner = CliRunner()
 

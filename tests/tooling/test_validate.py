@@ -11,8 +11,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.conftest import PLATFORM_STACKS, STACKS
 from tooling.cli import app
-from tooling.plan import PLATFORM_STACKS, STACKS
 
 runner = CliRunner()
 Config = dict[str, Any]

@@ -42,11 +42,12 @@ from tooling.rehearse.run import (
     down,
 )
 from tooling.rehearse.state import (
-    STATE_DIR,
     STATE_FILE,
+    STATE_FOLDER,
     PlayedPod,
     State,
     iter_rows,
+    state_dir,
 )
 from tooling.rehearse.synthetic import (
     SYNTHETIC_DAYS,
@@ -95,8 +96,8 @@ __all__ = [
     "SERVING_COMPONENT",
     "SERVING_PORT",
     "SIDECAR",
-    "STATE_DIR",
     "STATE_FILE",
+    "STATE_FOLDER",
     "SUBSTITUTIONS",
     "SYNTHETIC_DAYS",
     "SYNTHETIC_ENTITIES",
@@ -130,6 +131,7 @@ __all__ = [
     "rehearsal_deployment",
     "rehearsal_pod_spec",
     "start_moto",
+    "state_dir",
     "substituted_env",
     "synthetic_sources",
     "wait_for",

@@ -27,7 +27,7 @@ from tooling.rehearse.cloud import (
 from tooling.rehearse.errors import RehearsalError
 from tooling.rehearse.net import http_status, port_in_use, wait_for
 from tooling.rehearse.podman import Podman, ensure_tools
-from tooling.rehearse.state import STATE_DIR, PlayedPod, State
+from tooling.rehearse.state import PlayedPod, State, state_dir
 from tooling.rehearse.synthetic import synthetic_sources, write_sources
 from tooling.rehearse.translate import (
     MAX_RESTARTS,
@@ -48,7 +48,7 @@ DEFAULT_ADMIN_DATABASE = "postgresql://postgres@127.0.0.1:5432/test"
 
 def down(folder: Path | None = None, log: Callable[[str], None] = print) -> bool:
     """Tear a rehearsal down: pods, moto, the database. False when nothing was up."""
-    folder = folder or STATE_DIR
+    folder = folder or state_dir()
     state = State.load(folder)
     if state is None:
         return False
@@ -71,7 +71,7 @@ class Rehearsal:
 
     plan: Plan
     image: str
-    folder: Path = STATE_DIR
+    folder: Path = field(default_factory=state_dir)
     admin_database_uri: str = DEFAULT_ADMIN_DATABASE
     log: Callable[[str], None] = print
     job_timeout: float = 900

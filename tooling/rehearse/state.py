@@ -7,11 +7,17 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tooling.plan import ROOT
+from tooling.project import Workspace, find_workspace
 from tooling.rehearse.translate import SUBSTITUTIONS
 
-STATE_DIR = ROOT / ".mlops" / "rehearsal"
+STATE_FOLDER = Path(".mlops") / "rehearsal"
+"""Where in the working project a rehearsal keeps its state (and the YAML it played)."""
 STATE_FILE = "state.json"
+
+
+def state_dir(workspace: Workspace | None = None) -> Path:
+    """The rehearsal state folder of ``workspace`` (default: the working folder's project)."""
+    return (workspace or find_workspace()).root / STATE_FOLDER
 
 
 @dataclass
@@ -46,7 +52,7 @@ class State:
 
     @classmethod
     def load(cls, folder: Path | None = None) -> State | None:
-        file = (folder or STATE_DIR) / STATE_FILE
+        file = (folder or state_dir()) / STATE_FILE
         if not file.exists():
             return None
         data = json.loads(file.read_text())

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from components.config import ConfigError
 from components.platform import catalog
 from components.platform.config import load_platform_file, parse_platform_config
+from tests.conftest import PLATFORM_STACKS
 from tooling.cli import app
-from tooling.plan import PLATFORM_STACKS, plan_stack
+from tooling.plan import plan_stack
 
 FILE = Path("stacks/Pulumi.prod.yaml")
 

@@ -18,15 +18,8 @@ from components.config.cluster import STACK_REFERENCE_OUTPUTS, StackReferenceClu
 from components.platform import catalog
 from components.platform.config import load_platform_file
 from policy.rules import check_plan
-from tests.conftest import planned
-from tooling.plan import (
-    PLATFORM_STACKS,
-    Plan,
-    PlannedResource,
-    example_stacks,
-    plan_stack,
-    platform_stacks,
-)
+from tests.conftest import PLATFORM_STACKS, planned
+from tooling.plan import Plan, PlannedResource, example_stacks, plan_stack, platform_stacks
 
 # Every example platform stack (a cluster per environment and region).
 STACKS = [f"platform/{file.name[len('Pulumi.') : -len('.yaml')]}" for file in platform_stacks()]
