@@ -102,6 +102,10 @@ def postgres_uri(host: str, port: int, database: str, username: str) -> str:
     return f"postgresql://{username}@{host}:{port}/{database}?sslmode=require"
 
 
+EVENTS_PREFIX = "ct-events"
+"""Prefix of the continuous-training event log in the artifact bucket."""
+
+
 @dataclass(frozen=True)
 class DataPlane:
     """What workloads need of the feature store and the model registry (their outputs).
@@ -136,3 +140,8 @@ class DataPlane:
         return self.artifact_bucket.apply(
             lambda bucket: f"s3://{bucket}/prediction-logs/{endpoint}/"
         )
+
+    def events_uri(self) -> pulumi.Output[str]:
+        """Where continuous-training events go, next to the prediction logs; the training and
+        monitoring jobs agree on it."""
+        return self.artifact_bucket.apply(lambda bucket: f"s3://{bucket}/{EVENTS_PREFIX}/")

@@ -356,12 +356,19 @@ class TrainingCompute(pulumi.ComponentResource):
         labels = workload.labels(team.labels, "training", pipeline.name)
         # A SQL Feast registry: the database login (sidecar, password file) comes along.
         login = database_login(args.data_plane.feast_registry_database, team.image)
+        continuous = pipeline.continuous_training is not None
+        # Continuous training: the schedule is when the job checks whether a retrain is due.
         container = workload.runtime_container(
             "train",
             image=team.image,
-            args=["train", "--pipeline", pipeline.name],
+            args=["train", "--pipeline", pipeline.name, *(["--if-due"] if continuous else [])],
             env_vars=[
-                *runtime_env(args.data_plane, team, pipelines=[pipeline_spec(pipeline)]),
+                *runtime_env(
+                    args.data_plane,
+                    team,
+                    pipelines=[pipeline_spec(pipeline)],
+                    events_uri=args.data_plane.events_uri() if continuous else None,
+                ),
                 *login.env,
             ],
             spec=pipeline_resources(pipeline, pool),

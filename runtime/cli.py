@@ -93,10 +93,35 @@ def materialize() -> None:
 @app.command()
 def train(
     pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="Pipeline name to run.")],
+    if_due: Annotated[
+        bool,
+        typer.Option(
+            "--if-due",
+            help="Continuous training: retrain only if a trigger fired and no guardrail objects "
+            "(hold, lease, canary, cooldown, budget, quarantine); say why not otherwise.",
+        ),
+    ] = False,
 ) -> None:
     """Check data, build a point-in-time training set, fit, evaluate, gate and register."""
 
     def action() -> None:
+        if if_due:
+            from runtime.continuous import run_if_due
+
+            check = run_if_due(
+                _settings(),
+                pipeline,
+                say=lambda line: err.print(f"  {line}", highlight=False, markup=False),
+            )
+            out.print(f"{pipeline}: {check.summary}", highlight=False, markup=False)
+            if check.quarantined:
+                out.print(
+                    f"{check.assessment.model}: quarantined (held) after "
+                    f"{check.assessment.failures_in_a_row} failed retrain(s) in a row; "
+                    f"`mlops-runtime ct release {check.assessment.model}` resumes",
+                    highlight=False,
+                )
+            return
         from runtime.train import train as run
 
         result = run(_settings(), pipeline)
@@ -267,6 +292,111 @@ def monitor(
             out.print(f"canary: {result.canary.summary}")
         if result.report is not None:
             out.print(f"drift report: {result.report}")
+
+    _run(action)
+
+
+ct = typer.Typer(
+    name="ct",
+    help="Continuous training of a model: hold or release its automated actions, see its state "
+    "and its history.",
+    no_args_is_help=True,
+)
+app.add_typer(ct)
+
+
+@ct.command("hold")
+def ct_hold(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (shown to everyone).")],
+    by: Annotated[str | None, typer.Option(help="Who holds it (default: the user).")] = None,
+) -> None:
+    """Stop every automated action on MODEL: retrains, promotions, rollbacks."""
+
+    def action() -> None:
+        from runtime.continuous import hold
+
+        held = hold(_settings(), model, reason, by=by)
+        out.print(
+            f"{model}: held by {held.by} since {held.since:%Y-%m-%d %H:%M:%S}Z: {held.reason}",
+            highlight=False,
+        )
+
+    _run(action)
+
+
+@ct.command("release")
+def ct_release(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    by: Annotated[str | None, typer.Option(help="Who releases it (default: the user).")] = None,
+) -> None:
+    """Resume automated actions on MODEL (also ends a quarantine after failed retrains)."""
+
+    def action() -> None:
+        from runtime.continuous import release
+
+        released = release(_settings(), model, by=by)
+        if released is None:
+            out.print(f"{model}: not held; nothing to release")
+        else:
+            out.print(f"{model}: released (was held by {released.by}: {released.reason})")
+
+    _run(action)
+
+
+@ct.command("status")
+def ct_status(model: Annotated[str, typer.Argument(help="Registered model name.")]) -> None:
+    """Whether a retrain of MODEL is due now: each trigger, each guardrail, the budget."""
+
+    def action() -> None:
+        from runtime.continuous import status_lines
+
+        for line in status_lines(_settings(), model):
+            out.print(line, highlight=False, markup=False)
+
+    _run(action)
+
+
+@ct.command("history")
+def ct_history(
+    model: Annotated[str, typer.Argument(help="Registered model name.")],
+    since: Annotated[
+        str | None, typer.Option(help="Only events this recent (e.g. 7d, 12h).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The timeline of MODEL's automated decisions: triggered, skipped, trained, promoted, ..."""
+
+    def action() -> None:
+        import json
+        from datetime import UTC, datetime
+
+        from runtime import events
+        from runtime.errors import ConfigurationError
+        from runtime.spec import parse_duration
+
+        start = None
+        if since is not None:
+            try:
+                start = datetime.now(UTC) - parse_duration(since)
+            except ValueError as error:
+                raise ConfigurationError(f"--since {since!r}: {error}") from None
+        found = events.read(_settings(), model, since=start)
+        if as_json:
+            for event in found:
+                out.print(json.dumps(event.to_json(), default=str), highlight=False, soft_wrap=True)
+            return
+        if not found:
+            out.print(f"{model}: no continuous-training events yet")
+            return
+        for event in found:
+            version = f" v{event.version}" if event.version else ""
+            out.print(
+                f"{event.at:%Y-%m-%d %H:%M:%S}Z  {event.kind:<11}{version}  {event.summary}"
+                + ("" if event.by == "mlops" else f"  [{event.by}]"),
+                highlight=False,
+                markup=False,
+            )
 
     _run(action)
 

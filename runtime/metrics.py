@@ -83,6 +83,32 @@ FEATURE_FRESHNESS = Metric(
     (Dimension.feature_view,),
     "Age of the newest value materialized into the online store",
 )
+RETRAINS_TRIGGERED = Metric(
+    "RetrainsTriggered",
+    Unit.count,
+    (Dimension.pipeline,),
+    "Automated retrains started by a trigger (continuous training)",
+)
+RETRAIN_FAILURES = Metric(
+    "RetrainFailures",
+    Unit.count,
+    (Dimension.pipeline,),
+    "Automated retrains that ended without a candidate: an error, failed gates, or a crash "
+    "(lease expired)",
+)
+RETRAIN_BUDGET_REMAINING = Metric(
+    "RetrainBudgetRemaining",
+    Unit.count,
+    (Dimension.pipeline,),
+    "Automated retrains the budget still allows in its window (published at every check)",
+)
+MODEL_HELD_SECONDS = Metric(
+    "ModelHeldSeconds",
+    Unit.seconds,
+    (Dimension.pipeline,),
+    "How long automated actions on the pipeline's model have been held (0: not held; "
+    "published at every check)",
+)
 
 CATALOGUE: tuple[Metric, ...] = (
     PREDICTIONS,
@@ -97,6 +123,10 @@ CATALOGUE: tuple[Metric, ...] = (
     FEATURE_FRESHNESS,
     FAIRNESS_GAP,
     MODEL_AGE,
+    RETRAINS_TRIGGERED,
+    RETRAIN_FAILURES,
+    RETRAIN_BUDGET_REMAINING,
+    MODEL_HELD_SECONDS,
 )
 BY_NAME = {metric.name: metric for metric in CATALOGUE}
 

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from runtime import continuous, registry
 from runtime import drift as drift_math
-from runtime import registry
 from runtime.errors import ConfigurationError, DataCheckError, RuntimeUserError
 from runtime.metrics import (
     FEATURE_DRIFT,
@@ -59,8 +59,8 @@ DEFAULT_WINDOW = timedelta(hours=1)
 REPORTS_FOLDER = "reports"
 PREDICTION_COLUMN = "prediction"
 SCORE_COLUMN = "score"
-CANARY_ROLLED_BACK_TAG = "mlops.canary_rolled_back_at"
-CANARY_REASON_TAG = "mlops.canary_rollback_reason"
+CANARY_ROLLED_BACK_TAG = registry.CANARY_ROLLED_BACK_TAG
+CANARY_REASON_TAG = registry.CANARY_REASON_TAG
 _log = logging.getLogger(__name__)
 
 
@@ -115,9 +115,18 @@ def monitor(
     )
     if labels and pipeline is not None:
         result.quality, result.labelled_rows = _quality(settings, labels, answered, pipeline)
+    elif (arrived := _live_labels(settings, pipeline)) is not None and pipeline is not None:
+        try:
+            result.quality, result.labelled_rows = _quality(settings, arrived, answered, pipeline)
+        except DataCheckError as error:
+            # Labels arrive when they arrive: none yet is no verdict, not a failed monitor.
+            _log.warning("no live quality this window: %s", error)
     if endpoint.canary is not None:
         result.canary = _guard_canary(settings, endpoint, mlflow_client, log, start, end)
     result.model_ages = _model_ages(settings, mlflow_client, end)
+    if pipeline is not None and pipeline.continuous_training is not None:
+        # The evidence `train --if-due` judges its drift and decay triggers on.
+        continuous.record_window(mlflow_client, pipeline, result)
     result.published = _publish(settings, result)
     if report:
         result.report = write_drift_report(
@@ -255,6 +264,16 @@ def _numeric(values: pd.Series) -> pd.Series:
     return values if converted.isna().all() and values.notna().any() else converted
 
 
+def _live_labels(settings: Settings, pipeline: PipelineSpec | None) -> str | None:
+    """Where the pipeline's live labels arrive (`continuousTraining.liveLabels`), if anywhere."""
+    from runtime.storage import offline_uri
+
+    ct = pipeline.continuous_training if pipeline is not None else None
+    if ct is None or ct.live_labels is None:
+        return None
+    return offline_uri(settings, ct.live_labels)
+
+
 def _quality(
     settings: Settings, labels: str, answered: pd.DataFrame, pipeline: PipelineSpec
 ) -> tuple[dict[str, float], int]:
@@ -280,14 +299,21 @@ def _quality(
     truth = joined[target].to_numpy()
     predicted = pd.to_numeric(joined[PREDICTION_COLUMN], errors="coerce").to_numpy()
     if pipeline.task == Task.classification:
-        quality = {"accuracy": float(sk.accuracy_score(truth.astype(int), predicted.astype(int)))}
+        truth, predicted = truth.astype(int), predicted.astype(int)
+        quality = {
+            "accuracy": float(sk.accuracy_score(truth, predicted)),
+            "f1": float(sk.f1_score(truth, predicted, zero_division=0)),
+        }
         scores = joined[SCORE_COLUMN].to_numpy(dtype=float)
         if len(np.unique(truth)) > 1 and np.isfinite(scores).all():
-            quality["roc_auc"] = float(sk.roc_auc_score(truth.astype(int), scores))
+            quality["roc_auc"] = float(sk.roc_auc_score(truth, scores))
     else:
+        rmse = float(sk.root_mean_squared_error(truth, predicted))
         quality = {
             "r2": float(sk.r2_score(truth, predicted)),
-            "rmse": float(sk.root_mean_squared_error(truth, predicted)),
+            "rmse": rmse,
+            "neg_rmse": -rmse,
+            "mae": float(sk.mean_absolute_error(truth, predicted)),
         }
     return quality, len(joined)
 

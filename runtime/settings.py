@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     batch_output_uri: str | None = None
     """Prefix a batch endpoint writes predictions under (`s3://bucket/prefix/`); None = `home`."""
 
+    # Continuous training
+    events_uri: str | None = None
+    """Where continuous-training events go (`s3://bucket/prefix`); None = a folder in `home`."""
+
     # Monitoring
     metrics_sink: Literal["file", "cloudwatch", "none"] = "file"
     metrics_namespace: str = "MLOps/demo"

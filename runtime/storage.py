@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -56,6 +57,20 @@ def parquet_schema(settings: Settings, path: str, what: str) -> pa.Schema:
         return ds.dataset(local, format="parquet", filesystem=fs).schema
     except (FileNotFoundError, OSError, pa.ArrowInvalid) as error:
         raise DataCheckError(what, [f"cannot read parquet at {uri} ({_short(error)})"]) from None
+
+
+def count_rows_after(settings: Settings, path: str, column: str, after: datetime) -> int:
+    """Rows of the parquet at ``path`` (under the offline root) whose ``column`` is after ``after``.
+
+    Reads that one column only; a missing file or column counts as no rows."""
+    uri = offline_uri(settings, path)
+    fs, local = _filesystem(settings, uri)
+    try:
+        table = ds.dataset(local, format="parquet", filesystem=fs).to_table(columns=[column])
+    except (FileNotFoundError, OSError, pa.ArrowInvalid, KeyError):
+        return 0
+    stamps = pd.to_datetime(table.column(column).to_pandas(), utc=True)
+    return int((stamps > pd.Timestamp(after).tz_convert("UTC")).sum())
 
 
 def write_parquet(settings: Settings, frame: pd.DataFrame, path: str) -> str:

@@ -529,7 +529,14 @@ def _provenance(
         "mlops.feature_view_versions": ",".join(f"{k}@{v}" for k, v in view_versions.items()),
         "mlops.seed": str(pipeline.seed),
         "mlops.rows": str(len(frame)),
+        registry.DATA_UNTIL_TAG: _data_until(frame, pipeline.labels.timestamp_field),
     }
+
+
+def _data_until(frame: pd.DataFrame, column: str) -> str:
+    """The newest label time trained on: what `newData` counts arrivals after."""
+    newest = pd.to_datetime(frame[column], utc=True).max()
+    return "" if pd.isna(newest) else newest.isoformat()
 
 
 def _digest(value: Any) -> str:

@@ -559,3 +559,34 @@ def test_the_compute_at_its_peak_fits_the_team_quota(example_stack: str) -> None
     assert peak["cpu"] <= naming.quantity(quota.cpu)
     assert peak["memory"] <= naming.quantity(quota.memory)
     assert peak["nvidia.com/gpu"] <= quota.gpu
+
+
+def test_a_continuously_trained_pipeline_checks_whether_a_retrain_is_due(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    document = yaml.safe_load((STACKS / "Pulumi.fraud-dev.yaml").read_text())
+    pipeline = document["config"]["mlops:training"]["pipelines"][0]
+    pipeline.update(
+        schedule="*/15 * * * *",
+        deadline="3h",
+        continuousTraining={"triggers": {"drift": {}, "schedule": {"every": "7d"}}},
+    )
+    file = tmp_path / "Pulumi.fraud-dev.yaml"
+    file.write_text(yaml.safe_dump(document))
+
+    plan = plan_compute(file)
+    cronjob = child(plan, "kubernetes:batch/v1:CronJob", "training-train-fraud-model")
+    (container,) = cronjob.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    bucket = child(plan, "aws:s3/bucket:Bucket", "registry-artifacts-bucket").outputs["bucket"]
+    with monkeypatch.context() as env:
+        settings = settings_from(env_of(container), env)
+
+    assert cronjob.inputs["spec"]["schedule"] == "*/15 * * * *"
+    assert container["args"] == ["train", "--pipeline", "fraud-model", "--if-due"]
+    assert settings.events_uri == f"s3://{bucket}/ct-events/"
+    (spec,) = settings.pipelines
+    assert spec.continuous_training is not None
+    assert spec.continuous_training.lease == timedelta(hours=3)
+    assert spec.continuous_training.triggers.enabled == ["schedule", "drift"]

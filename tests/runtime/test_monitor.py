@@ -363,6 +363,51 @@ def test_quality_where_labels_have_arrived(
     assert result.quality["accuracy"] == pytest.approx(float((predicted == 1).mean()))
 
 
+def test_a_continuously_trained_model_keeps_each_window_as_trigger_evidence(
+    home: Path, monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:
+    from runtime import continuous
+    from runtime.spec import ContinuousTraining
+
+    base = demo_settings("fraud", home=home, endpoint=EndpointSpec(name=ENDPOINT, model=MODEL))
+    ct = ContinuousTraining.model_validate(
+        {
+            "triggers": {"drift": {"feature": "avg_amount_7d"}, "decay": {}},
+            "liveLabels": "live/labels.parquet",
+        }
+    )
+    pipeline = base.pipelines[0].model_copy(update={"continuous_training": ct})
+    settings = base.model_copy(update={"pipelines": [pipeline]})
+    use_env(monkeypatch, settings)
+    version = register_version(settings, rng)
+    registry.client(settings).set_registered_model_alias(MODEL, registry.CHAMPION, version)
+    log_traffic(
+        settings, rng, variant=VARIANT_CHAMPION, version=version, requests=300, latency_ms=5,
+        drifted=True,
+    )  # fmt: skip
+
+    # No labels have arrived yet: no quality, and no failed monitor either.
+    first = monitor(settings, ENDPOINT, report=False)
+    ids = log_traffic(
+        settings, rng, variant=VARIANT_CHAMPION, version=version, requests=200, latency_ms=5
+    )
+    live = home / "offline" / "live" / "labels.parquet"
+    live.parent.mkdir(parents=True)
+    pd.DataFrame({"request_id": ids, "is_fraud": [i % 2 for i in range(len(ids))]}).to_parquet(live)
+    second = monitor(settings, ENDPOINT, report=False)
+
+    state = continuous.read_state(registry.client(settings), MODEL)
+    windows = state.windows[ENDPOINT]
+    assert first.quality == {} and second.labelled_rows == 200
+    assert [(w.champion, w.rows, w.labelled) for w in windows] == [
+        (version, 300, 0),
+        (version, 500, 200),
+    ]
+    assert windows[0].max_psi == pytest.approx(first.max_feature_psi, abs=1e-6)
+    assert set(windows[0].psi) == {"avg_amount_7d"} and windows[0].psi["avg_amount_7d"] > 0.2
+    assert set(windows[1].quality) == {"accuracy", "f1", "roc_auc"}
+
+
 @pytest.mark.moto
 @pytest.mark.parametrize(
     ("latency_ms", "failed"),

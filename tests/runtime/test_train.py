@@ -51,6 +51,10 @@ def test_train_registers_a_loadable_challenger_with_provenance(embedded: Team) -
         run.data.tags
     )
     assert run.data.tags["mlops.features"].split(",") == list(embedded.pipeline.features)
+    # What continuous training's newData trigger counts arrivals after.
+    labels = pd.read_parquet(embedded.uris[embedded.pipeline.labels.path])
+    newest = pd.to_datetime(labels["event_ts"], utc=True).max()
+    assert version.tags["mlops.data_until"] == newest.isoformat()
     assert run.data.params["seed"] == "42"
     assert run.data.params["estimator.random_state"] == "42"
     assert "age_band" not in run.data.tags["mlops.features"]
