@@ -20,15 +20,16 @@ import json
 import logging
 import tempfile
 import warnings
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from runtime import continuous, registry
+from runtime import continuous, events, registry
 from runtime import drift as drift_math
-from runtime.errors import ConfigurationError, DataCheckError, RuntimeUserError
+from runtime.errors import ConfigurationError, DataCheckError, RegistryError, RuntimeUserError
 from runtime.metrics import (
     FEATURE_DRIFT,
     MAX_FEATURE_DRIFT,
@@ -52,7 +53,7 @@ from runtime.prediction_log import log_root, read_prediction_log
 from runtime.publish import METRICS_FILE, publisher
 from runtime.report import write_drift_report
 from runtime.settings import Settings
-from runtime.spec import EndpointSpec, PipelineSpec, Task
+from runtime.spec import DEFAULT_GATE_METRIC, EndpointSpec, PipelineSpec, Task, format_duration
 from runtime.train import REFERENCE_ARTIFACT
 
 DEFAULT_WINDOW = timedelta(hours=1)
@@ -61,6 +62,8 @@ PREDICTION_COLUMN = "prediction"
 SCORE_COLUMN = "score"
 CANARY_ROLLED_BACK_TAG = registry.CANARY_ROLLED_BACK_TAG
 CANARY_REASON_TAG = registry.CANARY_REASON_TAG
+PROMOTED_BY_TAG = "mlops.ct.promoted_by"
+"""Model-version tag: the evidence an automatic promotion rested on."""
 _log = logging.getLogger(__name__)
 
 
@@ -122,7 +125,7 @@ def monitor(
             # Labels arrive when they arrive: none yet is no verdict, not a failed monitor.
             _log.warning("no live quality this window: %s", error)
     if endpoint.canary is not None:
-        result.canary = _guard_canary(settings, endpoint, mlflow_client, log, start, end)
+        result.canary = _guard_canary(settings, endpoint, mlflow_client, log, start, end, pipeline)
     result.model_ages = _model_ages(settings, mlflow_client, end)
     if pipeline is not None and pipeline.continuous_training is not None:
         # The evidence `train --if-due` judges its drift and decay triggers on.
@@ -328,6 +331,7 @@ def _guard_canary(
     log: pd.DataFrame,
     start: datetime,
     end: datetime,
+    pipeline: PipelineSpec | None = None,
 ) -> CanaryVerdict | None:
     champion = registry.alias_version(mlflow_client, endpoint.model, registry.CHAMPION)
     challenger = registry.alias_version(mlflow_client, endpoint.model, registry.CHALLENGER)
@@ -349,13 +353,171 @@ def _guard_canary(
     )
     if verdict.judged:
         verdict.breaches = canary_breaches(verdict.champion, verdict.challenger, endpoint)
-    if verdict.breaches:
+    # A hold means a person is in charge: measure and report, change nothing.
+    hold = continuous.is_held(mlflow_client, endpoint.model)
+    verdict.held_by = hold.by if hold else None
+    ct = pipeline.continuous_training if pipeline is not None else None
+    if not verdict.breaches and hold is None and ct is not None and ct.promotion is not None:
+        assert pipeline is not None
+        decision = _judge_promotion(
+            settings, endpoint, pipeline, mlflow_client, champion, challenger, end
+        )
+        if decision.reject:
+            verdict.breaches = decision.reasons
+        elif decision.promote:
+            verdict.promoted = _promote(settings, endpoint, challenger, decision)
+            verdict.promotion = (
+                f"promoted version {challenger.version}: {decision.evidence}"
+                if verdict.promoted
+                else f"not promoted: the aliases moved since it was judged ({decision.evidence})"
+            )
+        else:
+            verdict.promotion = f"promotion waits: {'; '.join(decision.reasons)}"
+    if verdict.breaches and hold is None:
         verdict.rolled_back = _roll_back_canary(
             settings, endpoint.model, str(challenger.version), verdict.breaches
         )
         if verdict.rolled_back:
             verdict.notified = _notify(settings, endpoint, verdict)
     return verdict
+
+
+@dataclass
+class PromotionDecision:
+    promote: bool = False
+    reject: bool = False
+    """The challenger is worse than the champion: roll it back (and quarantine it)."""
+    reasons: list[str] = field(default_factory=list)
+    """Why it waits, or why it is rejected."""
+    evidence: str = ""
+    """What the promotion rests on, in a sentence."""
+
+
+def _judge_promotion(
+    settings: Settings,
+    endpoint: EndpointSpec,
+    pipeline: PipelineSpec,
+    mlflow_client: Any,
+    champion: Any,
+    challenger: Any,
+    end: datetime,
+) -> PromotionDecision:
+    """Has the challenger served long enough, with enough requests, and is it not worse than the
+    champion (SLO over its canary; live quality within maxRegression where labels arrived)?
+
+    Too little data means wait, never promote."""
+    ct = pipeline.continuous_training
+    assert ct is not None and ct.promotion is not None
+    rule = ct.promotion
+    version = str(challenger.version)
+    tags = challenger.tags or {}
+    if continuous.QUARANTINED_TAG in tags or registry.CANARY_ROLLED_BACK_TAG in tags:
+        return PromotionDecision(
+            reasons=[f"version {version} is quarantined (its canary failed): never automatically"]
+        )
+    started = datetime.fromtimestamp(int(challenger.creation_timestamp) / 1000, UTC)
+    served = end - started
+    if served < rule.observe:
+        return PromotionDecision(
+            reasons=[
+                f"on its canary for {format_duration(_whole(served))} of "
+                f"{format_duration(rule.observe)}"
+            ]
+        )
+    # The canary so far (at most twice the observation time: a long wait reads a bounded log).
+    since = max(started, end - 2 * rule.observe)
+    log = read_prediction_log(log_root(settings), since, end, settings=settings)
+    if not log.empty:
+        log = log[(log["endpoint"] == endpoint.name) & ~log["shadow"].astype(bool)]
+    errors = _error_counts(settings, endpoint.name, since, end)
+    mine = _health(log, VARIANT_CHALLENGER, version, errors)
+    theirs = _health(log, VARIANT_CHAMPION, str(champion.version), errors)
+    if mine.requests < rule.min_requests:
+        return PromotionDecision(
+            reasons=[f"{mine.requests} of {rule.min_requests} challenger requests on its canary"]
+        )
+    if breaches := canary_breaches(theirs, mine, endpoint):
+        return PromotionDecision(reject=True, reasons=breaches)
+    evidence = (
+        f"{mine.requests} requests over {format_duration(_whole(end - since))}, "
+        f"p99 {_ms(mine.p99_latency_ms)} (champion {_ms(theirs.p99_latency_ms)})"
+    )
+    labels = _live_labels(settings, pipeline)
+    if labels is None:
+        return PromotionDecision(promote=True, evidence=evidence + "; no live labels configured")
+    metric = pipeline.gates.metric or DEFAULT_GATE_METRIC[pipeline.task]
+    try:
+        quality = {
+            variant: _quality(settings, labels, _answered_by(log, variant, v), pipeline)
+            for variant, v in (
+                (VARIANT_CHAMPION, str(champion.version)),
+                (VARIANT_CHALLENGER, version),
+            )
+        }
+    except DataCheckError as error:
+        return PromotionDecision(reasons=[f"no live labels yet ({error})"])
+    short = [
+        f"{variant} has {rows} of {rule.min_labelled_rows} labelled rows"
+        for variant, (_, rows) in quality.items()
+        if rows < rule.min_labelled_rows
+    ]
+    if short:
+        return PromotionDecision(reasons=short)
+    ours, base = (
+        quality[VARIANT_CHALLENGER][0].get(metric),
+        quality[VARIANT_CHAMPION][0].get(metric),
+    )
+    if ours is None or base is None:
+        return PromotionDecision(reasons=[f"live {metric} cannot be computed on the labels yet"])
+    allowed = pipeline.gates.max_regression
+    if ours < base - allowed:
+        return PromotionDecision(
+            reject=True,
+            reasons=[
+                f"challenger live {metric} {ours:.4f} is worse than the champion's {base:.4f} "
+                f"by more than maxRegression {allowed:g}"
+            ],
+        )
+    return PromotionDecision(
+        promote=True, evidence=f"{evidence}; live {metric} {ours:.4f} (champion {base:.4f})"
+    )
+
+
+def _whole(value: timedelta) -> timedelta:
+    return timedelta(seconds=max(1, int(value.total_seconds())))
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} ms"
+
+
+def _promote(
+    settings: Settings, endpoint: EndpointSpec, challenger: Any, decision: PromotionDecision
+) -> bool:
+    """The same safe promote as `mlops-runtime promote`, of exactly the version judged."""
+    version = str(challenger.version)
+    try:
+        promotion = registry.promote(settings, endpoint.model, expected=version)
+    except RegistryError as error:
+        _log.warning("automatic promotion skipped: %s", error)
+        return False
+    if not promotion.changed:
+        return False
+    mlflow_client = registry.client(settings)
+    mlflow_client.set_model_version_tag(
+        endpoint.model, version, PROMOTED_BY_TAG, f"monitor of {endpoint.name}: {decision.evidence}"
+    )
+    events.record(
+        settings,
+        endpoint.model,
+        events.Kind.promoted,
+        f"version {version} promoted over version {promotion.previous} after its canary on "
+        f"{endpoint.name}: {decision.evidence}",
+        version=version,
+        by=f"mlops (monitor of {endpoint.name})",
+        previous=promotion.previous,
+    )
+    return True
 
 
 def canary_breaches(
@@ -486,8 +648,23 @@ def _roll_back_canary(settings: Settings, model: str, version: str, reasons: lis
             model, version, CANARY_ROLLED_BACK_TAG, datetime.now(UTC).isoformat(timespec="seconds")
         )
         mlflow_client.set_model_version_tag(model, version, CANARY_REASON_TAG, "; ".join(reasons))
+        # Never promoted automatically again, whoever points the alias at it later.
+        mlflow_client.set_model_version_tag(
+            model, version, continuous.QUARANTINED_TAG, "; ".join(reasons)[:5000]
+        )
         # Serving keeps a canary slot while the alias exists; aimed at the champion it is harmless.
         mlflow_client.set_registered_model_alias(model, registry.CHALLENGER, str(champion.version))
+    summary = "; ".join(reasons)
+    # The rollback notice below tells the topic; the log keeps both decisions.
+    events.record(
+        settings, model, events.Kind.rolled_back, f"canary rolled back: {summary}",
+        version=version, by="mlops (monitor)", notify=False, champion=str(champion.version),
+    )  # fmt: skip
+    events.record(
+        settings, model, events.Kind.quarantined,
+        f"version {version} quarantined: never promoted automatically", version=version,
+        by="mlops (monitor)", notify=False,
+    )  # fmt: skip
     return True
 
 

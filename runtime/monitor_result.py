@@ -48,18 +48,30 @@ class CanaryVerdict:
     """False when there was too little challenger traffic to judge."""
     rolled_back: bool = False
     notified: bool = False
+    held_by: str | None = None
+    """Who holds the model's automated actions (the guard measures but does not act)."""
+    promotion: str | None = None
+    """What automatic promotion decided (continuous training with `promotion`), in a sentence."""
+    promoted: bool = False
 
     @property
     def summary(self) -> str:
+        held = f" (held by {self.held_by})" if self.held_by else ""
+        if self.rejected:
+            action = "rolled back" if self.rolled_back else f"not rolled back{held}"
+            return f"{action}: " + "; ".join(self.breaches)
+        if self.promotion:
+            return self.promotion
         if not self.judged:
             return (
                 f"not judged: {self.challenger.requests} challenger request(s) in the window, "
                 f"at least {MIN_CANARY_REQUESTS} needed"
             )
-        if not self.breaches:
-            return "within SLO"
-        action = "rolled back" if self.rolled_back else "not rolled back"
-        return f"{action}: " + "; ".join(self.breaches)
+        return "within SLO" + held
+
+    @property
+    def rejected(self) -> bool:
+        return bool(self.breaches)
 
 
 @dataclass(frozen=True)

@@ -105,8 +105,11 @@ class Promotion:
     changed: bool = True
 
 
-def promote(settings: Settings, model: str) -> Promotion:
-    """Make the ``challenger`` version the ``champion``, remembering the champion it replaces."""
+def promote(settings: Settings, model: str, *, expected: str | None = None) -> Promotion:
+    """Make the ``challenger`` version the ``champion``, remembering the champion it replaces.
+
+    ``expected``: promote only if the challenger is still this version (an automated promotion
+    judged that one; a person may have moved the alias since)."""
     mlflow_client = client(settings)
     # What this call was asked to promote, read before waiting for a concurrent promote to end.
     wanted = alias_version(mlflow_client, model, CHALLENGER)
@@ -114,6 +117,12 @@ def promote(settings: Settings, model: str) -> Promotion:
         _require_model(mlflow_client, model)
         challenger = alias_version(mlflow_client, model, CHALLENGER)
         champion = alias_version(mlflow_client, model, CHAMPION)
+        if expected is not None and (challenger is None or str(challenger.version) != expected):
+            now = "no challenger" if challenger is None else f"version {challenger.version}"
+            raise RegistryError(
+                f"model {model!r}: the challenger is {now}, not version {expected} as judged; "
+                "nothing was promoted"
+            )
         if challenger is None:
             if (
                 wanted is not None

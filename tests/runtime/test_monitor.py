@@ -7,12 +7,14 @@ prediction log is written with the serving side's own writer; SNS is a moto serv
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
 import mlflow
@@ -568,6 +570,250 @@ def test_canary_guard_on_production_backends(
         for m in cloudwatch.list_metrics(Namespace=settings.metrics_namespace)["Metrics"]
     }
     assert {FEATURE_DRIFT.name, MAX_FEATURE_DRIFT.name, MODEL_AGE.name} <= names
+
+
+# --- automatic promotion (continuous training) --------------------------------------------------
+
+
+def promoting(settings: Settings, monkeypatch: pytest.MonkeyPatch, **promotion: Any) -> Settings:
+    """``settings`` with the fraud pipeline promoting its healthy canary automatically."""
+    from runtime.spec import ContinuousTraining
+
+    ct = ContinuousTraining.model_validate(
+        {
+            "triggers": {"drift": {}},
+            "promotion": {"observe": "1m", "minRequests": 30, **promotion.pop("rule", {})},
+            **promotion,
+        }
+    )
+    pipeline = settings.pipelines[0].model_copy(update={"continuous_training": ct})
+    changed = settings.model_copy(update={"pipelines": [pipeline]})
+    use_env(monkeypatch, changed)
+    return changed
+
+
+def canary_traffic(
+    settings: Settings, rng: np.random.Generator, *, challenger_latency_ms: float = 9
+) -> tuple[str, str, list[str], list[str]]:
+    """A champion and a freshly registered challenger, each with traffic since it was registered."""
+    champion, challenger = champion_and_challenger(settings, rng)
+    now = datetime.now(UTC)
+    theirs = log_traffic(
+        settings, rng, variant=VARIANT_CHAMPION, version=champion, requests=160, latency_ms=8,
+        at=now,
+    )  # fmt: skip
+    mine = log_traffic(
+        settings, rng, variant=VARIANT_CHALLENGER, version=challenger, requests=40,
+        latency_ms=challenger_latency_ms, at=now,
+    )  # fmt: skip
+    return champion, challenger, theirs, mine
+
+
+def later() -> datetime:
+    """A monitor run 90 s from now: the canary has been observed for its minute."""
+    return datetime.now(UTC) + timedelta(seconds=90)
+
+
+@pytest.mark.moto
+def test_a_healthy_canary_promotes_itself_after_its_observation_time(
+    canary: Settings, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime import events
+    from runtime.monitor import PROMOTED_BY_TAG
+
+    settings = promoting(canary, monkeypatch)
+    champion, challenger, _, _ = canary_traffic(settings, rng)
+
+    result = monitor(settings, ENDPOINT, end=later(), report=False)
+
+    verdict = result.canary
+    assert verdict is not None and verdict.promoted and not verdict.rolled_back
+    assert verdict.summary.startswith(f"promoted version {challenger}: 40 requests over ")
+    client = registry.client(settings)
+    assert str(registry.alias_version(client, MODEL, registry.CHAMPION).version) == challenger
+    assert registry.alias_version(client, MODEL, registry.CHALLENGER) is None
+    tags = client.get_model_version(MODEL, challenger).tags
+    assert tags[registry.PREVIOUS_CHAMPION_TAG] == champion  # the same safe promote as the CLI
+    assert "no live labels configured" in tags[PROMOTED_BY_TAG]
+    (event,) = events.read(settings, MODEL)
+    assert (event.kind, event.version, event.by) == (
+        "promoted",
+        challenger,
+        "mlops (monitor of scorer)",
+    )
+
+
+@pytest.mark.moto
+@pytest.mark.parametrize(
+    ("rule", "waits_for"),
+    [
+        pytest.param(
+            {"minRequests": 500}, "40 of 500 challenger requests on its canary", id="requests"
+        ),
+        pytest.param({"observe": "6h"}, r"on its canary for 9\ds of 6h", id="observation-time"),
+    ],
+)
+def test_too_little_evidence_means_wait_never_promote(
+    canary: Settings,
+    rng: np.random.Generator,
+    monkeypatch: pytest.MonkeyPatch,
+    rule: dict[str, Any],
+    waits_for: str,
+) -> None:
+    settings = promoting(canary, monkeypatch, rule=rule)
+    champion, challenger, _, _ = canary_traffic(settings, rng)
+
+    verdict = monitor(settings, ENDPOINT, end=later(), report=False).canary
+
+    assert verdict is not None and not verdict.promoted and not verdict.rolled_back
+    assert re.fullmatch(f"promotion waits: {waits_for}", verdict.summary)
+    client = registry.client(settings)
+    assert str(registry.alias_version(client, MODEL, registry.CHAMPION).version) == champion
+    assert str(registry.alias_version(client, MODEL, registry.CHALLENGER).version) == challenger
+
+
+@pytest.mark.moto
+def test_live_quality_worse_than_the_champion_rolls_back_and_quarantines(
+    canary: Settings, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime import continuous, events
+
+    settings = promoting(
+        canary, monkeypatch, liveLabels="live/labels.parquet", rule={"minLabelledRows": 30}
+    )
+    champion, challenger, theirs, mine = canary_traffic(settings, rng)
+    log = pd.concat(
+        pd.read_parquet(path) for path in (settings.home / "prediction-log").rglob("*.parquet")
+    )
+    predicted = log.set_index("request_id")["prediction"].map(json.loads)
+    labels = settings.home / "offline" / "live" / "labels.parquet"
+    labels.parent.mkdir(parents=True)
+    # The champion is right about every request, the challenger wrong about every one.
+    pd.DataFrame(
+        {
+            "request_id": [*theirs, *mine],
+            "is_fraud": [*predicted.loc[theirs], *(1 - predicted.loc[mine])],
+        }
+    ).to_parquet(labels)
+
+    verdict = monitor(settings, ENDPOINT, end=later(), report=False).canary
+
+    assert verdict is not None and verdict.rolled_back and not verdict.promoted
+    assert "challenger live roc_auc" in verdict.breaches[0]
+    assert "by more than maxRegression 0.02" in verdict.breaches[0]
+    client = registry.client(settings)
+    assert str(registry.alias_version(client, MODEL, registry.CHAMPION).version) == champion
+    assert continuous.QUARANTINED_TAG in client.get_model_version(MODEL, challenger).tags
+    assert [e.kind for e in events.read(settings, MODEL)] == ["rolled-back", "quarantined"]
+    # Pointed at again by hand, it is still never promoted automatically.
+    client.set_registered_model_alias(MODEL, registry.CHALLENGER, challenger)
+    again = monitor(settings, ENDPOINT, end=later(), report=False).canary
+    assert again is not None and not again.promoted
+    assert "quarantined" in again.summary
+
+
+@pytest.mark.moto
+def test_too_few_labelled_rows_means_wait(
+    canary: Settings, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = promoting(
+        canary, monkeypatch, liveLabels="live/labels.parquet", rule={"minLabelledRows": 30}
+    )
+    _, _, theirs, mine = canary_traffic(settings, rng)
+    labels = settings.home / "offline" / "live" / "labels.parquet"
+    labels.parent.mkdir(parents=True)
+    pd.DataFrame({"request_id": [*theirs[:50], *mine[:10]], "is_fraud": 1}).to_parquet(labels)
+
+    verdict = monitor(settings, ENDPOINT, end=later(), report=False).canary
+
+    assert verdict is not None and not verdict.promoted and not verdict.rolled_back
+    assert verdict.summary == "promotion waits: challenger has 10 of 30 labelled rows"
+
+
+@pytest.mark.moto
+def test_a_hold_stops_promotion_and_rollback(
+    canary: Settings,
+    rng: np.random.Generator,
+    monkeypatch: pytest.MonkeyPatch,
+    topic: tuple[str, str],
+    moto_endpoint: str,
+) -> None:
+    from runtime import continuous
+
+    settings = promoting(canary, monkeypatch)
+    champion, challenger, _, _ = canary_traffic(settings, rng, challenger_latency_ms=200)
+    continuous.hold(settings, MODEL, "INC-42", by="ana")
+
+    breaching = monitor(settings, ENDPOINT, end=later(), report=False).canary
+    client = registry.client(settings)
+    client.delete_model_version_tag(MODEL, challenger, "mlops.ct.quarantined")
+    healthy = register_version(settings, rng)
+    client.set_registered_model_alias(MODEL, registry.CHALLENGER, healthy)
+    log_traffic(
+        settings, rng, variant=VARIANT_CHALLENGER, version=healthy, requests=40, latency_ms=9,
+        at=datetime.now(UTC),
+    )  # fmt: skip
+    waiting = monitor(settings, ENDPOINT, end=later(), report=False).canary
+
+    assert breaching is not None and breaching.breaches and not breaching.rolled_back
+    assert breaching.summary.startswith("not rolled back (held by ana): challenger p99 latency")
+    assert (
+        waiting is not None
+        and not waiting.promoted
+        and waiting.summary == "within SLO (held by ana)"
+    )
+    assert str(registry.alias_version(client, MODEL, registry.CHAMPION).version) == champion
+    assert str(registry.alias_version(client, MODEL, registry.CHALLENGER).version) == healthy
+    # The hold is news; a rollback or promotion that did not happen is not.
+    assert [m["event"] for m in messages(topic[1], moto_endpoint)] == ["continuous-training-held"]
+
+
+@pytest.mark.moto
+@pytest.mark.postgres
+def test_automatic_promotion_on_production_backends(
+    production: Team, topic: tuple[str, str], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL registry, S3 prediction log and event log, CloudWatch error counts, SNS."""
+    from runtime import events
+
+    bucket = str(production.settings.artifact_uri).removeprefix("s3://").split("/")[0]
+    model = production.pipeline.model_name
+    settings = production.settings.model_copy(
+        update={
+            "prediction_log_uri": f"s3://{bucket}/prediction-log/{ENDPOINT}",
+            "events_uri": f"s3://{bucket}/ct-events/",
+            # moto's CloudWatch outlives a test: error counts of other tests stay out.
+            "metrics_namespace": f"MLOps/{bucket}",
+            "alert_topic_arn": topic[0],
+            "endpoint": EndpointSpec.model_validate(
+                {"name": ENDPOINT, "model": model, "canary": {"weight": 20},
+                 "slo": {"p99LatencyMs": 50, "maxErrorRate": 0.05}}
+            ),
+        }
+    )  # fmt: skip
+    settings = promoting(settings, monkeypatch)
+    rng = np.random.default_rng(5)
+    champion, challenger = champion_and_challenger(settings, rng, model)
+    now = datetime.now(UTC)
+    for variant, version, requests in (
+        (VARIANT_CHAMPION, champion, 120),
+        (VARIANT_CHALLENGER, challenger, 40),
+    ):
+        log_traffic(
+            settings, rng, variant=variant, version=version, requests=requests, latency_ms=9,
+            at=now, model=model,
+        )  # fmt: skip
+        serving_counts(settings, variant, requests, 0)
+
+    verdict = monitor(settings, ENDPOINT, end=later(), report=False).canary
+
+    assert verdict is not None and verdict.promoted, verdict
+    client = registry.client(settings)
+    assert str(registry.alias_version(client, model, registry.CHAMPION).version) == challenger
+    (event,) = events.read(settings, model)
+    assert (event.kind, event.version) == ("promoted", challenger)
+    (message,) = messages(topic[1], moto_endpoint)
+    assert (message["event"], message["version"]) == ("continuous-training-promoted", challenger)
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from runtime import registry
 from runtime.errors import RegistryError
+from runtime.settings import Settings
 from runtime.train import train
 from tests.runtime.conftest import Team
 
@@ -76,3 +78,21 @@ def test_concurrent_promotes_on_postgresql(production: Team) -> None:
 
     create_online_tables(production.settings)
     _concurrent_promotes(production)
+
+
+def test_an_automated_promote_promotes_exactly_the_version_it_judged(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    client = registry.client(settings)
+    client.create_registered_model("m")
+    source = settings.home / "model"
+    source.mkdir(parents=True)
+    for _ in range(3):
+        client.create_model_version("m", source=str(source))
+    client.set_registered_model_alias("m", registry.CHAMPION, "1")
+    # Judged version 2; a person pointed the challenger at 3 since.
+    client.set_registered_model_alias("m", registry.CHALLENGER, "3")
+
+    with pytest.raises(RegistryError, match="the challenger is version 3, not version 2 as judged"):
+        registry.promote(settings, "m", expected="2")
+    assert str(registry.alias_version(client, "m", registry.CHAMPION).version) == "1"
+    assert registry.promote(settings, "m", expected="3").champion == "3"
