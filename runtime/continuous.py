@@ -690,6 +690,16 @@ def _evidence(
     }
 
 
+def _no_evidence(
+    endpoint: str, ct: ContinuousTraining, champion: str | None, since: datetime | None
+) -> str:
+    after = f" since the last retrain ({_iso(since)})" if since else ""
+    return (
+        f"{endpoint}: no window with >= {ct.min_rows} rows on champion version {champion}"
+        f"{after} yet"
+    )
+
+
 def _drift(
     ct: ContinuousTraining, state: ModelState, champion: str | None, since: datetime | None
 ) -> list[Verdict]:
@@ -708,6 +718,9 @@ def _drift(
         return [Verdict("drift", False, "no monitor window recorded yet")]
     verdicts = []
     for endpoint, windows in evidence.items():
+        if not windows:
+            verdicts.append(Verdict("drift", False, _no_evidence(endpoint, ct, champion, since)))
+            continue
         last = windows[-drift.windows :]
         shown = ", ".join(f"{value(w):.2f}" for w in last) or "none"
         breaches = sum(1 for w in last if (value(w) or 0.0) >= drift.psi_threshold)
@@ -748,6 +761,9 @@ def _decay(
         return [Verdict("decay", False, "no monitor window with enough labelled rows yet")]
     verdicts = []
     for endpoint, windows in evidence.items():
+        if not windows:
+            verdicts.append(Verdict("decay", False, _no_evidence(endpoint, ct, champion, since)))
+            continue
         last = windows[-decay.windows :]
         shown = ", ".join(f"{w.quality[metric]:.3f}" for w in last) or "none"
         breaches = sum(1 for w in last if w.quality[metric] < minimum)
@@ -1114,8 +1130,8 @@ def status_lines(settings: Settings, model: str) -> list[str]:
         lines.append("guardrails:" + ("" if a.guardrails else " none in the way"))
         lines += [f"  {g.key}: {g.message}" for g in a.guardrails]
         lines.append(
-            f"budget: {a.budget_remaining} of {ct.budget.runs} retrain(s) left in the last "
-            f"{format_duration(ct.budget.per)}; failed in a row: {a.failures_in_a_row} "
+            f"budget: {a.budget_remaining} of {ct.budget.runs} retrain(s) left (per "
+            f"{format_duration(ct.budget.per)}); failed in a row: {a.failures_in_a_row} "
             f"(quarantine at {ct.quarantine_after})"
         )
     champion = state.champion.version if state.champion is not None else "none"

@@ -57,6 +57,9 @@ from runtime.spec import DEFAULT_GATE_METRIC, EndpointSpec, PipelineSpec, Task, 
 from runtime.train import REFERENCE_ARTIFACT
 
 DEFAULT_WINDOW = timedelta(hours=1)
+TIMELINE_SPAN = timedelta(days=7)
+TIMELINE_EVENTS = 30
+"""The drift report shows at most this many continuous-training decisions of the last week."""
 REPORTS_FOLDER = "reports"
 PREDICTION_COLUMN = "prediction"
 SCORE_COLUMN = "score"
@@ -130,12 +133,21 @@ def monitor(
     if pipeline is not None and pipeline.continuous_training is not None:
         # The evidence `train --if-due` judges its drift and decay triggers on.
         continuous.record_window(mlflow_client, pipeline, result)
+        result.timeline = _timeline(settings, endpoint.model, end)
     result.published = _publish(settings, result)
     if report:
         result.report = write_drift_report(
             settings, result, reference, answered, names, _prediction_column(reference, answered)
         )
     return result
+
+
+def _timeline(settings: Settings, model: str, end: datetime) -> list[events.Event]:
+    try:
+        return events.read(settings, model, since=end - TIMELINE_SPAN)[-TIMELINE_EVENTS:]
+    except Exception as error:  # the report is worth having without its timeline
+        _log.warning("cannot read the continuous-training events: %s", str(error)[:200])
+        return []
 
 
 def _answered_by(log: pd.DataFrame, variant: str, version: str) -> pd.DataFrame:

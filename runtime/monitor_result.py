@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.drift import ColumnDrift
+from runtime.events import Event
 
 MIN_ROWS = 30
 """Fewest logged rows a drift measurement is published for."""
@@ -115,6 +116,8 @@ class MonitorResult:
     canary: CanaryVerdict | None = None
     model_ages: dict[str, float] = field(default_factory=dict)
     """Pipeline -> seconds since its model's newest registered version."""
+    timeline: list[Event] = field(default_factory=list)
+    """The model's recent continuous-training decisions (with continuous training)."""
     report: Path | None = None
     published: list[str] = field(default_factory=list)
     """Metric names published this run."""

@@ -42,7 +42,6 @@ LOCAL_FOLDER = "prediction-log"
 """Embedded default root, under ``home``."""
 SPOOL_FOLDER = "spool/prediction-log"
 """Batches that could not be delivered yet, under ``home``."""
-FLUSH_INTERVAL_SECONDS = 5.0
 FLUSH_ROWS = 5000
 RETRY_SECONDS = 10.0
 COLUMNS = (
@@ -188,14 +187,17 @@ class PredictionLogWriter:
         settings: Settings,
         *,
         root: str | None = None,
-        flush_interval: float = FLUSH_INTERVAL_SECONDS,
+        flush_interval: float | None = None,
         flush_rows: int = FLUSH_ROWS,
         retry_interval: float = RETRY_SECONDS,
     ) -> None:
         self._destination = _Destination(settings, root or log_root(settings))
         self._spool = settings.home.resolve() / SPOOL_FOLDER
         self._queue: queue.SimpleQueue[PredictionRecord | None] = queue.SimpleQueue()
-        self._flush_interval = flush_interval
+        # Settings say how often serving flushes; a caller (a test) may say otherwise.
+        self._flush_interval = (
+            settings.prediction_log_flush_seconds if flush_interval is None else flush_interval
+        )
         self._flush_rows = flush_rows
         self._retry_interval = retry_interval
         self._next_retry = 0.0

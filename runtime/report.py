@@ -110,6 +110,8 @@ def _document(
         )
     if result.served:
         parts.append(_served(result))
+    if result.timeline:
+        parts.append(_timeline(result))
     if result.measured:
         parts.append("<h2>Distributions</h2><div class='plots'>")
         by_name = {c.column: c for c in result.features}
@@ -248,6 +250,21 @@ def _canary(result: MonitorResult) -> str:
         "<th>error rate</th><th>p99 latency</th></tr>" + "".join(rows) + "</table>"
         f"<p><span class='verdict' style='background:{colour}'>"
         f"{html.escape(canary.summary)}</span></p>"
+    )
+
+
+def _timeline(result: MonitorResult) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{event.at:%Y-%m-%d %H:%M:%S}</td><td>{e(str(event.kind))}</td>"
+        f"<td>{e(event.version or '')}</td><td>{e(event.summary)}</td><td>{e(event.by)}</td></tr>"
+        for event in result.timeline
+    )
+    return (
+        "<h2>Continuous training</h2><p class='muted'>Automated decisions on this model, oldest "
+        f"first (all of them: <code>mlops-runtime ct history {e(result.model)}</code>).</p>"
+        "<table><tr><th>UTC</th><th>decision</th><th>version</th><th>what and why</th>"
+        "<th>by</th></tr>" + rows + "</table>"
     )
 
 

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     limit, 6 MiB, by default."""
     prediction_log_uri: str | None = None
     """Where the prediction log goes (`s3://bucket/prefix`); None = a folder in `home`."""
+    prediction_log_flush_seconds: float = Field(default=5.0, gt=0, le=3600)
+    """How often serving writes its queued predictions to the log (one object per flush)."""
     batch_input: str | None = None
     """Entity list a batch endpoint scores: parquet file or folder, relative to the offline store
     (or an absolute `s3://` / local path)."""

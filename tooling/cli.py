@@ -589,13 +589,21 @@ def demo(
     home: Annotated[
         Path, typer.Option(help="Folder the demo works in (registry, features, logs, reports).")
     ] = Path(".mlops/demo"),
+    loop: Annotated[
+        bool,
+        typer.Option(
+            "--loop",
+            help="Then close the loop of continuous training: drift in M of N monitor windows "
+            "-> train --if-due retrains on the new data -> canary -> automatic promotion.",
+        ),
+    ] = False,
 ) -> None:
     """Run the platform end to end on this machine: data, features, training, registry, a real
     server, normal then drifted traffic, drift monitoring. Safe to re-run."""
     from tooling.demo import DemoError, run_demo
 
     try:
-        result = run_demo(home, console=out)
+        result = run_demo(home, console=out, loop=loop)
     except DemoError as error:
         err.print(f"[red]✗[/] {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None

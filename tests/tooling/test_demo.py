@@ -66,6 +66,43 @@ def test_demo_end_to_end_shows_the_drift(tmp_path: Path) -> None:
     _serve_the_demo(home)
 
 
+@pytest.mark.slow
+def test_demo_loop_retrains_on_drift_and_promotes_the_canary(tmp_path: Path) -> None:
+    from runtime import events, registry
+    from tooling.demo import demo_settings
+
+    home = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--loop", "--home", str(home)])
+    assert result.exit_code == 0, result.output
+
+    output = result.output
+    for line in (
+        "monitor window 1",
+        "monitor window 3",
+        "mlops-runtime train --if-due",
+        "retrained (drift): version 2 is the challenger",
+        "canary: the server takes v2 as challenger",
+        "promoted version 2: ",
+        "serving follows the promotion",
+    ):
+        assert line in output, line
+    assert re.search(r"monitor window 1 .*: calm", output)
+    assert re.search(r"monitor window 3 .*: drift", output)
+    settings = demo_settings(home, 8080, loop=True)
+    client = registry.client(settings)
+    assert str(registry.alias_version(client, "fraud-model", registry.CHAMPION).version) == "2"
+    assert [str(e.kind) for e in events.read(settings, "fraud-model")] == [
+        "triggered",
+        "trained",
+        "promoted",
+    ]
+    report = Path(re.search(r"drift report : (\S+\.html)", output).group(1))  # type: ignore[union-attr]
+    page = report.read_text()
+    assert "<h2>Continuous training</h2>" in page and "<td>promoted</td>" in page
+    seconds = float(re.search(r"Done in (\d+)s", output).group(1))  # type: ignore[union-attr]
+    print(f"mlops demo --loop: {seconds:.0f}s")
+
+
 def _serve_the_demo(home: Path) -> None:
     """The README's way to serve the demo's model, and the README's request."""
     port = free_port()
