@@ -7,10 +7,12 @@ import pulumi
 from components.budget import CostModel
 from components.cluster import ClusterReference
 from components.config import parse_stack_config
+from components.config.featurestore import SqlRegistry
 from components.featurestore import FeatureStore, FeatureStoreArgs
 from components.image import RuntimeRepository
 from components.monitoring import Monitoring, MonitoringArgs
 from components.namespace import TeamNamespace
+from components.network import TeamNetwork, TeamNetworkArgs
 from components.program import load_config
 from components.registry import ModelRegistry, ModelRegistryArgs
 from components.serving import ServingEndpoint, ServingEndpointArgs
@@ -28,6 +30,18 @@ team = Team.of(config, loaded.region)
 
 cluster = ClusterReference("cluster", config.cluster).info
 namespace = TeamNamespace("team", team=team, cluster=cluster, quota=config.training.quota)
+# Teams share the cluster: the namespace is closed but for the flows its workloads need.
+TeamNetwork(
+    "network",
+    TeamNetworkArgs(
+        team=team,
+        cluster=cluster,
+        namespace=namespace.name,
+        config=config.network,
+        endpoints=config.serving.endpoints,
+        database_everywhere=isinstance(config.feature_store.registry, SqlRegistry),
+    ),
+)
 
 # --- data plane: feature store and model registry (components/featurestore.py, registry.py) ---
 data_key = DataKey("data-key", team=team) if config.feature_store.customer_managed_key else None

@@ -34,6 +34,25 @@ def autoname(name: str, type_: str) -> str:
     return f"{name}-{_hex(type_, name, length=7)}"
 
 
+VPC_CIDR = "10.0.0.0/16"
+"""The CIDR block of every VPC the mock engine is asked about (the platform's default)."""
+
+
+def _vpc(region: str, vpc_id: str) -> dict[str, Any]:
+    """`aws.ec2.getVpc` by id: any VPC the program names exists, with the default block."""
+    return {
+        "id": vpc_id,
+        "arn": f"arn:{PARTITION}:ec2:{region}:{ACCOUNT_ID}:vpc/{vpc_id}",
+        "cidrBlock": VPC_CIDR,
+        "default": False,
+        "state": "available",
+        "enableDnsHostnames": True,
+        "enableDnsSupport": True,
+        "ownerId": ACCOUNT_ID,
+        "tags": {},
+    }
+
+
 def platform_outputs(reference: str, region: str) -> dict[str, Any]:
     """What a platform stack `<org>/<project>/<stack>` exports (see components.config.cluster)."""
     cluster = f"{reference.rsplit('/', 1)[-1]}-eks"
@@ -102,6 +121,7 @@ class PlatformMocks(pulumi.runtime.Mocks):
                 "endpoint": f"ec2.{self.region}.amazonaws.com",
                 "description": self.region,
             },
+            "aws:ec2/getVpc:getVpc": lambda: _vpc(self.region, str(args.args.get("id", ""))),
             "aws:index/getPartition:getPartition": lambda: {
                 "partition": PARTITION,
                 "dnsSuffix": "amazonaws.com",

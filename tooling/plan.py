@@ -203,6 +203,9 @@ class _Recorder(pulumi_mocks.MockMonitor):
 
     def ReadResource(self, request: Any) -> Any:
         response = super().ReadResource(request)
+        # The engine reads during preview too and answers with the id (a StackReference's is
+        # known): without it the SDK makes the id unknown, and so every invoke fed its outputs.
+        response.id = self.resources[response.urn].id or request.id
         self._record(request, response.urn, request.properties, custom=True, read=True)
         return response
 

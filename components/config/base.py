@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
@@ -128,3 +129,19 @@ Tags = Annotated[
     dict[Annotated[str, AfterValidator(_tag_key)], Annotated[str, Field(max_length=256)]],
     Field(max_length=40),
 ]
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value)
+    except ValueError as error:
+        raise ValueError(f"an IPv4 CIDR block such as 10.0.0.0/16 ({error})") from None
+    return str(network)
+
+
+Cidr = Annotated[str, AfterValidator(_cidr), Field(examples=["10.0.0.0/16"])]
+"""An IPv4 network in CIDR notation, host bits zero."""
+
+PRINCIPAL_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
+"""An IAM role or user ARN: one principal, never a wildcard."""
+PrincipalArn = Annotated[str, Field(pattern=PRINCIPAL_ARN)]

@@ -24,6 +24,7 @@ from components.config.cluster import (
     SUBNET_ID,
     VPC_ID,
 )
+from components.config.network import NAMESPACE_NAME
 from components.config.registry import ENGINE_VERSION, INSTANCE_CLASS
 from components.config.serving import HOST_NAME, INGRESS_CLASS
 from components.config.stack import IMAGE_REFERENCE, NAMESPACE, TEAM_PATTERN, StackConfig
@@ -481,6 +482,8 @@ PATTERN_HELP = {
     ENGINE_VERSION: "a PostgreSQL major version from 13, or major.minor, e.g. '16' or '16.4'",
     HOST_NAME: "a lower-case DNS host name, e.g. 'fraud-scorer.ml.acme.internal'",
     INGRESS_CLASS: "an IngressClass name, e.g. 'alb'",
+    NAMESPACE_NAME: "a Kubernetes namespace name: lower-case letters, digits and '-', "
+    "e.g. 'monitoring'",
     STACK_REFERENCE: "<org>/<project>/<stack>, e.g. 'acme/mlops-platform/prod'",
     CLUSTER_NAME: "an EKS cluster name: letters, digits, '-' and '_', e.g. 'mlops-prod'",
     OIDC_PROVIDER_ARN: "an IAM OIDC provider ARN, "

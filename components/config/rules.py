@@ -12,6 +12,7 @@ from components import naming
 from components.config.base import Environment
 from components.config.featurestore import FeatureStoreConfig
 from components.config.monitoring import MonitoringConfig
+from components.config.network import NetworkConfig
 from components.config.registry import RegistryConfig
 from components.config.serving import RealtimeEndpoint, ServingConfig
 from components.config.training import TrainingConfig
@@ -42,6 +43,7 @@ class Concerns:
     training: TrainingConfig | None = None
     serving: ServingConfig | None = None
     monitoring: MonitoringConfig | None = None
+    network: NetworkConfig | None = None
     stack: str | None = None
     """The stack name from the file name, when known."""
     image: str | None = None
@@ -400,6 +402,26 @@ def prod_is_safe(c: Concerns) -> Iterator[Problem]:
             "mlops:monitoring.alertEmails",
             [],
             "at least one alert email or webhook in prod: somebody must be paged",
+        )
+
+
+@rule
+def prod_load_balancer_subnets_are_named(c: Concerns) -> Iterator[Problem]:
+    """The VPC-wide default would let any pod of the VPC past the endpoint's NetworkPolicy."""
+    if not (c.prod and c.serving and c.network) or c.network.load_balancer_subnet_cidrs:
+        return
+    exposed = [
+        e.name
+        for e in c.serving.endpoints
+        if isinstance(e, RealtimeEndpoint) and e.ingress is not None
+    ]
+    if exposed:
+        yield Problem(
+            "mlops:network.loadBalancerSubnetCidrs",
+            [],
+            f"the load balancer's subnets in prod, where no pod runs (the endpoint(s) "
+            f"{', '.join(exposed)} have an ingress; the VPC-wide default would admit every pod "
+            "of the VPC to them), e.g. [10.30.96.0/24, 10.30.97.0/24, 10.30.98.0/24]",
         )
 
 

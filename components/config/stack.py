@@ -11,6 +11,7 @@ from components.config.cluster import Cluster
 from components.config.cost import Budget, Usage
 from components.config.featurestore import FeatureStoreConfig
 from components.config.monitoring import MonitoringConfig
+from components.config.network import NetworkConfig
 from components.config.registry import RegistryConfig
 from components.config.serving import ServingConfig
 from components.config.training import TrainingConfig
@@ -34,6 +35,7 @@ class StackConfig(ConfigModel):
     training: TrainingConfig = TrainingConfig()
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    network: NetworkConfig = NetworkConfig()
     tags: Tags = {}
     """Extra AWS tags on every resource (team, environment and managed-by are always set)."""
     budget: Budget | None = None

@@ -13,9 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
-from components.config.base import ConfigModel, Environment, Presets, Tags
+from components.config.base import (
+    Cidr,
+    ConfigModel,
+    Environment,
+    Presets,
+    PrincipalArn,
+    Tags,
+)
 from components.config.loading import (
     ConfigError,
     Issue,
@@ -30,20 +37,6 @@ from components.platform import catalog, layout
 NAMESPACE = "platform"
 
 
-def _cidr(value: str) -> str:
-    try:
-        network = ipaddress.IPv4Network(value)
-    except ValueError as error:
-        raise ValueError(f"an IPv4 CIDR block such as 10.0.0.0/16 ({error})") from None
-    return str(network)
-
-
-Cidr = Annotated[str, AfterValidator(_cidr), Field(examples=["10.0.0.0/16"])]
-"""An IPv4 network in CIDR notation, host bits zero."""
-
-PRINCIPAL_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
-"""An IAM role or user ARN: one principal, never a wildcard."""
-PrincipalArn = Annotated[str, Field(pattern=PRINCIPAL_ARN)]
 KUBERNETES_VERSION = r"^1\.\d{2}$"
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
 """The retention periods CloudWatch Logs accepts."""

@@ -60,7 +60,8 @@ class Network(pulumi.ComponentResource):
         public_ids: dict[str, pulumi.Output[str]] = {}
         private_ids: dict[str, pulumi.Output[str]] = {}
         for plan in public:
-            # Internet-facing load balancers go here (kubernetes.io/role/elb); no instance does.
+            # Every load balancer goes here, internal ones too: no pod ever has an address here, so
+            # a team's NetworkPolicy can admit the load balancer by CIDR without admitting pods.
             public_ids[plan.zone] = aws.ec2.Subnet(
                 f"{name}-public-{plan.suffix}",
                 vpc_id=vpc.id,
@@ -70,12 +71,13 @@ class Network(pulumi.ComponentResource):
                 tags={
                     **platform.named(f"public-{plan.suffix}"),
                     "kubernetes.io/role/elb": "1",
+                    "kubernetes.io/role/internal-elb": "1",
                     platform.cluster_tag: "shared",
                 },
                 opts=child,
             ).id
         for plan in private:
-            # Nodes, pods and databases; internal load balancers (kubernetes.io/role/internal-elb).
+            # Nodes, pods and databases; no load balancer (see the public subnets).
             private_ids[plan.zone] = aws.ec2.Subnet(
                 f"{name}-private-{plan.suffix}",
                 vpc_id=vpc.id,
@@ -83,7 +85,6 @@ class Network(pulumi.ComponentResource):
                 availability_zone=plan.zone,
                 tags={
                     **platform.named(f"private-{plan.suffix}"),
-                    "kubernetes.io/role/internal-elb": "1",
                     platform.cluster_tag: "shared",
                 },
                 opts=child,

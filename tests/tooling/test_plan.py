@@ -175,12 +175,24 @@ def test_mocks_fill_computed_outputs_like_aws() -> None:
 
 def test_mocks_refuse_an_invoke_nobody_taught_them() -> None:
     engine = mocks.PlatformMocks("eu-west-1")
-    with pytest.raises(mocks.UnknownInvokeError, match="aws:ec2/getVpc:getVpc"):
-        engine.call(pulumi.runtime.MockCallArgs("aws:ec2/getVpc:getVpc", {}, ""))
+    with pytest.raises(mocks.UnknownInvokeError, match="aws:ec2/getSubnets:getSubnets"):
+        engine.call(pulumi.runtime.MockCallArgs("aws:ec2/getSubnets:getSubnets", {}, ""))
     identity, _ = engine.call(
         pulumi.runtime.MockCallArgs("aws:index/getCallerIdentity:getCallerIdentity", {}, "")
     )
     assert identity["accountId"] == mocks.ACCOUNT_ID
+    vpc, _ = engine.call(pulumi.runtime.MockCallArgs("aws:ec2/getVpc:getVpc", {"id": "vpc-1"}, ""))
+    assert (vpc["id"], vpc["cidrBlock"]) == ("vpc-1", mocks.VPC_CIDR)
+
+
+def test_a_stack_reference_is_read_during_preview_too() -> None:
+    """The engine reads a StackReference in preview: an invoke fed its outputs gets an answer."""
+    vpc_cidrs = [
+        policy.inputs["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"]
+        for policy in planned("fraud-dev").of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if policy.inputs["metadata"]["name"] == "database"
+    ]
+    assert vpc_cidrs == [mocks.VPC_CIDR]
 
 
 def test_platform_outputs_are_what_a_team_stack_needs() -> None:

@@ -89,7 +89,7 @@ CASES = [
     pytest.param(
         _set("mlops:servng", {}),
         [
-            f"{F}: mlops:servng: should be a known key (mlops:team, mlops:environment, mlops:cluster, mlops:featureStore, mlops:registry, mlops:training, mlops:serving, mlops:monitoring, mlops:tags, mlops:budget, mlops:usage, mlops:image); did you mean mlops:serving?"
+            f"{F}: mlops:servng: should be a known key (mlops:team, mlops:environment, mlops:cluster, mlops:featureStore, mlops:registry, mlops:training, mlops:serving, mlops:monitoring, mlops:network, mlops:tags, mlops:budget, mlops:usage, mlops:image); did you mean mlops:serving?"
         ],
         id="unknown-top-level-key",
     ),
@@ -434,6 +434,28 @@ def test_prod_refuses_to_turn_safety_off(tmp_path: Path, monkeypatch: pytest.Mon
             f"{f}: mlops:registry.database.multiAz: should be true in prod (got False)",
             f"{f}: mlops:featureStore.pointInTimeRecovery: should be true in prod (got False)",
             f"{f}: mlops:monitoring.alertEmails: should be at least one alert email or webhook in prod: somebody must be paged (got [])",
+        ],
+    )
+
+
+def test_a_prod_ingress_needs_the_load_balancer_subnets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stacks").mkdir()
+    config = base_config("fraud-prod")
+    del config["mlops:network"]["loadBalancerSubnetCidrs"]
+    write_stack(tmp_path / "stacks", config, "fraud-prod")
+
+    code, problems = validate("--stacks-dir", "stacks")
+
+    assert (code, problems) == (
+        1,
+        [
+            "stacks/Pulumi.fraud-prod.yaml: mlops:network.loadBalancerSubnetCidrs: should be the "
+            "load balancer's subnets in prod, where no pod runs (the endpoint(s) scorer have an "
+            "ingress; the VPC-wide default would admit every pod of the VPC to them), e.g. "
+            "[10.30.96.0/24, 10.30.97.0/24, 10.30.98.0/24] (got [])"
         ],
     )
 

@@ -55,6 +55,8 @@ SUBSTITUTIONS = (
     "replicas: 1 per Deployment; endpoint N listens on 8080+N (MLOPS_PORT); no declared ports "
     "(the host network has no port mappings)",
     "emptyDir volumes stay emptyDir (podman volumes)",
+    "NetworkPolicies: not played (podman has none; every pod shares the host network), so the "
+    "rehearsal proves no isolation: tests/components/test_network.py evaluates the policies",
 )
 
 
