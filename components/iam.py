@@ -117,7 +117,9 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 labels=team.labels,
                 annotations={"eks.amazonaws.com/role-arn": self.role.arn},
             ),
-            automount_service_account_token=True,
+            # No workload of a team calls the Kubernetes API: no API token in its pods (the IRSA
+            # webhook mounts its own, STS-only projected token regardless).
+            automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self, provider=cluster.provider),
         )
         self.register_outputs({"roleArn": self.role.arn, "serviceAccount": service_account})

@@ -125,6 +125,8 @@ def pod_spec(
     return k8s.core.v1.PodSpecArgs(
         containers=list(containers),
         service_account_name=service_account,
+        # The runtime never calls the Kubernetes API (tests/components/test_service_accounts.py).
+        automount_service_account_token=False,
         security_context=pod_security_context(),
         volumes=[scratch, *volumes],
         **fields,
