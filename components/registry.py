@@ -69,19 +69,14 @@ def server_document(
     secret_arn: str,
     secret_kms_key_arn: str | None,
 ) -> dict[str, object]:
-    """The tracking server's policy: its artifact bucket, its key, its database login."""
+    """The tracking server's policy: read its artifact bucket (the UI lists and shows artifacts;
+    it proxies no upload), its key, its database login."""
     statements = [
         statement("ArtifactBucket", ["s3:ListBucket", "s3:GetBucketLocation"], [bucket_arn]),
-        statement(
-            "Artifacts",
-            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-            [f"{bucket_arn}/{ARTIFACT_PREFIX}/*"],
-        ),
+        statement("ReadArtifacts", ["s3:GetObject"], [f"{bucket_arn}/{ARTIFACT_PREFIX}/*"]),
     ]
     if kms_key_arn:
-        statements.append(
-            statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn])
-        )
+        statements.append(statement("ArtifactKey", ["kms:Decrypt"], [kms_key_arn]))
     statements += database_statements(secret_arn, secret_kms_key_arn)
     return policy_document(*statements)
 
@@ -352,7 +347,8 @@ class ModelRegistry(pulumi.ComponentResource):
                 k8s.core.v1.EnvVarArgs(
                     name="MLFLOW_BACKEND_STORE_URI", value=backend_uri.apply(sqlalchemy_uri)
                 ),
-                k8s.core.v1.EnvVarArgs(name="MLFLOW_ARTIFACTS_DESTINATION", value=artifact_uri),
+                # Clients read and write artifacts in S3 themselves (--no-serve-artifacts).
+                k8s.core.v1.EnvVarArgs(name="MLFLOW_DEFAULT_ARTIFACT_ROOT", value=artifact_uri),
                 k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=team.region),
                 k8s.core.v1.EnvVarArgs(name="HOME", value=workload.WORK_DIR),
                 # MLflow 3's job runner (GenAI jobs, a dozen huey processes) is not what a model
@@ -386,10 +382,13 @@ class ModelRegistry(pulumi.ComponentResource):
 
 
 def server_args(namespace: str) -> list[str]:
-    """`mlflow server` arguments: proxied artifacts, host check on for the in-cluster names.
+    """`mlflow server` arguments: no artifact proxy, host check on for the in-cluster names.
 
-    The backend store and artifact destination come from MLFLOW_BACKEND_STORE_URI and
-    MLFLOW_ARTIFACTS_DESTINATION (computed by the stack).
+    Without the proxy nobody writes model artifacts through the server: only the training role
+    may write the artifact bucket, so a pod that reaches MLflow cannot upload a model (it can
+    only point a version at artifacts training wrote, and serving checks where they are).
+    The backend store and the artifact root come from MLFLOW_BACKEND_STORE_URI and
+    MLFLOW_DEFAULT_ARTIFACT_ROOT (computed by the stack).
     """
     return [
         "server",
@@ -399,7 +398,7 @@ def server_args(namespace: str) -> list[str]:
         str(TRACKING_PORT),
         "--workers",
         "2",
-        "--serve-artifacts",
+        "--no-serve-artifacts",
         "--allowed-hosts",
         ",".join(allowed_hosts(SERVER_NAME, namespace)),
     ]

@@ -158,12 +158,13 @@ def training_policy(
     offline_bucket_arn: str,
     online_table_arns: Sequence[str],
     artifact_bucket_arn: str,
+    artifact_uri: str,
     kms_key_arns: Sequence[str],
     feast_registry_uri: str | None,
     feast_registry_secret_arn: str | None = None,
     feast_registry_secret_kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
-    """Read features, (re)apply the Feast registry, write the model registry's bucket, put metrics.
+    """Read features, (re)apply the Feast registry, write models under the artifact root, put metrics.
 
     A SQL Feast registry: also read the registry database's login secret.
     """
@@ -181,7 +182,12 @@ def training_policy(
         statement(
             "ListArtifacts", ["s3:ListBucket", "s3:GetBucketLocation"], [artifact_bucket_arn]
         ),
-        statement("WriteArtifacts", ["s3:GetObject", "s3:PutObject"], [f"{artifact_bucket_arn}/*"]),
+        # The one identity that writes models (MLflow proxies no upload): under the artifact root.
+        statement(
+            "WriteArtifacts",
+            ["s3:GetObject", "s3:PutObject"],
+            [f"{naming.s3_arn(artifact_uri, partition).rstrip('/')}/*"],
+        ),
         *kms_statement(kms_key_arns, encrypt=True),
         metrics_statement(team),
     )
@@ -245,6 +251,7 @@ class TrainingCompute(pulumi.ComponentResource):
                 offline_bucket_arn=data.offline_bucket_arn,
                 online_table_arns=data.online_table_arns,
                 artifact_bucket_arn=data.artifact_bucket_arn,
+                artifact_uri=data.settings["artifact_uri"],
                 kms_key_arns=data.kms_key_arns,
                 feast_registry_uri=settings.get("feast_registry_uri"),
                 **login_secret(data.feast_registry_database),

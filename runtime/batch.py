@@ -86,7 +86,9 @@ def batch_predict(
         )
     now = now or datetime.now(UTC)
     if model is None:
-        source = RegistryModelSource(settings, endpoint.model, fast_path=False)
+        source = RegistryModelSource(
+            settings, endpoint.model, fast_path=False, trust_code=endpoint.trust_model_code
+        )
         version = source.version_of(CHAMPION)
         if version is None:
             raise RegistryError(

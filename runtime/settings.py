@@ -99,8 +99,11 @@ def library_env(settings: Settings) -> dict[str, str]:
     """
     env = {
         "AWS_DEFAULT_REGION": settings.aws_region,
-        # The runtime loads only models its own pipelines registered in the team's registry.
-        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+        # Models that run code when loaded: only for an endpoint that trusts them (the runtime
+        # loads skops models itself, runtime.model_trust; MLflow's gate stays shut for the rest).
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": (
+            "true" if settings.endpoint and settings.endpoint.trust_model_code else "false"
+        ),
         # Jobs inside the team's VPC have no business calling home.
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "FEAST_USAGE": "False",

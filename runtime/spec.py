@@ -404,3 +404,6 @@ class EndpointSpec(SpecModel):
     shadow: bool = False
     """Score the challenger on every request too, but answer with the champion."""
     slo: SloSpec = SloSpec()
+    trust_model_code: bool = False
+    """Load model formats that run code when loaded (pickled scikit-learn, custom pyfunc).
+    Off: scikit-learn models saved with skops only (what the team's pipelines log)."""

@@ -35,7 +35,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from runtime import features, registry
+from runtime import features, model_trust, registry
 from runtime.checks import check_labels, check_training_set
 from runtime.errors import ConfigurationError, DataCheckError, GateFailure, RuntimeUserError
 from runtime.estimators import ESTIMATORS, estimator_class
@@ -195,7 +195,7 @@ def _train(settings: Settings, pipeline: PipelineSpec) -> TrainResult:
         )
 
     mlflow_client = registry.client(settings)
-    champion_score = _champion_score(mlflow_client, pipeline, gate_metric, X_test, y_test)
+    champion_score = _champion_score(settings, mlflow_client, pipeline, gate_metric, X_test, y_test)
     failed = _gates(pipeline, gate_metric, scores, champion_score)
     return _log(
         settings,
@@ -321,7 +321,12 @@ def _fairness(
 
 
 def _champion_score(
-    mlflow_client: Any, pipeline: PipelineSpec, metric: str, X: pd.DataFrame, y: pd.Series
+    settings: Settings,
+    mlflow_client: Any,
+    pipeline: PipelineSpec,
+    metric: str,
+    X: pd.DataFrame,
+    y: pd.Series,
 ) -> float | None:
     champion = registry.alias_version(mlflow_client, pipeline.model_name, registry.CHAMPION)
     if champion is None:
@@ -330,7 +335,14 @@ def _champion_score(
         # Scoring the champion on this run's held-out split compares like with like.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = mlflow.sklearn.load_model(f"models:/{pipeline.model_name}@{registry.CHAMPION}")
+            # The training pod writes models: it never runs code from one (runtime.model_trust).
+            where = f"the champion of {pipeline.model_name!r}"
+            source = mlflow_client.get_model_version_download_uri(
+                pipeline.model_name, champion.version
+            )
+            model_trust.check_source(where, source, registry.artifact_location(settings))
+            path = mlflow.artifacts.download_artifacts(artifact_uri=source)
+            model = model_trust.load_sklearn(where, path, trust_code=False)
             return _evaluate(model, pipeline.task, X, y)[metric]
     except Exception:
         logging.getLogger(__name__).info("champion not scorable on this split; using its run")

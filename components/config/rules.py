@@ -14,7 +14,12 @@ from components.config.featurestore import FeatureStoreConfig
 from components.config.monitoring import MonitoringConfig
 from components.config.network import NetworkConfig
 from components.config.registry import RegistryConfig
-from components.config.serving import RealtimeEndpoint, ServingConfig
+from components.config.serving import (
+    RESERVED_PREFIXES,
+    BatchEndpoint,
+    RealtimeEndpoint,
+    ServingConfig,
+)
 from components.config.training import TrainingConfig
 from runtime import estimators
 from runtime.spec import DEFAULT_GATE_METRIC, TASK_METRICS, format_duration
@@ -403,6 +408,24 @@ def prod_is_safe(c: Concerns) -> Iterator[Problem]:
             [],
             "at least one alert email or webhook in prod: somebody must be paged",
         )
+
+
+@rule
+def batch_outputs_stay_out_of_the_registry(c: Concerns) -> Iterator[Problem]:
+    """A batch role may write its output prefix; that prefix must hold no model."""
+    if not c.serving:
+        return
+    for i, endpoint in enumerate(c.serving.endpoints):
+        if not isinstance(endpoint, BatchEndpoint):
+            continue
+        if (endpoint.output.rstrip("/") + "/").startswith(RESERVED_PREFIXES):
+            yield Problem(
+                f"mlops:serving.endpoints[{i}].output",
+                endpoint.output,
+                f"a prefix outside {' and '.join(RESERVED_PREFIXES)} (the model registry's "
+                "artifacts, which only training writes, and the prediction logs), "
+                "e.g. 'predictions/'",
+            )
 
 
 @rule

@@ -10,6 +10,9 @@ from components.config.base import ConfigModel, Cron, Environment, Presets
 from components.config.resources import ContainerResources
 from runtime.spec import RELATIVE_PATH, EndpointSpec, Name
 
+RESERVED_PREFIXES = ("artifacts/", "prediction-logs/")
+"""Prefixes of the artifact bucket that no batch output may use: the model registry's artifacts
+(only the training role writes there) and the real-time endpoints' prediction logs."""
 HOST_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$"
 INGRESS_CLASS = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
@@ -47,6 +50,9 @@ class BatchEndpoint(ConfigModel):
     output: Annotated[str, Field(pattern=RELATIVE_PATH)] = "predictions/"
     """Prefix, in the artifact bucket, that predictions are written under."""
     resources: ContainerResources = ContainerResources(cpu="1", memory="2Gi")
+    trust_model_code: bool = False
+    """Load model formats that run code when loaded (pickled scikit-learn, custom pyfunc).
+    Off: scikit-learn models saved with skops only (what the team's pipelines log)."""
 
 
 def _mode(value: Any) -> str | None:

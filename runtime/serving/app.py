@@ -155,7 +155,9 @@ def create_app(
     variants = (VARIANT_CHAMPION,)
     if endpoint.canary is not None or endpoint.shadow:
         variants += (VARIANT_CHALLENGER,)
-    source = model_source or RegistryModelSource(settings, endpoint.model, fast_path=fast_path)
+    source = model_source or RegistryModelSource(
+        settings, endpoint.model, fast_path=fast_path, trust_code=endpoint.trust_model_code
+    )
     state = ServingState(
         settings=settings,
         endpoint=endpoint,
@@ -316,11 +318,22 @@ def _readiness(state: ServingState) -> JSONResponse:
         "model": champion.model.name,
         "champion": champion.model.version,
         "backend": champion.model.backend,
+        "provenance": {VARIANT_CHAMPION: champion.model.provenance},
     }
     if VARIANT_CHALLENGER in state.holder.variants:
         challenger = state.prepared.get(VARIANT_CHALLENGER)
         body["challenger"] = challenger.model.version if challenger else None
         body["mode"] = "shadow" if state.endpoint.shadow else "canary"
+        if challenger:
+            body["provenance"][VARIANT_CHALLENGER] = challenger.model.provenance
+    # A version an alias points to but that is not served (refused, failed): say why.
+    problems = {
+        variant: state.holder.slot(variant).error
+        for variant in state.holder.variants
+        if state.holder.slot(variant).error
+    }
+    if problems:
+        body["notServed"] = problems
     return JSONResponse(body)
 
 

@@ -74,6 +74,8 @@ class ServedModel:
     """Input name -> `<view>:<feature>` in the feature store (for online lookups)."""
     run_id: str | None = None
     load_seconds: float = 0.0
+    provenance: dict[str, str] = field(default_factory=dict)
+    """Run, code version, data fingerprint, ... of the version (shown by `/ready`)."""
 
     @property
     def backend(self) -> str:
@@ -228,12 +230,19 @@ def _agree(fast: Scored, reference: Scored) -> bool:
 
 
 class RegistryModelSource:
-    """Versions of ``model`` in the team's MLflow registry (`runtime.registry`)."""
+    """Versions of ``model`` in the team's MLflow registry (`runtime.registry`).
 
-    def __init__(self, settings: Settings, model: str, *, fast_path: bool = True) -> None:
+    A version is loaded only from the team's artifact root and only in a format that runs no
+    code (`runtime.model_trust`), unless ``trust_code`` (the endpoint's `trustModelCode`).
+    """
+
+    def __init__(
+        self, settings: Settings, model: str, *, fast_path: bool = True, trust_code: bool = False
+    ) -> None:
         self._settings = settings
         self._model = model
         self._fast_path = fast_path
+        self._trust_code = trust_code
         self._client: Any = None
 
     def _mlflow(self) -> Any:
@@ -253,21 +262,29 @@ class RegistryModelSource:
         import mlflow
         from mlflow.models import Model
 
+        from runtime import model_trust, registry
+
         started = time.monotonic()
         client = self._mlflow()
+        where = f"model {self._model!r} version {version}"
         registered = client.get_model_version(self._model, version)
+        source = client.get_model_version_download_uri(self._model, version)
+        model_trust.check_source(where, source, registry.artifact_location(self._settings))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            path = mlflow.artifacts.download_artifacts(f"models:/{self._model}/{version}")
+            path = mlflow.artifacts.download_artifacts(artifact_uri=source)
             meta = Model.load(path)
+            found = model_trust.model_format(meta.flavors)
+            if found.runs_code and not self._trust_code:
+                raise model_trust.refusal(where, found)
             if meta.signature is None or meta.signature.inputs is None:
-                raise ValueError(f"model {self._model!r} version {version} has no signature")
+                raise ValueError(f"{where} has no signature")
             features = [
                 Feature(col.name, _type_name(col.type), col.required)
                 for col in meta.signature.inputs.inputs
             ]
             if "sklearn" in meta.flavors:
-                estimator = mlflow.sklearn.load_model(path)
+                estimator = model_trust.load_sklearn(where, path, trust_code=self._trust_code)
                 classes = (
                     np.asarray(estimator.classes_).tolist()
                     if hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")
@@ -291,7 +308,28 @@ class RegistryModelSource:
             feature_refs={f.name: by_name[f.name] for f in features if f.name in by_name},
             run_id=registered.run_id,
             load_seconds=time.monotonic() - started,
+            provenance=provenance(registered.run_id, registered.tags, found),
         )
+
+
+PROVENANCE_TAGS = {
+    "mlops.pipeline": "pipeline",
+    "mlops.code_version": "codeVersion",
+    "mlops.data_fingerprint": "dataFingerprint",
+    "mlops.config_hash": "configHash",
+    "mlops.feature_view_versions": "featureViewVersions",
+}
+"""Model-version tags `train` sets -> their key in `/ready`'s provenance."""
+
+
+def provenance(run_id: str | None, tags: dict[str, str], found: Any) -> dict[str, str]:
+    """Where a served version comes from: its run, and what `train` tagged it with. A version
+    without them was not registered by the team's pipelines (and says so)."""
+    shown = {"runId": run_id or "", "format": str(found)}
+    shown |= {key: tags[tag] for tag, key in PROVENANCE_TAGS.items() if tag in tags}
+    if "mlops.data_fingerprint" not in tags:
+        shown["warning"] = "no training provenance: not registered by the team's pipelines"
+    return shown
 
 
 def _reference_sample(run_id: str | None, model_path: str) -> pd.DataFrame | None:

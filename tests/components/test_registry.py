@@ -66,9 +66,14 @@ def test_server_document_is_scoped() -> None:
     document = server_document(bucket, key, secret, key)
     assert scoping_problems(document, {bucket, secret, key}) == []
     assert {s["Sid"] for s in document["Statement"]} >= {
-        "Artifacts",
+        "ReadArtifacts",
         "DatabaseLogin",
         "ArtifactKey",
+    }
+    # The server proxies no upload: it reads artifacts (for the UI), never writes them.
+    actions = {a for s in document["Statement"] for a in s["Action"]}
+    assert not {
+        a for a in actions if a.startswith("s3:") and not a.startswith(("s3:Get", "s3:List"))
     }
 
 
@@ -163,7 +168,8 @@ def test_tracking_server(example_stack: str) -> None:
     args = server["args"]
     hosts = args[args.index("--allowed-hosts") + 1].split(",")
     assert f"mlflow.{namespace}.svc.cluster.local:5000" in hosts
-    assert "--serve-artifacts" in args
+    # No artifact proxy: clients go to S3 with their own roles (only training may write).
+    assert "--no-serve-artifacts" in args and "--serve-artifacts" not in args
     assert server["readinessProbe"]["httpGet"]["path"] == "/health"
     assert server["livenessProbe"]["httpGet"]["path"] == "/health"
     assert server["securityContext"]["runAsNonRoot"] is True
@@ -176,7 +182,7 @@ def test_tracking_server(example_stack: str) -> None:
     )
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     bucket = plan.outputs["artifactBucket"]
-    assert env["MLFLOW_ARTIFACTS_DESTINATION"] == f"s3://{bucket}/artifacts"
+    assert env["MLFLOW_DEFAULT_ARTIFACT_ROOT"] == f"s3://{bucket}/artifacts"
     assert env["PGPASSFILE"].startswith("/var/run/")
     # The login reaches the pod only through the sidecar; nothing in the manifest is a password.
     sidecar = container(pod, "db-credentials")
@@ -200,5 +206,26 @@ def test_server_policy_is_scoped_to_this_stack(example_stack: str) -> None:
     document = role_policy(plan, "registry-identity-policy")
     assert scoping_problems(document, own_arns(plan)) == []
     bucket_arn = plan.one("aws:s3/bucket:Bucket", "registry-artifacts-bucket").outputs["arn"]
-    (artifacts,) = [s for s in document["Statement"] if s["Sid"] == "Artifacts"]
-    assert artifacts["Resource"] == [f"{bucket_arn}/artifacts/*"]
+    (artifacts,) = [s for s in document["Statement"] if s["Sid"] == "ReadArtifacts"]
+    assert (artifacts["Action"], artifacts["Resource"]) == (
+        ["s3:GetObject"],
+        [f"{bucket_arn}/artifacts/*"],
+    )
+
+
+def test_batch_outputs_are_kept_out_of_the_artifact_root_and_the_logs() -> None:
+    """The config refuses these prefixes for batch outputs: they are where models and logs are."""
+    from components.config.serving import RESERVED_PREFIXES
+    from components.registry import ARTIFACT_PREFIX
+
+    plan = planned("fraud-dev")
+    bucket = plan.outputs["artifactBucket"]
+    (serve,) = [
+        c
+        for d in plan.of_type("kubernetes:apps/v1:Deployment")
+        if d.name.startswith("endpoint-")
+        for c in d.inputs["spec"]["template"]["spec"]["containers"]
+    ]
+    log_uri = env_of(serve)["MLOPS_PREDICTION_LOG_URI"].removeprefix(f"s3://{bucket}/")
+    assert f"{ARTIFACT_PREFIX}/" in RESERVED_PREFIXES
+    assert log_uri.startswith(RESERVED_PREFIXES)

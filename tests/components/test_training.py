@@ -268,6 +268,7 @@ def _policy(registry: str | None = "s3://off/feast/registry.pb", **overrides: An
         "offline_bucket_arn": "arn:aws:s3:::off",
         "online_table_arns": ["arn:aws:dynamodb:eu-west-1:123456789012:table/fraud.card"],
         "artifact_bucket_arn": "arn:aws:s3:::art",
+        "artifact_uri": "s3://art/artifacts",
         "kms_key_arns": [],
         "feast_registry_uri": registry,
     }
@@ -283,7 +284,7 @@ def test_training_policy_reads_features_and_writes_only_the_registry_bucket() ->
         "Sid": "WriteArtifacts",
         "Effect": "Allow",
         "Action": ["s3:GetObject", "s3:PutObject"],
-        "Resource": ["arn:aws:s3:::art/*"],
+        "Resource": ["arn:aws:s3:::art/artifacts/*"],
     }
     assert by_sid["PutTeamMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "MLOps/fraud"}
@@ -291,7 +292,7 @@ def test_training_policy_reads_features_and_writes_only_the_registry_bucket() ->
     writes = {
         r for s in document["Statement"] if "s3:PutObject" in s["Action"] for r in s["Resource"]
     }
-    assert writes == {"arn:aws:s3:::art/*", "arn:aws:s3:::off/feast/registry.pb"}
+    assert writes == {"arn:aws:s3:::art/artifacts/*", "arn:aws:s3:::off/feast/registry.pb"}
 
 
 def test_a_sql_feast_registry_needs_the_database_login_not_an_s3_object() -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import boto3
 import mlflow
-import pandas as pd
 import pytest
 
 from runtime import features, registry
 from runtime.errors import ConfigurationError
 from runtime.feast_config import online_table_name
+from runtime.serving.model import RegistryModelSource
 from runtime.train import train
 from tests.runtime.conftest import Team, create_online_tables
 
@@ -73,22 +73,11 @@ def test_train_promote_rollback_on_postgresql_and_s3(production: Team) -> None:
     second = train(settings, "fraud-model")
 
     assert (first.version, second.version) == ("1", "2")
-    loaded = mlflow.pyfunc.load_model(f"models:/{model}@challenger")
-    assert (
-        len(
-            loaded.predict(
-                pd.DataFrame(
-                    [
-                        dict.fromkeys(
-                            ["txn_count_7d", "avg_amount_7d", "max_amount_7d", "share_foreign_7d"],
-                            1.0,
-                        )
-                    ]
-                )
-            )
-        )
-        == 1
-    )
+    # Loadable by serving under its trust rules (skops, scikit-learn types, the artifact root).
+    source = RegistryModelSource(settings, model, fast_path=False)
+    loaded = source.load(str(source.version_of("challenger")))
+    row = dict.fromkeys(["txn_count_7d", "avg_amount_7d", "max_amount_7d", "share_foreign_7d"], 1.0)
+    assert len(loaded.predict([row]).predictions) == 1
     # The experiment may predate this test (one registry database per session): its artifact
     # root, not this test's bucket, is where the run's artifacts and logged model are.
     run = mlflow.get_run(second.run_id)

@@ -136,6 +136,7 @@ def test_ping_health_ready_metrics_and_docs(client: TestClient) -> None:
         "model": "fraud-model",
         "champion": "1",
         "backend": "sklearn",
+        "provenance": {"champion": {"runId": "run-1", "format": "sklearn (skops)"}},
     }
     metrics = client.get("/metrics").text
     assert 'mlops_predictions_total{endpoint="scorer",variant="champion"} 1.0' in metrics

@@ -89,6 +89,8 @@ def served(
         predict=predictor,
         classes=[0, 1],
         feature_refs={name: f"card_txn_stats:{name}" for name in FEATURES} if online else {},
+        run_id=f"run-{version}",
+        provenance={"runId": f"run-{version}", "format": "sklearn (skops)"},
     )
 
 

@@ -10,10 +10,20 @@ from pydantic import ValidationError
 
 from runtime import registry
 from runtime.errors import ConfigurationError, DataCheckError, GateFailure
+from runtime.serving.model import RegistryModelSource, ServedModel
+from runtime.settings import Settings
 from runtime.spec import Estimator, Gates, Task
 from runtime.storage import write_parquet
 from runtime.train import REFERENCE_ARTIFACT, train
 from tests.runtime.conftest import Team
+
+
+def load_challenger(settings: Settings, model: str) -> ServedModel:
+    """The challenger as serving loads it (`runtime.model_trust` rules)."""
+    source = RegistryModelSource(settings, model, fast_path=False)
+    version = source.version_of("challenger")
+    assert version is not None
+    return source.load(version)
 
 
 def versions(team: Team) -> list[str]:
@@ -58,13 +68,16 @@ def test_train_registers_a_loadable_challenger_with_provenance(embedded: Team) -
     assert run.data.params["seed"] == "42"
     assert run.data.params["estimator.random_state"] == "42"
     assert "age_band" not in run.data.tags["mlops.features"]
-    model = mlflow.pyfunc.load_model("models:/fraud-model@challenger")
-    inputs = [spec.name for spec in model.metadata.get_input_schema().inputs]
+    # Loadable by serving under its trust rules (skops, scikit-learn types, the artifact root).
+    model = load_challenger(embedded.settings, "fraud-model")
+    inputs = [feature.name for feature in model.features]
     assert inputs == ["txn_count_7d", "avg_amount_7d", "max_amount_7d", "share_foreign_7d"]
     # Declared, not guessed from the example rows: only the declared feature may be missing.
-    required = {spec.name: spec.required for spec in model.metadata.get_input_schema().inputs}
+    required = {feature.name: feature.required for feature in model.features}
     assert [name for name, needed in required.items() if not needed] == ["share_foreign_7d"]
-    assert len(model.predict(pd.DataFrame([dict.fromkeys(inputs, 1.0)]))) == 1
+    assert len(model.predict([dict.fromkeys(inputs, 1.0)]).predictions) == 1
+    assert model.provenance["runId"] == result.run_id
+    assert model.provenance["dataFingerprint"] == run.data.tags["mlops.data_fingerprint"]
     reference = pd.read_parquet(
         mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path=REFERENCE_ARTIFACT)
     )
@@ -95,7 +108,7 @@ def test_classifiers(embedded: Team, kind: str, params: dict) -> None:
     result = train(team.settings, "fraud-model")
 
     assert result.passed
-    assert mlflow.pyfunc.load_model("models:/fraud-model@challenger") is not None
+    assert load_challenger(team.settings, "fraud-model").features
 
 
 @pytest.mark.parametrize("kind", ["linearRegression", "histGradientBoosting"])
@@ -112,7 +125,7 @@ def test_regressors(embedded: Team, kind: str) -> None:
     result = train(team.settings, "fraud-model")
 
     assert {"r2", "neg_rmse", "mae"} <= set(result.metrics)
-    assert mlflow.pyfunc.load_model("models:/fraud-model@challenger") is not None
+    assert load_challenger(team.settings, "fraud-model").features
 
 
 def test_incompatible_estimator_is_a_configuration_error(embedded: Team) -> None:

@@ -113,7 +113,7 @@ def test_the_mlflow_server_uses_the_local_database_without_the_login_sidecar() -
     )
     assert env["MLFLOW_S3_ENDPOINT_URL"] == STAND_INS.aws_endpoint
     assert "PGPASSFILE" not in env
-    assert env["MLFLOW_ARTIFACTS_DESTINATION"].startswith("s3://fraud-dev-models-")
+    assert env["MLFLOW_DEFAULT_ARTIFACT_ROOT"].startswith("s3://fraud-dev-models-")
     assert "db-credentials" not in {m["name"] for m in server["volumeMounts"]}
     assert server["command"] == ["mlflow"]
 

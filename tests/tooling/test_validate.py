@@ -438,6 +438,35 @@ def test_prod_refuses_to_turn_safety_off(tmp_path: Path, monkeypatch: pytest.Mon
     )
 
 
+@pytest.mark.parametrize(
+    "output", ["artifacts/", "artifacts", "artifacts/scores", "prediction-logs/x/"]
+)
+def test_a_batch_output_may_not_write_where_models_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    """A batch role writes its output prefix: over the artifact root it could plant a model."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stacks").mkdir()
+    config = base_config("recommendations-dev")
+    (index,) = [
+        i for i, e in enumerate(config["mlops:serving"]["endpoints"]) if e.get("mode") == "batch"
+    ]
+    config["mlops:serving"]["endpoints"][index]["output"] = output
+    write_stack(tmp_path / "stacks", config, "recommendations-dev")
+
+    code, problems = validate("--stacks-dir", "stacks")
+
+    assert (code, problems) == (
+        1,
+        [
+            f"stacks/Pulumi.recommendations-dev.yaml: mlops:serving.endpoints[{index}].output: "
+            "should be a prefix outside artifacts/ and prediction-logs/ (the model registry's "
+            "artifacts, which only training writes, and the prediction logs), e.g. "
+            f"'predictions/' (got {output!r})"
+        ],
+    )
+
+
 def test_a_prod_ingress_needs_the_load_balancer_subnets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
