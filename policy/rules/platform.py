@@ -171,10 +171,11 @@ def cloudwatch_log_retention(type_: str, props: Mapping[str, Any], ctx: Context)
     "Prod VPCs have a NAT gateway in every zone with private subnets.",
 )
 def nat_gateway_per_zone_prod(resources: Sequence[Resource], stack: str) -> list[tuple[str, str]]:
+    # Public subnets carry the load balancers (kubernetes.io/role/elb); the rest reach out via NAT.
     private = [
         r
         for r in resources
-        if r.type == SUBNET and "kubernetes.io/role/internal-elb" in (dig(r.props, "tags") or {})
+        if r.type == SUBNET and "kubernetes.io/role/elb" not in (dig(r.props, "tags") or {})
     ]
     zones = {dig(r.props, "availabilityZone") for r in private}
     nats = [r for r in resources if r.type == NAT_GATEWAY]

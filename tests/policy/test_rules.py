@@ -742,6 +742,7 @@ def test_a_budget_in_a_region_without_prices_fails_with_the_reason() -> None:
 
 
 def test_every_rule_has_a_violating_fixture() -> None:
+    from tests.policy.test_isolation_rules import VIOLATING_RULES
     from tests.policy.test_platform_rules import PLATFORM_STACK_RULES, PLATFORM_VIOLATIONS
 
     caught = (
@@ -749,7 +750,7 @@ def test_every_rule_has_a_violating_fixture() -> None:
         | {p.values[0] for p in STACK_VIOLATIONS}
         | {p.values[0] for p in BUDGET_VIOLATIONS}
     )
-    caught |= {p.values[0] for p in PLATFORM_VIOLATIONS} | PLATFORM_STACK_RULES
+    caught |= {p.values[0] for p in PLATFORM_VIOLATIONS} | PLATFORM_STACK_RULES | VIOLATING_RULES
     assert caught == set(RULE_NAMES)
     assert len(RULE_NAMES) == len(set(RULE_NAMES)) >= 20
 
@@ -860,7 +861,7 @@ def test_the_pack_has_one_policy_per_rule_mandatory_but_for_warnings() -> None:
 
     assert [p.name for p in policies] == RULE_NAMES
     advisory = {r.name for r in STACK_RULES if r.advisory}
-    assert advisory == {"budget-warning"}
+    assert advisory == {"budget-warning", "serving-trusts-model-code"}
     assert all(
         p.enforcement_level
         == (EnforcementLevel.ADVISORY if p.name in advisory else EnforcementLevel.MANDATORY)

@@ -1,0 +1,312 @@
+"""The rules of issue 14: namespaces closed by default, no unused API token, one writer of
+model artifacts, MLflow without an upload proxy, trusted model code said out loud."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from components.registry import ARTIFACT_PREFIX
+from policy.rules import Resource, Violation, check_plan, check_resource, check_stack
+from policy.rules.models import ARTIFACT_PREFIX as POLICY_ARTIFACT_PREFIX
+from policy.rules.models import allows
+from tests.conftest import planned
+from tests.policy.test_rules import CONTAINER
+from tooling.plan import Plan
+
+STACK = "fraud-prod"
+NS_URN = "urn:pulumi:fraud-prod::mlops::kubernetes:core/v1:Namespace::team-ns"
+DENY_URN = "urn:pulumi:fraud-prod::mlops::kubernetes:networking.k8s.io/v1:NetworkPolicy::deny"
+SA_URN = "urn:pulumi:fraud-prod::mlops::kubernetes:core/v1:ServiceAccount::sa"
+DEPLOY_URN = "urn:pulumi:fraud-prod::mlops::kubernetes:apps/v1:Deployment::scorer"
+BUCKET_URN = "urn:pulumi:fraud-prod::mlops::aws:s3/bucket:Bucket::models"
+BUCKET_ARN = "arn:aws:s3:::fraud-prod-models-1"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
+NAMESPACE = Resource("kubernetes:core/v1:Namespace", NS_URN, {"metadata": {"name": "ml-fraud"}})
+DEFAULT_DENY = {
+    "metadata": {"name": "default-deny", "namespace": "ml-fraud"},
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+}
+ACCOUNT = {
+    "metadata": {"name": "serve-scorer", "namespace": "ml-fraud"},
+    "automountServiceAccountToken": False,
+}
+POD = {"serviceAccountName": "serve-scorer", "containers": [{"name": "serve", "image": "x"}]}
+
+
+def policy(props: dict[str, Any]) -> Resource:
+    return Resource("kubernetes:networking.k8s.io/v1:NetworkPolicy", DENY_URN, props)
+
+
+def deployment(pod: dict[str, Any]) -> Resource:
+    return Resource(
+        DEPLOYMENT,
+        DEPLOY_URN,
+        {
+            "metadata": {"name": "scorer", "namespace": "ml-fraud"},
+            "spec": {"template": {"spec": pod}},
+        },
+    )
+
+
+def account(**changes: Any) -> Resource:
+    return Resource("kubernetes:core/v1:ServiceAccount", SA_URN, {**ACCOUNT, **changes})
+
+
+def write(sid: str, resource: str) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [resource]}
+
+
+def role_policy(role: str, *statements: dict[str, Any]) -> Resource:
+    return Resource(
+        "aws:iam/rolePolicy:RolePolicy",
+        f"urn:pulumi:fraud-prod::mlops::aws:iam/rolePolicy:RolePolicy::{role}",
+        {
+            "role": role,
+            "policy": json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
+        },
+    )
+
+
+MODEL_BUCKET = Resource(
+    "aws:s3/bucket:Bucket", BUCKET_URN, {"arn": BUCKET_ARN, "tags": {"mlops.dev/role": "models"}}
+)
+TRAINING = role_policy("fraud-prod-training", write("WriteArtifacts", f"{BUCKET_ARN}/artifacts/*"))
+SERVING = role_policy(
+    "fraud-prod-serve-scorer", write("Log", f"{BUCKET_ARN}/prediction-logs/scorer/*")
+)
+
+COMPLIANT = [
+    NAMESPACE,
+    policy(DEFAULT_DENY),
+    account(),
+    deployment(POD),
+    MODEL_BUCKET,
+    TRAINING,
+    SERVING,
+]
+
+# (rule, resources, urns it fires on)
+STACK_CASES = [
+    pytest.param(
+        "k8s-namespace-default-deny", [NAMESPACE], [NS_URN], id="namespace-without-policies"
+    ),
+    pytest.param(
+        "k8s-namespace-default-deny",
+        [
+            NAMESPACE,
+            policy({**DEFAULT_DENY, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}),
+        ],
+        [NS_URN],
+        id="deny-ingress-only",
+    ),
+    pytest.param(
+        "k8s-namespace-default-deny",
+        [
+            NAMESPACE,
+            policy(
+                {
+                    **DEFAULT_DENY,
+                    "spec": {**DEFAULT_DENY["spec"], "podSelector": {"matchLabels": {"a": "b"}}},
+                }
+            ),
+        ],
+        [NS_URN],
+        id="deny-some-pods-only",
+    ),
+    pytest.param(
+        "k8s-namespace-default-deny",
+        [NAMESPACE, policy({**DEFAULT_DENY, "spec": {**DEFAULT_DENY["spec"], "egress": [{}]}})],
+        [NS_URN],
+        id="default-policy-allows-egress",
+    ),
+    pytest.param(
+        "k8s-no-unused-api-token",
+        [account(automountServiceAccountToken=True), deployment(POD)],
+        [SA_URN, DEPLOY_URN],
+        id="account-mounts-token",
+    ),
+    pytest.param(
+        "k8s-no-unused-api-token",
+        [account(), deployment({**POD, "automountServiceAccountToken": True})],
+        [DEPLOY_URN],
+        id="pod-mounts-token",
+    ),
+    pytest.param(
+        "k8s-no-unused-api-token",
+        [deployment({"containers": POD["containers"]})],
+        [DEPLOY_URN],
+        id="default-account-mounts-token",
+    ),
+    pytest.param(
+        "model-artifacts-one-writer",
+        [
+            MODEL_BUCKET,
+            TRAINING,
+            role_policy("fraud-prod-serve-scorer", write("All", f"{BUCKET_ARN}/*")),
+        ],
+        [
+            TRAINING.urn,
+            "urn:pulumi:fraud-prod::mlops::aws:iam/rolePolicy:RolePolicy::fraud-prod-serve-scorer",
+        ],
+        id="serving-writes-the-whole-bucket",
+    ),
+    pytest.param(
+        "model-artifacts-one-writer",
+        [
+            MODEL_BUCKET,
+            TRAINING,
+            role_policy(
+                "fraud-prod-mlflow",
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:Delete*",
+                    "Resource": f"{BUCKET_ARN}/artifacts/*",
+                },
+            ),
+        ],
+        [
+            TRAINING.urn,
+            "urn:pulumi:fraud-prod::mlops::aws:iam/rolePolicy:RolePolicy::fraud-prod-mlflow",
+        ],
+        id="server-deletes-artifacts",
+    ),
+]
+STACK_RULE_NAMES = {
+    "k8s-namespace-default-deny",
+    "k8s-no-unused-api-token",
+    "model-artifacts-one-writer",
+}
+
+MLFLOW = {
+    **CONTAINER,
+    "name": "mlflow",
+    "command": ["mlflow"],
+    "args": ["server", "--host", "0.0.0.0", "--no-serve-artifacts"],
+}
+RESOURCE_CASES = [
+    pytest.param(
+        "mlflow-no-artifact-proxy",
+        {**MLFLOW, "args": ["server", "--serve-artifacts"]},
+        id="serve-artifacts",
+    ),
+    pytest.param("mlflow-no-artifact-proxy", {**MLFLOW, "args": ["server"]}, id="proxy-by-default"),
+    pytest.param(
+        "mlflow-no-artifact-proxy",
+        {**MLFLOW, "command": None, "args": ["mlflow", "server"]},
+        id="entrypoint-args",
+    ),
+]
+ADVISORY = {"serving-trusts-model-code"}
+VIOLATING_RULES = STACK_RULE_NAMES | {p.values[0] for p in RESOURCE_CASES} | ADVISORY
+
+
+def mine(resources: list[Resource]) -> list[Violation]:
+    """The violations of this issue's rules (a bare bucket trips the S3 ones, tested elsewhere)."""
+    return [v for v in check_stack(resources, STACK) if v.rule in VIOLATING_RULES]
+
+
+def test_compliant_resources_pass() -> None:
+    assert mine(COMPLIANT) == []
+
+
+@pytest.mark.parametrize(("rule", "resources", "urns"), STACK_CASES)
+def test_stack_rule_catches_its_violation(
+    rule: str, resources: list[Resource], urns: list[str]
+) -> None:
+    assert sorted((v.rule, v.urn) for v in mine(resources)) == sorted((rule, urn) for urn in urns)
+
+
+def test_an_rbac_bound_account_may_mount_its_token() -> None:
+    binding = Resource(
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+        "urn:pulumi:s::p::kubernetes:rbac.authorization.k8s.io/v1:RoleBinding::b",
+        {"subjects": [{"kind": "ServiceAccount", "name": "serve-scorer", "namespace": "ml-fraud"}]},
+    )
+    mounted = [account(automountServiceAccountToken=True), deployment(POD), binding]
+    assert check_stack(mounted, STACK) == []
+
+
+def test_a_policy_whose_namespace_is_not_known_yet_is_no_violation() -> None:
+    unknown = policy({**DEFAULT_DENY, "metadata": {"name": "d", "namespace": "[unknown]"}})
+    assert check_stack([NAMESPACE, unknown], STACK) == []
+
+
+@pytest.mark.parametrize(("rule", "container"), RESOURCE_CASES)
+def test_resource_rule_catches_its_violation(rule: str, container: dict[str, Any]) -> None:
+    props = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    assert {v.rule for v in check_resource(DEPLOYMENT, props)} == {rule}
+
+
+def test_a_server_without_the_proxy_passes() -> None:
+    for server in (
+        MLFLOW,
+        {
+            **MLFLOW,
+            "args": ["server"],
+            "env": [{"name": "MLFLOW_SERVE_ARTIFACTS", "value": "false"}],
+        },
+    ):
+        props = {"spec": {"template": {"spec": {"containers": [server]}}}}
+        assert check_resource(DEPLOYMENT, props) == []
+
+
+def test_trusting_model_code_is_a_warning() -> None:
+    env = [
+        {"name": "MLOPS_ENDPOINT", "value": json.dumps({"name": "scorer", "trustModelCode": True})}
+    ]
+    trusting = deployment(
+        {
+            **POD,
+            "automountServiceAccountToken": False,
+            "containers": [{"name": "serve", "env": env}],
+        }
+    )
+    (warning,) = check_stack([account(), trusting], STACK)
+    assert (warning.rule, warning.advisory) == ("serving-trusts-model-code", True)
+    assert "'scorer' loads pickled or custom pyfunc models" in warning.message
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "allowed"),
+    [
+        pytest.param("s3:PutObject", f"{BUCKET_ARN}/artifacts/x", True, id="prefix"),
+        pytest.param("S3:PUTOBJECT", f"{BUCKET_ARN}/artifacts/x", True, id="actions-ignore-case"),
+        pytest.param("s3:PutObject", f"{BUCKET_ARN}/Artifacts/x", False, id="resources-do-not"),
+        pytest.param("s3:PutObject", f"{BUCKET_ARN}/artifactsX", False, id="not-the-prefix"),
+        pytest.param("s3:GetObject", f"{BUCKET_ARN}/artifacts/x", False, id="other-action"),
+    ],
+)
+def test_allows_matches_like_iam(action: str, resource: str, allowed: bool) -> None:
+    document = {"Statement": [write("W", f"{BUCKET_ARN}/artifacts/*")]}
+    assert allows(document, action, resource) is allowed
+
+
+def test_the_pack_and_the_registry_agree_on_the_artifact_prefix() -> None:
+    assert f"{ARTIFACT_PREFIX}/" == POLICY_ARTIFACT_PREFIX
+
+
+def _without(plan: Plan, type_: str, name: str) -> Plan:
+    plan = copy.deepcopy(plan)
+    plan.resources = [r for r in plan.resources if not (r.type == type_ and r.name == name)]
+    return plan
+
+
+def test_a_real_stack_without_its_default_deny_is_caught() -> None:
+    plan = _without(
+        planned(STACK), "kubernetes:networking.k8s.io/v1:NetworkPolicy", "network-default-deny"
+    )
+    assert [v.rule for v in check_plan(plan)] == ["k8s-namespace-default-deny"]
+
+
+def test_a_real_stack_whose_server_may_write_models_is_caught() -> None:
+    plan = copy.deepcopy(planned(STACK))
+    (server,) = [r for r in plan.resources if r.name == "registry-identity-policy"]
+    document = json.loads(server.outputs["policy"])
+    document["Statement"].append(write("Upload", "arn:aws:s3:::*"))
+    server.outputs["policy"] = server.inputs["policy"] = json.dumps(document)
+    assert {v.rule for v in check_plan(plan)} == {"model-artifacts-one-writer"}
