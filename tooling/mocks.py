@@ -12,17 +12,126 @@ import base64
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.settings import SETTINGS
+from pulumi.runtime.sync_await import _ensure_event_loop
 
 ACCOUNT_ID = "123456789012"
 PARTITION = "aws"
 SECRET_SHOWN = "[secret]"
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+_ROOT = Path(__file__).resolve().parent.parent
 
 
 class UnknownInvokeError(Exception):
     """The program called a data source the mock engine does not know."""
+
+
+def make_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    """A resource's URN as the engine makes it: a child's type is qualified by its parent's
+    whole type chain, except under the root stack."""
+    if parent:
+        qualified = parent.split("::")[2]
+        if qualified != ROOT_STACK_TYPE:
+            type_ = f"{qualified}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Where a resource was registered: what the engine knows when it refuses a second one."""
+
+    type: str
+    name: str
+    parent: str
+    """The parent's URN (the root stack's for a top-level resource)."""
+    source: str
+    """`file:line` of the code that constructed it (the SDK sends it), or '' if unknown."""
+
+    def __str__(self) -> str:
+        parent = self.parent.rsplit("::", 1)[-1] if self.parent else "the stack"
+        where = f" at {self.source}" if self.source else ""
+        return f"{self.type} {self.name!r} under {parent!r}{where}"
+
+
+class DuplicateUrnError(Exception):
+    """Two resources with one URN: the engine stops the update at the second registration."""
+
+    def __init__(self, urn: str, first: Registration, second: Registration) -> None:
+        self.urn, self.first, self.second = urn, first, second
+        super().__init__(f"{urn}: {self.problem}")
+
+    @property
+    def problem(self) -> str:
+        return (
+            f"should be registered once, but {self.first} and {self.second} both have this "
+            "URN (the engine stops the update: 'Duplicate resource URN ...; try giving it a "
+            "unique name'); give one of them a unique name, e.g. prefixed with its parent's"
+        )
+
+
+def _source(request: Any) -> str:
+    position = getattr(request, "sourcePosition", None)
+    if position is None or not position.uri:
+        return ""
+    path = Path(unquote(urlparse(position.uri).path))
+    shown = path.relative_to(_ROOT) if path.is_relative_to(_ROOT) else path
+    return f"{shown}:{position.line}"
+
+
+class EngineMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor with the engine's URNs and its refusal of a URN given twice
+    (the SDK's own mock overwrites the first registration silently)."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: dict[str, Registration] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return make_urn(pulumi.get_stack(), pulumi.get_project(), parent, type_, name)
+
+    def _claim(self, request: Any) -> None:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        here = Registration(request.type, request.name, request.parent, _source(request))
+        first = self.registrations.setdefault(urn, here)
+        if first is not here:
+            raise DuplicateUrnError(urn, first, here)
+
+    def RegisterResource(self, request: Any) -> Any:
+        if request.type != ROOT_STACK_TYPE:
+            self._claim(request)
+        return super().RegisterResource(request)
+
+    def ReadResource(self, request: Any) -> Any:
+        self._claim(request)
+        return super().ReadResource(request)
+
+
+def isolate_run() -> None:
+    """Call after `set_mocks`, in the run's own context: a run the engine refused leaves
+    nothing behind for the next one (`mlops policy` plans every stack in one process)."""
+    # The SDK's set of pending outputs is shared by every context unless set in this one: a
+    # refused run's outputs, still failing, would be awaited by the next run.
+    SETTINGS.outputs = set()
+    loop = _ensure_event_loop()
+    if getattr(loop.get_exception_handler(), "_quiet_refusals", False):
+        return
+    previous = loop.get_exception_handler()
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        # The refused registration's own outputs fail with it; nobody awaits them any more.
+        if isinstance(context.get("exception"), DuplicateUrnError):
+            return
+        (previous or type(loop).default_exception_handler)(loop, context)
+
+    handler._quiet_refusals = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
 
 
 def _hex(*parts: str, length: int = 8) -> str:

@@ -17,14 +17,28 @@ from typing import Any
 
 import pulumi
 from pulumi.output import Unknown
-from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.config import load_stack_file, read_yaml, stack_name_of
+from components.config import (
+    NO_VALUE,
+    ConfigError,
+    Issue,
+    load_stack_file,
+    read_yaml,
+    stack_name_of,
+)
 from components.platform.config import load_platform_file
-from tooling.mocks import SECRET_SHOWN, PlatformMocks
+from tooling.mocks import (
+    ROOT_STACK_TYPE,
+    SECRET_SHOWN,
+    DuplicateUrnError,
+    EngineMonitor,
+    PlatformMocks,
+    isolate_run,
+    make_urn,
+)
 from tooling.project import (
     PLATFORM_FOLDER,
     PROJECT,
@@ -37,8 +51,6 @@ from tooling.project import (
 )
 from tooling.project import PLATFORM_PROJECT as PLATFORM_PROJECT  # the name, for importers
 
-ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
-
 
 def project_of(file: Path, workspace: Workspace | None = None) -> Project:
     """The project a stack file belongs to, as Pulumi finds it: the nearest Pulumi.yaml above
@@ -50,6 +62,11 @@ def project_of(file: Path, workspace: Workspace | None = None) -> Project:
     if found is None:
         raise ProjectNotFound(f"no team project to plan {file} with")
     return found
+
+
+class PlanError(ConfigError):
+    """What the engine, AWS or the Kubernetes API server would refuse in a stack's plan,
+    reported like a config problem: the stack file, where, the value, what is allowed."""
 
 
 @dataclass
@@ -162,25 +179,12 @@ class Plan:
         }
 
 
-def make_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
-    """A resource's URN as the engine makes it: a child's type is qualified by its parent's
-    whole type chain, except under the root stack."""
-    if parent:
-        qualified = parent.split("::")[2]
-        if qualified != ROOT_STACK_TYPE:
-            type_ = f"{qualified}${type_}"
-    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
-
-
-class _Recorder(pulumi_mocks.MockMonitor):
-    """The SDK's mock monitor, remembering everything a registration said."""
+class _Recorder(EngineMonitor):
+    """The mock engine's monitor, remembering everything a registration said."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.planned: list[PlannedResource] = []
-
-    def make_urn(self, parent: str, type_: str, name: str) -> str:
-        return make_urn(pulumi.get_stack(), pulumi.get_project(), parent, type_, name)
 
     def _alias_urn(self, alias: Any, request: Any) -> str:
         if alias.urn:
@@ -361,13 +365,17 @@ def _run(
     mocks = PlatformMocks(region, stack_outputs)
     recorder = _Recorder(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=recorder)
+    isolate_run()
     config, secret_keys = engine_config(file)
     pulumi.runtime.set_all_config(config, secret_keys)
 
     def run_program() -> None:
         runpy.run_path(str(program), run_name="__main__")
 
-    _sync_await(run_pulumi_func(run_program))
+    try:
+        _sync_await(run_pulumi_func(run_program))
+    except DuplicateUrnError as error:
+        raise PlanError([Issue(str(file), error.urn, NO_VALUE, error.problem)]) from None
     root = pulumi.runtime.get_root_resource()
     exported = getattr(root, "outputs", {}) or {}
     resolved = {key: _resolve(value) for key, value in exported.items()}

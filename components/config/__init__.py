@@ -2,6 +2,7 @@
 
 from components.config.base import Environment
 from components.config.loading import (
+    NO_VALUE,
     ConfigError,
     Issue,
     LoadedStack,
@@ -16,6 +17,7 @@ from components.config.stack import CONFIG_KEYS, NAMESPACE, StackConfig
 __all__ = [
     "CONFIG_KEYS",
     "NAMESPACE",
+    "NO_VALUE",
     "ConfigError",
     "Environment",
     "Issue",

@@ -64,6 +64,8 @@ class ConfigError(Exception):
 
 
 _MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
+NO_VALUE: Any = _MISSING
+"""The value of an Issue that has no value to show (a key not set, a resource twice)."""
 
 
 @dataclass(frozen=True)
