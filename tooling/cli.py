@@ -218,6 +218,13 @@ def plan(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print `pulumi preview --json`-shaped steps.")
     ] = False,
+    record_urns: Annotated[
+        bool,
+        typer.Option(
+            "--record-urns",
+            help="Write the stack's URN record (urns/<stack>.txt beside its file) from this plan.",
+        ),
+    ] = False,
 ) -> None:
     """Show what `pulumi up` would create for STACK: the real program under the mock engine."""
     file = stack_file(stack)
@@ -228,6 +235,10 @@ def plan(
     except ConfigError as error:
         _report(error)
         raise typer.Exit(1) from None
+    if record_urns:
+        from tooling.urns import rerecord
+
+        err.print(escape(rerecord(result, file)), highlight=False)
     if as_json:
         sys.stdout.write(json.dumps(result.preview_json(), indent=2, default=str) + "\n")
         return
