@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
+from components import aws_values
+
 # Longest names the APIs accept.
 IAM_ROLE_MAX = 64
 IAM_POLICY_MAX = 128
@@ -109,11 +111,19 @@ def cronjob_name(kind: str, name: str) -> str:
 
 
 def is_gpu_instance(instance_type: str) -> bool:
+    """Has NVIDIA GPUs (the AWS table's accelerator; a guess by family for types it lacks)."""
+    hardware = aws_values.family(instance_type)
+    if hardware is not None:
+        return hardware.accelerator == "nvidia"
     return instance_type.split(".", 1)[0] in _GPU_FAMILIES
 
 
 def gpus_per_instance(instance_type: str) -> int:
-    """NVIDIA GPUs on one instance of ``instance_type`` (0 for CPU instances)."""
+    """Whole NVIDIA GPUs on one instance of ``instance_type`` (0 for CPU instances): from the
+    AWS table (EC2 DescribeInstanceTypes), a guess by size for types it lacks."""
+    known = aws_values.nvidia_gpus(instance_type)
+    if known is not None:
+        return known
     if not is_gpu_instance(instance_type):
         return 0
     if instance_type in _GPU_OVERRIDES:

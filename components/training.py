@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components import naming, workload
+from components import aws_values, naming, workload
 from components.config.resources import ContainerResources
 from components.config.training import Capacity, NodePool, TrainingConfig, TrainingPipeline
 from components.database import database_login, login_secret
@@ -92,7 +92,21 @@ def node_taints(team: str, pool: NodePool) -> list[Taint]:
 
 
 def ami_type(instance_types: Sequence[str]) -> str:
-    """The EKS-optimized AL2023 AMI for the pool: NVIDIA for GPU types, ARM for Graviton."""
+    """The EKS-optimized AL2023 AMI for the pool's hardware (architecture and accelerator, from
+    the AWS table): NVIDIA for GPU types, Neuron for Inferentia/Trainium, ARM for Graviton."""
+    known = [h for t in instance_types if (h := aws_values.family(t)) is not None]
+    if known:
+        architecture = "ARM_64" if known[0].architecture == "arm64" else "x86_64"
+        accelerators = {h.accelerator for h in known}
+        kind = (
+            "NVIDIA"
+            if "nvidia" in accelerators
+            else "NEURON"
+            if "neuron" in accelerators
+            else "STANDARD"
+        )
+        return f"AL2023_{architecture}_{kind}"
+    # A type newer than the table: guess from the name (the preflight says if it was wrong).
     if any(naming.is_gpu_instance(t) for t in instance_types):
         return "AL2023_x86_64_NVIDIA"
     family = instance_types[0].split(".", 1)[0]

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from components import aws_values
 from components.config import rules
 from components.config.base import QUANTITY
 from components.config.cluster import (
@@ -32,7 +33,6 @@ from components.config.training import INSTANCE_TYPE
 from runtime.spec import DNS_LABEL, DURATION, FEATURE_REF, IDENTIFIER, RELATIVE_PATH, SNAKE_NAME
 
 REGION_KEY = "aws:region"
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>[A-Za-z0-9_.-]+)\.ya?ml$")
 
 
@@ -283,15 +283,17 @@ def validate_namespace(
             issues.append(Issue(file, f"{prefix}:{key}", _MISSING, "should be set"))
 
     region = raw.get(REGION_KEY)
-    if isinstance(region, str) and _REGION.match(region):
+    problem = (
+        aws_values.region_problem(region)
+        if isinstance(region, str)
+        else "an AWS region such as eu-west-1"
+    )
+    if problem is None:
         values[REGION_KEY] = region
     else:
         issues.append(
             Issue(
-                file,
-                REGION_KEY,
-                region if region is not None else _MISSING,
-                "should be an AWS region such as eu-west-1",
+                file, REGION_KEY, region if region is not None else _MISSING, f"should be {problem}"
             )
         )
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from components import naming
+from components import aws_values, naming
 from components.config.base import Environment
 from components.config.featurestore import FeatureStoreConfig
 from components.config.monitoring import MonitoringConfig
@@ -327,6 +327,29 @@ def continuous_training_can_work(c: Concerns) -> Iterator[Problem]:
                 f"at least the pipeline's deadline ({format_duration(pipeline.deadline)}): a "
                 "running retrain must not lose its lease",
             )
+
+
+@rule
+def aws_offers_the_values(c: Concerns) -> Iterator[Problem]:
+    """Instance types EC2 has, one architecture and accelerator per node pool (one AMI runs a
+    node group), an instance class and an engine version RDS offers for PostgreSQL."""
+    if c.training:
+        for i, pool in enumerate(c.training.node_pools):
+            for finding in aws_values.node_group_problems(pool.instance_types):
+                where = "" if finding.index is None else f"[{finding.index}]"
+                yield Problem(
+                    f"mlops:training.nodePools[{i}].instanceTypes{where}",
+                    finding.value,
+                    finding.message,
+                )
+    if c.registry:
+        db = c.registry.database
+        version = aws_values.rds_engine_version_problem(db.engine_version)
+        if version:
+            yield Problem("mlops:registry.database.engineVersion", db.engine_version, version)
+        problem = aws_values.rds_instance_class_problem(db.instance_class, db.engine_version)
+        if problem:
+            yield Problem("mlops:registry.database.instanceClass", db.instance_class, problem)
 
 
 @rule

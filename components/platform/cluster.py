@@ -14,7 +14,12 @@ import pulumi_aws as aws
 
 from components.iam import irsa_trust_policy, policy_document, statement
 from components.platform.base import Platform
-from components.platform.config import AddonsConfig, ClusterConfig, SystemNodesConfig
+from components.platform.config import (
+    SYSTEM_AMI_TYPE,
+    AddonsConfig,
+    ClusterConfig,
+    SystemNodesConfig,
+)
 from components.training import NODE_MANAGED_POLICIES, node_trust_policy
 
 KMS_DELETION_WINDOW_DAYS = 30
@@ -24,7 +29,6 @@ ACCESS_POLICIES = {
     "viewers": "AmazonEKSViewPolicy",
 }
 """Access-entry role -> the EKS access policy it is associated with, cluster-wide."""
-SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
 ROOT_DEVICE = "/dev/xvda"
 IMDS_HOP_LIMIT = 1
 """IMDSv2 answers the node only: a pod (one network hop further) cannot take the node's role."""

@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
+from components import aws_values
 from components.config.base import (
     Cidr,
     ConfigModel,
@@ -41,6 +42,8 @@ KUBERNETES_VERSION = r"^1\.\d{2}$"
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
 """The retention periods CloudWatch Logs accepts."""
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+SYSTEM_AMI_TYPE = "AL2023_x86_64_STANDARD"
+"""The system node group's AMI: its instance types must be x86_64 without accelerators."""
 
 
 class NetworkConfig(ConfigModel):
@@ -281,6 +284,14 @@ def _problems(values: dict[str, Any], region: str | None, stack: str | None) -> 
                 "supports one Kubernetes minor",
             )
     nodes: SystemNodesConfig = values["system_nodes"]
+    for finding in aws_values.node_group_problems(nodes.instance_types):
+        yield Problem(
+            f"platform:systemNodes.instanceTypes[{finding.index}]", finding.value, finding.message
+        )
+    for i, name in enumerate(nodes.instance_types):
+        problem = aws_values.ami_hardware_problem(SYSTEM_AMI_TYPE, name)
+        if problem:
+            yield Problem(f"platform:systemNodes.instanceTypes[{i}]", name, problem)
     if nodes.max_size < nodes.min_size:
         yield Problem(
             "platform:systemNodes.maxSize", nodes.max_size, f"at least minSize ({nodes.min_size})"

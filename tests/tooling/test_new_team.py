@@ -83,7 +83,7 @@ NAME_RULE = "should be 2-20 lower-case letters, digits and '-', starting with a 
         pytest.param(
             ["payments", "--region", "europe", "--alert-email", "oncall"],
             [
-                "--region: should be an AWS region such as eu-west-1 (got 'europe')",
+                "--region: should be an AWS region such as eu-west-1 (one of the 46 in botocore's partitions) (got 'europe')",
                 "--alert-email: should be an email address such as ml-oncall@example.com: An email address must have an @-sign. (got 'oncall'); nothing was written",
             ],
             id="bad-options",

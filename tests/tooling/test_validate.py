@@ -368,8 +368,55 @@ CASES = [
     ),
     pytest.param(
         _set("aws:region", "europe"),
-        [f"{F}: aws:region: should be an AWS region such as eu-west-1 (got 'europe')"],
+        [
+            f"{F}: aws:region: should be an AWS region such as eu-west-1 (one of the 46 in botocore's partitions) (got 'europe')"
+        ],
         id="bad-region",
+    ),
+    pytest.param(
+        _set("aws:region", "eu-wset-1"),
+        [
+            f"{F}: aws:region: should be an AWS region such as eu-west-1 (one of the 46 in botocore's partitions); did you mean 'eu-west-1'? (got 'eu-wset-1')"
+        ],
+        id="misspelled-region",
+    ),
+    pytest.param(
+        _set("mlops:training/nodePools[0].instanceTypes", ["g5.xlarge", "g5.2xlarg"]),
+        [
+            f"{F}: mlops:training.nodePools[0].instanceTypes[1]: should be an EC2 instance type (the 1437 of botocore's EC2 model); did you mean 'g5.2xlarge'? (got 'g5.2xlarg')"
+        ],
+        id="instance-type-ec2-does-not-have",
+    ),
+    pytest.param(
+        _set("mlops:training/nodePools[0].instanceTypes", ["g5.xlarge", "g5g.xlarge"]),
+        [
+            f"{F}: mlops:training.nodePools[0].instanceTypes[1]: should be of one CPU architecture with the group's other types (g5.xlarge is x86_64, g5g.xlarge is arm64): a node group runs one AMI; put them in two node pools (got 'g5g.xlarge')"
+        ],
+        id="node-pool-mixing-architectures",
+    ),
+    pytest.param(
+        _set("mlops:training/nodePools[0].instanceTypes", ["g5.xlarge", "m6i.xlarge"]),
+        [
+            f"{F}: mlops:training.nodePools[0].instanceTypes[1]: should be of one kind of accelerator with the group's other types (g5.xlarge: NVIDIA GPUs, m6i.xlarge: no accelerator): one AMI serves the group and pods asking for a GPU would land on nodes without one; put them in two node pools (got 'm6i.xlarge')"
+        ],
+        id="node-pool-mixing-gpu-and-cpu",
+    ),
+    pytest.param(
+        _set("mlops:registry", {"database": {"instanceClass": "db.t4g.mediun"}}),
+        [
+            f"{F}: mlops:registry.database.instanceClass: should be a size of db.t4g (2xlarge, large, medium, micro, nano, small, xlarge); did you mean 'db.t4g.medium'? (got 'db.t4g.mediun')",
+        ],
+        id="rds-class-size-ec2-does-not-have",
+    ),
+    pytest.param(
+        _set(
+            "mlops:registry", {"database": {"instanceClass": "db.g5.xlarge", "engineVersion": "19"}}
+        ),
+        [
+            f"{F}: mlops:registry.database.engineVersion: should be a PostgreSQL major version RDS offers (13, 14, 15, 16, 17, 18) (the table in components/aws_tables.json, 2026-12-01; `python -m tooling.refresh_aws_tables` refreshes it) (got '19')",
+            f"{F}: mlops:registry.database.instanceClass: should be an RDS for PostgreSQL instance class of family db.t3, db.t4g, db.m5, db.m6g, db.m6gd, db.m6i, db.m6id, db.m7g, db.m7i, db.m8g, db.r5, db.r6g, db.r6gd, db.r6i, db.r6id, db.r7g, db.r7i, db.r8g (the table in components/aws_tables.json, 2026-12-01; `python -m tooling.refresh_aws_tables` refreshes it); did you mean 'db.r5.xlarge'? (got 'db.g5.xlarge')",
+        ],
+        id="rds-family-and-major-not-offered",
     ),
 ]
 

@@ -170,3 +170,18 @@ def test_a_broken_platform_stack_plans_nothing_and_says_why(tmp_path: Path) -> N
     assert result.exit_code == 1
     assert "platform:network.zones: should be at least 3 zones in prod" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_system_nodes_run_on_what_their_ami_drives() -> None:
+    config = copy.deepcopy(example("prod"))
+    config["platform:systemNodes"] = {"instanceTypes": ["m7g.large"], "minSize": 2}
+    assert problems(config) == [
+        "stacks/Pulumi.prod.yaml: platform:systemNodes.instanceTypes[0]: should be an x86_64 "
+        "instance type with no accelerator: the group runs AL2023_x86_64_STANDARD (m7g.large is "
+        "arm64 with no accelerator) (got 'm7g.large')",
+    ]
+    config["platform:systemNodes"]["instanceTypes"] = ["m6i.large", "m6i.larg"]
+    assert problems(config) == [
+        "stacks/Pulumi.prod.yaml: platform:systemNodes.instanceTypes[1]: should be an EC2 instance "
+        "type (the 1437 of botocore's EC2 model); did you mean 'm6i.large'? (got 'm6i.larg')",
+    ]
