@@ -30,6 +30,7 @@ from components.config import (
     stack_name_of,
 )
 from components.platform.config import load_platform_file
+from tooling import preflight
 from tooling.mocks import (
     ROOT_STACK_TYPE,
     SECRET_SHOWN,
@@ -349,9 +350,16 @@ def plan_stack(
     region = validate_stack_file(file)  # every config problem at once, before anything registers
     name = stack_name_of(file) or file.stem
     # A fresh context: the SDK keeps its settings, config and root stack in context variables.
-    return contextvars.Context().run(
+    planned = contextvars.Context().run(
         _run, file, name, region, program or project.program, project.name, stack_outputs
     )
+    # What AWS, the API server or the engine would refuse in what the program made of the config.
+    findings = preflight.check(planned.resources)
+    if findings:
+        raise PlanError(
+            [Issue(str(file), f.where, f.value, f"should be {f.message}") for f in findings]
+        )
+    return planned
 
 
 def _run(
