@@ -58,12 +58,18 @@ class ConfigModel(SpecModel):
         return data
 
 
+CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
 def _cron(value: str) -> str:
-    if not isinstance(value, str) or not croniter.is_valid(value.strip()):
+    # Kubernetes parses 5 fields (or a descriptor); croniter also takes a 6th field of seconds.
+    text = value.strip() if isinstance(value, str) else ""
+    fields = text in CRON_DESCRIPTORS or len(text.split()) == 5
+    if not fields or not croniter.is_valid(text):
         raise PydanticCustomError(
             "cron", "a cron schedule of 5 fields (minute hour day month weekday) or @hourly/@daily"
         )
-    return value.strip()
+    return text
 
 
 Cron = Annotated[

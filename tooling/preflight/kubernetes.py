@@ -20,6 +20,7 @@ from typing import Any
 
 from croniter import croniter
 
+from components.config.base import CRON_DESCRIPTORS
 from tooling.preflight.base import UNKNOWN, Finding, Planned
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -38,7 +39,6 @@ ENV_VAR_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$")
 CRONJOB_NAME_MAX = 52
 """The controller appends 11 characters to a CronJob's name for its Jobs (63 at most)."""
-CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 _LABEL_NAMES = ("Namespace",)
 _DNS1035_NAMES = ("Service",)
