@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import copy
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.stackgen import generated_config, write_stack
 from tooling.manifests import schema_errors
-from tooling.plan import PlanError, plan_stack
-from tooling.preflight.kubernetes import object_problems, quantity_value, schedule_problem
+from tooling.plan import PlanError, PlannedResource, plan_stack
+from tooling.preflight.kubernetes import (
+    admission_findings,
+    object_problems,
+    quantity_value,
+    schedule_problem,
+)
 
 
 def _deployment(**pod: Any) -> dict[str, Any]:
@@ -253,3 +260,121 @@ def test_a_cpu_limit_broken_in_component_code_stops_the_plan(
         "e.g. '500m', '2' or '8Gi' (not '8GB') (got '1.5cores')"
     ) in shown
     assert all(": should be a quantity" in line for line in shown)
+
+
+def _planned(obj: dict[str, Any]) -> PlannedResource:
+    kind, name = obj["kind"], obj["metadata"]["name"]
+    return PlannedResource(
+        urn=f"urn:pulumi:s::p::kubernetes:x:{kind}::{name}",
+        type=f"kubernetes:x:{kind}",
+        name=name,
+        parent=None,
+        custom=True,
+        inputs=obj,
+        outputs=obj,
+    )
+
+
+def _namespace_guards(hard: dict[str, str], **limit: Any) -> list[PlannedResource]:
+    meta = {"namespace": "ml-fraud"}
+    return [
+        _planned(
+            {
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": {"name": "team-quota", **meta},
+                "spec": {"hard": hard},
+            }
+        ),
+        _planned(
+            {
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": {"name": "container-defaults", **meta},
+                "spec": {"limits": [{"type": "Container", **limit}]},
+            }
+        ),
+    ]
+
+
+def _hpa(maximum: int) -> PlannedResource:
+    return _planned(
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "scorer", "namespace": "ml-fraud"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "scorer"},
+                "minReplicas": 1,
+                "maxReplicas": maximum,
+            },
+        }
+    )
+
+
+def test_a_namespace_that_fits_its_workloads_at_their_peak() -> None:
+    resources = [
+        *_namespace_guards({"requests.cpu": "4", "limits.memory": "8Gi", "pods": "4"}),
+        _planned(_deployment()),
+        _hpa(4),
+    ]
+    assert list(admission_findings(resources)) == []
+
+
+def test_quota_and_limit_range_admission() -> None:
+    deployment = _deployment()
+    deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = (
+        "16Gi"
+    )
+    resources = [
+        *_namespace_guards({"requests.cpu": "2", "limits.memory": "20Gi"}, max={"memory": "8Gi"}),
+        _planned(deployment),
+        _hpa(6),
+    ]
+
+    found = [(f.where, f.value, f.message.split(":")[0]) for f in admission_findings(resources)]
+
+    assert found == [
+        (
+            f"kubernetes:x:Deployment scorer: {C}.resources.limits.memory",
+            "16Gi",
+            "at most the namespace LimitRange's max for a container (8Gi)",
+        ),
+        (
+            "kubernetes:x:ResourceQuota team-quota: spec.hard.requests.cpu",
+            "2",
+            "at least 3",
+        ),
+        (
+            "kubernetes:x:ResourceQuota team-quota: spec.hard.limits.memory",
+            "20Gi",
+            "at least 96Gi",
+        ),
+    ]
+
+
+def test_a_pod_that_names_no_cpu_in_a_namespace_whose_quota_counts_it() -> None:
+    deployment = _deployment()
+    deployment["spec"]["template"]["spec"]["containers"][0]["resources"] = {}
+    resources = [*_namespace_guards({"requests.cpu": "4"}), _planned(deployment)]
+
+    [finding] = admission_findings(resources)
+
+    assert finding.where == f"kubernetes:x:Deployment scorer: {C}.resources.requests.cpu"
+    assert finding.message.startswith("set: the namespace's ResourceQuota counts requests.cpu")
+
+
+def test_a_team_quota_too_small_for_its_stack_stops_the_plan(tmp_path: Path) -> None:
+    config = generated_config(21, environment="dev")
+    config["mlops:training"]["quota"] = {"cpu": "4", "memory": "64Gi", "gpu": 0, "pods": 100}
+
+    with pytest.raises(PlanError) as caught:
+        plan_stack(write_stack(tmp_path, config))
+
+    shown = [str(issue) for issue in caught.value.issues]
+    assert any(
+        "kubernetes:core/v1:ResourceQuota team-quota: spec.hard.requests.cpu: should be at least"
+        in line
+        for line in shown
+    ), shown
+    assert any("requests.nvidia.com/gpu: 0" in line for line in shown), shown

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from tooling.preflight.aws import aws_findings
 from tooling.preflight.base import Finding, Planned
-from tooling.preflight.kubernetes import kubernetes_findings
+from tooling.preflight.kubernetes import admission_findings, kubernetes_findings
 
 __all__ = ["Finding", "Planned", "check"]
 
@@ -24,4 +24,4 @@ __all__ = ["Finding", "Planned", "check"]
 def check(resources: Sequence[Planned]) -> list[Finding]:
     """Every finding of every check, over the resources the update would create."""
     created = [r for r in resources if r.custom and not r.read]
-    return [*aws_findings(created), *kubernetes_findings(created)]
+    return [*aws_findings(created), *kubernetes_findings(created), *admission_findings(created)]

@@ -450,3 +450,205 @@ def _autoscaler(spec: Mapping[str, Any]) -> Iterator[tuple[str, Any, str]]:
 
 def _known(value: Any) -> bool:
     return value is not None and value not in UNKNOWN
+
+
+# -- admission: LimitRange and ResourceQuota ------------------------------------------------------
+
+WORKLOADS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+COMPUTE = ("cpu", "memory")
+
+
+def admission_findings(resources: Sequence[Planned]) -> Iterator[Finding]:
+    """What the LimitRanger and ResourceQuota admission plugins refuse in each namespace: a
+    container over the LimitRange's max, a pod naming no CPU/memory the quota counts (and no
+    default), a pod bigger than the quota, and the namespace's workloads at their peak (every
+    endpoint at its autoscaler's maximum, every job once) beyond it."""
+    objects = [r for r in resources if r.type.startswith("kubernetes:")]
+    for namespace in sorted({ns for r in objects if (ns := _namespace(r)) is not None}):
+        here = [r for r in objects if _namespace(r) == namespace]
+        limit_ranges = [r for r in here if r.inputs.get("kind") == "LimitRange"]
+        quotas = [r for r in here if r.inputs.get("kind") == "ResourceQuota"]
+        if not limit_ranges and not quotas:
+            continue
+        items = [
+            item
+            for r in limit_ranges
+            for item in (r.inputs.get("spec") or {}).get("limits") or []
+            if item.get("type") == "Container"
+        ]
+        peaks = _autoscaler_maxima(here)
+        totals: dict[str, Decimal] = {}
+        for workload in (r for r in here if r.inputs.get("kind") in WORKLOADS):
+            count = _peak_replicas(workload, peaks)
+            for path, pod in pod_specs(workload.inputs):
+                pod_total: dict[str, Decimal] = {}
+                for index, container in enumerate(pod.get("containers") or []):
+                    where = f"{path}.containers[{index}].resources"
+                    requests, limits = _effective(container.get("resources") or {}, items)
+                    yield from (
+                        Finding(workload.type, workload.name, p, v, m)
+                        for p, v, m in _limit_range(requests, limits, items, where)
+                    )
+                    for key, value in [
+                        *((f"requests.{k}", v) for k, v in requests.items()),
+                        *((f"limits.{k}", v) for k, v in limits.items()),
+                    ]:
+                        pod_total[key] = pod_total.get(key, Decimal(0)) + value
+                    for quota in quotas:
+                        yield from _unnamed(quota, requests, limits, workload, where)
+                pod_total["pods"] = Decimal(1)
+                for quota in quotas:
+                    yield from _pod_over_quota(quota, pod_total, workload, path)
+                for key, value in pod_total.items():
+                    totals[key] = totals.get(key, Decimal(0)) + value * count
+        for quota in quotas:
+            yield from _peak_over_quota(quota, totals)
+
+
+def _namespace(resource: Planned) -> str | None:
+    namespace = (resource.inputs.get("metadata") or {}).get("namespace")
+    return str(namespace) if _known(namespace) else None
+
+
+def _autoscaler_maxima(objects: Sequence[Planned]) -> dict[tuple[str, str], int]:
+    maxima: dict[tuple[str, str], int] = {}
+    for r in objects:
+        if r.inputs.get("kind") == "HorizontalPodAutoscaler":
+            spec = r.inputs.get("spec") or {}
+            target = spec.get("scaleTargetRef") or {}
+            if isinstance(spec.get("maxReplicas"), int | float):
+                maxima[(str(target.get("kind")), str(target.get("name")))] = int(
+                    spec["maxReplicas"]
+                )
+    return maxima
+
+
+def _peak_replicas(workload: Planned, maxima: dict[tuple[str, str], int]) -> int:
+    kind = str(workload.inputs.get("kind"))
+    name = str((workload.inputs.get("metadata") or {}).get("name"))
+    spec = workload.inputs.get("spec") or {}
+    if (kind, name) in maxima:
+        return maxima[(kind, name)]
+    if kind == "CronJob":
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    count = spec.get("parallelism" if kind in ("Job", "CronJob") else "replicas", 1)
+    return int(count) if isinstance(count, int | float) else 1
+
+
+def _effective(
+    resources: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """Requests and limits after the LimitRange's defaults (and a request defaulting to its
+    limit), as the API server admits the container."""
+    limits = {
+        k: q
+        for k, v in (resources.get("limits") or {}).items()
+        if (q := quantity_value(v)) is not None
+    }
+    requests = {
+        k: q
+        for k, v in (resources.get("requests") or {}).items()
+        if (q := quantity_value(v)) is not None
+    }
+    for item in items:
+        for key, value in (item.get("default") or {}).items():
+            if key not in limits and (q := quantity_value(value)) is not None:
+                limits[key] = q
+        for key, value in (item.get("defaultRequest") or {}).items():
+            if key not in requests and (q := quantity_value(value)) is not None:
+                requests[key] = q
+    for key, value in limits.items():
+        requests.setdefault(key, value)
+    return requests, limits
+
+
+def _limit_range(
+    requests: Mapping[str, Decimal],
+    limits: Mapping[str, Decimal],
+    items: Sequence[Mapping[str, Any]],
+    where: str,
+) -> Iterator[tuple[str, Any, str]]:
+    for item in items:
+        for key, value in (item.get("max") or {}).items():
+            bound = quantity_value(value)
+            if bound is not None and key in limits and limits[key] > bound:
+                yield (
+                    f"{where}.limits.{key}",
+                    _shown(key, limits[key]),
+                    f"at most the namespace LimitRange's max for a container ({value})",
+                )
+        for key, value in (item.get("min") or {}).items():
+            bound = quantity_value(value)
+            if bound is not None and key in requests and requests[key] < bound:
+                yield (
+                    f"{where}.requests.{key}",
+                    _shown(key, requests[key]),
+                    f"at least the namespace LimitRange's min for a container ({value})",
+                )
+
+
+def _hard(quota: Planned) -> dict[str, Decimal]:
+    hard = ((quota.inputs.get("spec") or {}).get("hard")) or {}
+    return {k: q for k, v in hard.items() if (q := quantity_value(v)) is not None}
+
+
+def _unnamed(
+    quota: Planned,
+    requests: Mapping[str, Decimal],
+    limits: Mapping[str, Decimal],
+    workload: Planned,
+    where: str,
+) -> Iterator[Finding]:
+    for key in _hard(quota):
+        kind, _, resource = key.rpartition(".")
+        if resource not in COMPUTE or kind not in ("requests", "limits", ""):
+            continue
+        named = limits if kind == "limits" else requests
+        if resource not in named:
+            yield Finding(
+                workload.type,
+                workload.name,
+                f"{where}.{kind or 'requests'}.{resource}",
+                None,
+                f"set: the namespace's ResourceQuota counts {key}, and the API server refuses a "
+                "pod that does not say it (nor does a LimitRange default give it)",
+            )
+
+
+def _pod_over_quota(
+    quota: Planned, pod: Mapping[str, Decimal], workload: Planned, path: str
+) -> Iterator[Finding]:
+    for key, bound in _hard(quota).items():
+        used = pod.get(key) if "." in key else pod.get(f"requests.{key}")
+        if used is not None and used > bound:
+            yield Finding(
+                workload.type,
+                workload.name,
+                path,
+                f"{_shown(key, used)} {key}",
+                f"a pod within the namespace's ResourceQuota ({key}: {_shown(key, bound)}): "
+                "the API server refuses one that alone exceeds it",
+            )
+
+
+def _peak_over_quota(quota: Planned, totals: Mapping[str, Decimal]) -> Iterator[Finding]:
+    for key, bound in _hard(quota).items():
+        used = totals.get(key) if "." in key or key == "pods" else totals.get(f"requests.{key}")
+        if used is not None and used > bound:
+            yield Finding(
+                quota.type,
+                quota.name,
+                f"spec.hard.{key}",
+                _shown(key, bound),
+                f"at least {_shown(key, used)}: what the namespace's workloads ask at their peak "
+                "(every Deployment at its autoscaler's maximum, every job once); the pods past "
+                "the quota would be refused",
+            )
+
+
+def _shown(key: str, value: Decimal) -> str:
+    if key.endswith("memory") and value >= 2**30:
+        return f"{value / 2**30:g}Gi"
+    if key.endswith("memory") and value >= 2**20:
+        return f"{value / 2**20:g}Mi"
+    return f"{value.normalize():f}"
