@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import EXAMPLE_STACKS, planned
+from tests.conftest import EXAMPLE_STACKS, PROGRAM, planned
 from tooling.cli import app
-from tooling.plan import PROGRAM, Plan, plan_stack, platform_stacks, stack_file
+from tooling.plan import Plan, plan_stack, platform_stacks, stack_file
 from tooling.urns import compare, read_record, record_path
 
 runner = CliRunner()
