@@ -57,6 +57,18 @@ def moto_endpoint(aws_credentials: None) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """A fresh, uniquely named PostgreSQL database for this session, dropped afterwards."""
+    yield from _fresh_database()
+
+
+@pytest.fixture
+def own_postgres_database() -> Iterator[str]:
+    """A database of the test's own: for a test that plays a stack with its real names (its
+    experiments keep the stack bucket as their artifact root, which the session's other tests
+    must not inherit)."""
+    yield from _fresh_database()
+
+
+def _fresh_database() -> Iterator[str]:
     import psycopg2
     from psycopg2 import sql
 

@@ -120,8 +120,9 @@ def test_serve_runs_with_the_planned_deployment_env(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     moto_endpoint: str,
-    postgres_database: str,
+    own_postgres_database: str,
 ) -> None:
+    postgres_database = own_postgres_database
     plan = planned(STACK)
     deployment = plan.one("kubernetes:apps/v1:Deployment", "endpoint-scorer-deployment")
     serve_env = _container_env(deployment, ("spec", "template", "spec"))
@@ -145,7 +146,12 @@ def test_serve_runs_with_the_planned_deployment_env(
     server = _settings(monkeypatch, env)
     assert server.endpoint is not None and server.endpoint.model == result.model
     process_env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)} | env
-    champion = mlflow.sklearn.load_model(f"models:/{result.model}@champion")
+    # The test's reference prediction: loaded by the test itself, which trusts what it trained
+    # (MLflow asks for this opt-in before it unpickles; serving has its own trust rules).
+    # Only around this load: the server below gets the environment without it.
+    with monkeypatch.context() as trusted:
+        trusted.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+        champion = mlflow.sklearn.load_model(f"models:/{result.model}@champion")
     names = list(champion.feature_names_in_)
     row = dict.fromkeys(names, 1.0)
 
