@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.budget import CostModel
 from components.config.cluster import CLUSTER_OUTPUTS
 from components.platform.base import Platform
 from components.platform.cluster import Cluster, ClusterArgs
@@ -55,6 +56,9 @@ services = ClusterServices(
     # Controllers schedule on the system nodes and resolve names through CoreDNS.
     opts=pulumi.ResourceOptions(depends_on=[cluster]),
 )
+
+# The budget and usage assumptions, for `mlops cost` and the policy pack's budget rules.
+CostModel("cost", region=loaded.region, budget=config.budget, usage=config.usage)
 
 # Exactly what team stacks read (components/config/cluster.py), under the names they read.
 exported = {

@@ -16,8 +16,9 @@ from typing import Any, Protocol
 from policy.cost import Estimate, Priced, PriceError, estimate, load_prices
 
 COST_MODEL_TYPE = "mlops:cost:CostModel"
-NOT_PRICED_PACKAGES = ("pulumi:", "mlops:")
-"""Providers, stack references and the project's components: no cloud resource of their own."""
+NOT_PRICED_PACKAGES = ("pulumi:", "mlops:", "tls:")
+"""Providers, stack references, the project's components and TLS keys made in the program (the
+platform's webhook certificate): no cloud resource of their own."""
 
 
 class _Resource(Protocol):

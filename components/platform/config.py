@@ -24,6 +24,7 @@ from components.config.base import (
     PrincipalArn,
     Tags,
 )
+from components.config.cost import Budget, Usage
 from components.config.loading import (
     ConfigError,
     Issue,
@@ -181,6 +182,12 @@ class PlatformConfig(ConfigModel):
     services: ServicesConfig = ServicesConfig()
     tags: Tags = {}
     """Extra AWS tags on every resource (team=platform, environment, managed-by are always set)."""
+    budget: Budget | None = None
+    """What the platform may cost a month (USD, list prices); `mlops policy` fails a plan whose
+    estimate can go above it, as for team stacks."""
+    usage: Usage = Usage()
+    """What the estimate cannot read from the resources (GB through the NAT gateways, load
+    balancer capacity units); `mlops cost platform/<stack>` says which line used which."""
 
     @property
     def cluster_name(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from typer.testing import CliRunner
 from components.budget import COST_MODEL_TYPE
 from components.config import Environment
 from components.config.cost import Usage
+from policy.budget import Verdict
 from policy.cost import load_prices
-from tests.conftest import EXAMPLE_STACKS, STACKS, planned
+from tests.conftest import EXAMPLE_STACKS, PLATFORM_STACKS, STACKS, planned
 from tooling import cli
 from tooling.cost import plan_cost
 from tooling.plan import Plan, PlannedResource, plan_stack
@@ -46,6 +48,53 @@ def test_every_example_stack_is_priced_whole(stack: str) -> None:
         found.region
         == yaml.safe_load((STACKS / f"Pulumi.{stack}.yaml").read_text())["config"]["aws:region"]
     )
+
+
+PLATFORM_STACK_NAMES = [
+    f"platform/{file.name.removeprefix('Pulumi.').removesuffix('.yaml')}"
+    for file in sorted(PLATFORM_STACKS.glob("Pulumi.*.yaml"))
+]
+
+
+@pytest.mark.parametrize("stack", PLATFORM_STACK_NAMES)
+def test_every_platform_stack_is_priced_whole(stack: str) -> None:
+    plan = planned(stack)
+    found = plan_cost(plan).estimate
+
+    assert found.unpriced == []
+    priced = {(line.sku.split("/")[0], _name(line.urn)) for line in found.lines}
+    # The control plane, every NAT gateway (hours and data) and the system nodes.
+    assert ("eks", "cluster-eks") in priced
+    nats = [r.name for r in plan.of_type("aws:ec2/natGateway:NatGateway")]
+    assert nats and all(
+        {line.sku for line in found.lines if _name(line.urn) == nat}
+        >= {"vpc/nat-gateway", "vpc/nat-gateway-data"}
+        for nat in nats
+    )
+    assert ("ec2", "cluster-system") in priced
+
+
+def _name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def test_a_platform_budget_is_checked_like_a_team_budget(tmp_path: Path) -> None:
+    platform = tmp_path / "platform"
+    shutil.copytree(PLATFORM_STACKS.parent, platform, ignore=shutil.ignore_patterns("urns"))
+    file = platform / "stacks" / "Pulumi.prod.yaml"
+    document = yaml.safe_load(file.read_text())
+    document["config"]["platform:budget"] = {"monthlyUsd": 100}
+    document["config"]["platform:usage"] = {"natDataGb": 10}
+    file.write_text(yaml.safe_dump(document))
+
+    plan = plan_stack(file)
+    cost = plan_cost(plan)
+
+    assert cost.budget is not None and cost.budget.verdict is Verdict.over
+    nat_data = [line for line in cost.estimate.lines if line.sku == "vpc/nat-gateway-data"]
+    assert nat_data and {line.assumptions for line in nat_data} == {
+        ("natDataGb=10", "peakFactor=3")
+    }
 
 
 def test_the_environment_chooses_the_default_assumptions() -> None:
