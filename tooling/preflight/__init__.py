@@ -7,7 +7,9 @@ and `diff` stop on it and report it like a config problem: where (resource and p
 value, what is allowed.
 
 One module per authority: `aws` (botocore's models and the AWS table, components/aws_values),
-`kubernetes` (the API server's validation rules the OpenAPI schema does not encode).
+`documents` (the rules IAM, KMS and S3 apply to policy documents and lifecycle rules on write),
+`kubernetes` (the API server's validation and admission rules the OpenAPI schema does not
+encode).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 
 from tooling.preflight.aws import aws_findings
 from tooling.preflight.base import Finding, Planned
+from tooling.preflight.documents import document_findings
 from tooling.preflight.kubernetes import admission_findings, kubernetes_findings
 
 __all__ = ["Finding", "Planned", "check"]
@@ -24,4 +27,9 @@ __all__ = ["Finding", "Planned", "check"]
 def check(resources: Sequence[Planned]) -> list[Finding]:
     """Every finding of every check, over the resources the update would create."""
     created = [r for r in resources if r.custom and not r.read]
-    return [*aws_findings(created), *kubernetes_findings(created), *admission_findings(created)]
+    return [
+        *aws_findings(created),
+        *document_findings(created),
+        *kubernetes_findings(created),
+        *admission_findings(created),
+    ]
