@@ -262,6 +262,11 @@ def continuous_training_can_work(c: Concerns) -> Iterator[Problem]:
     endpoints = (
         [e for e in c.serving.endpoints if isinstance(e, RealtimeEndpoint)] if c.serving else []
     )
+    known = {p.model_name for p in c.training.pipelines} | set(
+        c.serving.external_models if c.serving else []
+    )
+    # An endpoint naming an unknown model is reported once, by endpoints_serve_known_models.
+    judge_serving = c.serving is not None and all(e.model in known for e in endpoints)
     for i, pipeline in enumerate(c.training.pipelines):
         ct = pipeline.continuous_training
         if ct is None:
@@ -278,7 +283,7 @@ def continuous_training_can_work(c: Concerns) -> Iterator[Problem]:
             )
         served = [e for e in endpoints if e.model == model]
         for name in ("drift", "decay"):
-            if getattr(triggers, name) is not None and c.serving is not None and not served:
+            if getattr(triggers, name) is not None and judge_serving and not served:
                 yield Problem(
                     f"{path}.triggers.{name}",
                     getattr(triggers, name).model_dump(by_alias=True, exclude_defaults=True),
@@ -313,7 +318,7 @@ def continuous_training_can_work(c: Concerns) -> Iterator[Problem]:
                     "the path of arrived labels (request_id and the target, parquet) when the "
                     "decay trigger is on: live quality is measured on them",
                 )
-        if ct.promotion is not None and c.serving is not None and not any(e.canary for e in served):
+        if ct.promotion is not None and judge_serving and not any(e.canary for e in served):
             yield Problem(
                 f"{path}.promotion",
                 ct.promotion.model_dump(by_alias=True, exclude_defaults=True),

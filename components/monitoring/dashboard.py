@@ -156,6 +156,36 @@ def dashboard_body(
             period=86400,
         )
         row += 6
+        if ct := p.continuous_training:
+            graph(
+                f"{p.name}: automated retrains",
+                [
+                    line(metrics.RETRAINS_TRIGGERED, pipeline=p.name),
+                    line(metrics.RETRAIN_FAILURES, pipeline=p.name),
+                ],
+                x=0,
+                width=8,
+                period=86400,
+            )
+            graph(
+                f"{p.name}: retrain budget left",
+                [line(metrics.RETRAIN_BUDGET_REMAINING, pipeline=p.name)],
+                x=8,
+                width=8,
+                stat="Minimum",
+                period=3600,
+                limits=[("budget", ct.budget.runs)],
+            )
+            graph(
+                f"{p.name}: held (s)",
+                [line(metrics.MODEL_HELD_SECONDS, pipeline=p.name)],
+                x=16,
+                width=8,
+                stat="Maximum",
+                period=3600,
+                limits=[("maxHeld", ct.max_held.total_seconds())],
+            )
+            row += 6
     online = [v for v in feature_store.feature_views if v.online]
     if online:
         graph(

@@ -4,7 +4,7 @@ identity."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -40,11 +40,19 @@ def drift_monitor_policy(
     topic_key_arn: str,
     data_key_arns: Sequence[str],
     region: str,
+    events_uris: Sequence[str] = (),
+    live_labels_uris: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Exactly what `mlops-runtime monitor` needs: read logs and models, read the endpoints'
-    error counts (the canary guard), publish, notify."""
+    error counts (the canary guard), publish, notify; with continuous training, also read the
+    arrived labels and write (and read back) the models' decisions in the event log."""
     prefixes: dict[str, list[str]] = {}
-    for uri in [*prediction_log_uris, artifact_uri.rstrip("/") + "/"]:
+    for uri in [
+        *prediction_log_uris,
+        artifact_uri.rstrip("/") + "/",
+        *events_uris,
+        *live_labels_uris,
+    ]:
         bucket, prefix = _bucket_and_prefix(uri)
         prefixes.setdefault(bucket, []).append(prefix)
     statements = [
@@ -85,9 +93,23 @@ def drift_monitor_policy(
             "EncryptNotifications", ["kms:GenerateDataKey", "kms:Decrypt"], [topic_key_arn]
         ),
     ]
+    if events_uris:
+        # Continuous training's decisions (promoted, rolled back, quarantined): only created.
+        statements.append(
+            iam.statement(
+                "WriteContinuousTrainingEvents",
+                ["s3:PutObject"],
+                [naming.s3_arn(f"{uri}*", partition) for uri in events_uris],
+            )
+        )
     if data_key_arns:
         statements.append(iam.statement("DecryptData", ["kms:Decrypt"], list(data_key_arns)))
     return iam.policy_document(*statements)
+
+
+def _under(path: str) -> Callable[[Any], str]:
+    """`<root>/<path>` for a root URI (with or without its trailing '/')."""
+    return lambda root: f"{str(root).rstrip('/')}/{path}"
 
 
 def _spec_of(model: Any, spec: type[Any]) -> Any:
@@ -116,6 +138,20 @@ def drift_monitors(
     artifact_uri = data.settings.get("artifact_uri") or data.artifact_bucket.apply(
         lambda bucket: f"s3://{bucket}/"
     )
+    # Continuously trained models served here: their events, and where their labels arrive.
+    continuous = [
+        p
+        for p in pipelines
+        if p.continuous_training is not None and p.model_name in {e.model for e in endpoints}
+    ]
+    events_root = data.events_uri()
+    events_uris = [events_root.apply(_under(p.model_name + "/")) for p in continuous]
+    offline_root = pulumi.Output.from_input(data.settings.get("offline_store_uri") or "")
+    live_labels_uris = [
+        offline_root.apply(_under(p.continuous_training.live_labels))
+        for p in continuous
+        if p.continuous_training is not None and p.continuous_training.live_labels
+    ]
     policy = pulumi.Output.all(
         data.artifact_bucket_arn,
         pulumi.Output.all(*log_uris.values()),
@@ -123,6 +159,8 @@ def drift_monitors(
         topic_arn,
         topic_key_arn,
         data.kms_key_arns,
+        pulumi.Output.all(*events_uris),
+        pulumi.Output.all(*live_labels_uris),
     ).apply(
         lambda v: json.dumps(
             drift_monitor_policy(
@@ -134,6 +172,8 @@ def drift_monitors(
                 topic_key_arn=v[4],
                 data_key_arns=v[5],
                 region=team.region,
+                events_uris=v[6],
+                live_labels_uris=v[7],
             )
         )
     )
@@ -158,6 +198,7 @@ def drift_monitors(
             "pipelines": [_spec_of(p, PipelineSpec) for p in pipelines if p.name in served_by],
             "alert_topic_arn": topic_arn,
             "prediction_log_uri": log_uris[e.name],
+            "events_uri": events_root if any(p.model_name == e.model for p in continuous) else None,
         }
         labels = workload.labels(team.labels, "drift-monitor", e.name)
         container = workload.runtime_container(

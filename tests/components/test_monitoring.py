@@ -245,6 +245,8 @@ def test_each_pipeline_has_failed_and_missed_run_alarms(stack: str) -> None:
     namespace = metrics.namespace(team.name)
     assert config.training.pipelines
     for p in config.training.pipelines:
+        if p.continuous_training is not None:
+            continue  # see test_continuous_training_alarms
         dims = {"Pipeline": p.name}
         failed = planned[f"training-{p.name}-failed-run"]
         assert watched(failed) == [(namespace, metrics.TRAINING_RUNS_FAILED.name, dims, "Sum")]
@@ -269,6 +271,60 @@ def test_each_pipeline_has_failed_and_missed_run_alarms(stack: str) -> None:
         span = missed["period"] * missed["evaluationPeriods"]
         assert span == min(expected, timedelta(days=7)).total_seconds()
         assert missed["datapointsToAlarm"] == missed["evaluationPeriods"]
+
+
+def test_continuous_training_alarms() -> None:
+    """fraud-dev trains continuously: its job checks daily whether a retrain is due."""
+    config, team = loaded("fraud-dev").config, team_of("fraud-dev")
+    (p,) = config.training.pipelines
+    ct = p.continuous_training
+    assert ct is not None
+    planned = alarms(plan_of("fraud-dev"))
+    namespace, dims = metrics.namespace(team.name), {"Pipeline": p.name}
+
+    # A plain failed run is not news of its own: the retrain that ran it says how it ended.
+    assert f"training-{p.name}-failed-run" not in planned
+    failed = planned[f"training-{p.name}-retrain-failed"]
+    assert watched(failed) == [(namespace, metrics.RETRAIN_FAILURES.name, dims, "Sum")]
+    assert (failed["comparisonOperator"], failed["threshold"]) == (
+        "GreaterThanOrEqualToThreshold",
+        1,
+    )
+    assert failed["treatMissingData"] == MissingData.not_breaching
+    budget = planned[f"training-{p.name}-retrain-budget-exhausted"]
+    assert watched(budget) == [(namespace, metrics.RETRAIN_BUDGET_REMAINING.name, dims, "Minimum")]
+    assert (budget["comparisonOperator"], budget["threshold"]) == ("LessThanThreshold", 1)
+    assert budget["period"] == naming.schedule_period(p.schedule).total_seconds()
+    held = planned[f"training-{p.name}-held-too-long"]
+    assert watched(held) == [(namespace, metrics.MODEL_HELD_SECONDS.name, dims, "Maximum")]
+    assert (held["comparisonOperator"], held["threshold"]) == (
+        "GreaterThanThreshold",
+        ct.max_held.total_seconds(),
+    )
+    # The job runs to check, not to train: missed when no check reported anything.
+    missed = planned[f"training-{p.name}-missed-run"]
+    assert watched(missed) == [
+        (namespace, metrics.RETRAIN_BUDGET_REMAINING.name, dims, "SampleCount")
+    ]
+    assert missed["treatMissingData"] == MissingData.breaching
+    expected = (config.monitoring.missed_runs + 1) * naming.schedule_period(p.schedule)
+    assert missed["period"] * missed["evaluationPeriods"] == expected.total_seconds()
+    for alarm in (failed, budget, held, missed):
+        assert f"ct status {p.model_name}" in alarm["alarmDescription"] or (
+            "--if-due" in alarm["alarmDescription"]
+        )
+    drawn = {
+        line[1]
+        for widget in _dashboard(plan_of("fraud-dev"))["widgets"]
+        if widget["type"] == "metric"
+        for line in widget["properties"]["metrics"]
+    }
+    assert {
+        metrics.RETRAINS_TRIGGERED.name,
+        metrics.RETRAIN_FAILURES.name,
+        metrics.RETRAIN_BUDGET_REMAINING.name,
+        metrics.MODEL_HELD_SECONDS.name,
+    } <= drawn
 
 
 @pytest.mark.parametrize("stack", EXAMPLES)
@@ -445,6 +501,13 @@ def test_drift_monitor_runs_per_realtime_endpoint_with_the_contract_env(
         assert settings.metrics_namespace == metrics.namespace(config.team)
         assert settings.metrics_sink == "cloudwatch"
         assert str(settings.prediction_log_uri).endswith(f"/prediction-logs/{e.name}/")
+        continuous = any(
+            p.continuous_training and p.model_name == e.model for p in config.training.pipelines
+        )
+        assert (settings.events_uri is not None) == continuous
+        if continuous:
+            assert settings.events_uri == f"s3://{plan.outputs['artifactBucket']}/ct-events/"
+            assert [p.continuous_training for p in settings.pipelines] != [None]
     for obj in [r.inputs for r in owned(plan) if r.type.startswith("kubernetes:") and r.custom]:
         assert schema_errors(obj) == []
 
@@ -470,6 +533,13 @@ def test_drift_monitor_may_do_exactly_its_job(stack: str) -> None:
     if data_keys:  # prod encrypts its data with the team's key
         expected["DecryptData"] = ["kms:Decrypt"]
         assert statements["DecryptData"]["Resource"] == data_keys
+    artifact_bucket = plan.outputs["artifactBucket"]
+    continuous = [p for p in loaded(stack).config.training.pipelines if p.continuous_training]
+    if continuous:  # it writes the decisions it takes (promote, roll back) to the event log
+        expected["WriteContinuousTrainingEvents"] = ["s3:PutObject"]
+        assert statements["WriteContinuousTrainingEvents"]["Resource"] == [
+            f"arn:aws:s3:::{artifact_bucket}/ct-events/{p.model_name}/*" for p in continuous
+        ]
     assert {sid: sorted(s["Action"]) for sid, s in statements.items()} == expected
     assert statements["PublishMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "MLOps/fraud"}
@@ -481,8 +551,9 @@ def test_drift_monitor_may_do_exactly_its_job(stack: str) -> None:
     (topic_key,) = owned(plan, "aws:kms/key:Key")
     assert statements["EncryptNotifications"]["Resource"] == [topic_key.outputs["arn"]]
     reads = statements["ReadPredictionLogsAndModels"]["Resource"]
-    artifact_bucket = plan.outputs["artifactBucket"]
     assert f"arn:aws:s3:::{artifact_bucket}/prediction-logs/scorer/*" in reads
+    for p in continuous:  # and reads them back for the drift report's timeline
+        assert f"arn:aws:s3:::{artifact_bucket}/ct-events/{p.model_name}/*" in reads
     assert all(
         r.startswith(f"arn:aws:s3:::{artifact_bucket}/")
         and r != f"arn:aws:s3:::{artifact_bucket}/*"
@@ -665,3 +736,41 @@ def test_dashboard_body_is_plain_data_drawn_from_the_config() -> None:
     assert "fraud-model: training runs" in titles
     empty = dashboard_body(**{**args, "endpoints": [], "pipelines": []})
     assert [w["type"] for w in empty["widgets"]] == ["text", "metric"]  # header, freshness
+
+
+def test_the_monitor_of_a_model_with_live_labels_reads_them_and_nothing_else() -> None:
+    from components.monitoring import drift_monitor_policy
+
+    document = drift_monitor_policy(
+        partition="aws",
+        prediction_log_uris=["s3://models/prediction-logs/scorer/"],
+        artifact_uri="s3://models/artifacts",
+        metrics_namespace="MLOps/fraud",
+        topic_arn="arn:aws:sns:eu-west-1:123456789012:fraud-dev-alerts",
+        topic_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
+        data_key_arns=[],
+        region="eu-west-1",
+        events_uris=["s3://models/ct-events/fraud-model/"],
+        live_labels_uris=["s3://features/offline/live-labels/"],
+    )
+
+    statements = {s["Sid"]: s for s in document["Statement"]}
+    assert statements["ReadPredictionLogsAndModels"]["Resource"] == [
+        "arn:aws:s3:::models/prediction-logs/scorer/*",
+        "arn:aws:s3:::models/artifacts/*",
+        "arn:aws:s3:::models/ct-events/fraud-model/*",
+        "arn:aws:s3:::features/offline/live-labels/*",
+    ]
+    listed = {tuple(s["Resource"]): s["Condition"]["StringLike"]["s3:prefix"] for s in
+              document["Statement"] if s["Sid"].startswith("List")}  # fmt: skip
+    assert listed == {
+        ("arn:aws:s3:::features",): ["offline/live-labels/*"],
+        ("arn:aws:s3:::models",): [
+            "prediction-logs/scorer/*",
+            "artifacts/*",
+            "ct-events/fraud-model/*",
+        ],
+    }
+    assert statements["WriteContinuousTrainingEvents"]["Resource"] == [
+        "arn:aws:s3:::models/ct-events/fraud-model/*"
+    ]

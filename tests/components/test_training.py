@@ -453,7 +453,9 @@ def test_one_cronjob_per_pipeline(example_stack: str) -> None:
         assert_hardened(pod)
         (container,) = pod["containers"]
         assert container["image"] == config.image
-        assert container["args"] == ["train", "--pipeline", pipeline.name]
+        # A continuously trained pipeline's job checks whether a retrain is due.
+        due = ["--if-due"] if pipeline.continuous_training else []
+        assert container["args"] == ["train", "--pipeline", pipeline.name, *due]
         gpus = pool_gpus(pools[pipeline.node_pool])
         requests, limits = container["resources"]["requests"], container["resources"]["limits"]
         if gpus:

@@ -11,6 +11,7 @@ from components.config.monitoring import MonitoringConfig
 from components.config.registry import Database
 from components.config.serving import RealtimeEndpoint
 from components.config.training import TrainingPipeline
+from components.monitoring.alarms.continuous import continuous_training_alarms
 from components.monitoring.alarms.database import RDS_NAMESPACE, database_alarms
 from components.monitoring.alarms.drift import drift_alarms, drift_window
 from components.monitoring.alarms.features import feature_alarms
@@ -46,6 +47,7 @@ def plan_alarms(
             served_models={e.model for e in endpoints},
             drift=drift_window(config),
         ),
+        *continuous_training_alarms(team=team, config=config, pipelines=pipelines),
         *feature_alarms(team=team, feature_store=feature_store),
         *database_alarms(team=team, database=database, database_instance_id=database_instance_id),
         *online_store_alarms(team=team, online_table_names=online_table_names),

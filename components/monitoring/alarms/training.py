@@ -38,6 +38,8 @@ def training_alarms(
     t = team.name
     failed = window(FAILED_RUN_PERIOD, every_period=False)
     for p in pipelines:
+        if p.continuous_training is not None:
+            continue  # its job checks whether to retrain, and says how: alarms/continuous.py
         alarms.append(
             AlarmSpec(
                 key=f"training-{p.name}-failed-run",
