@@ -82,6 +82,8 @@ WINDOW_HISTORY = 48
 """Monitor windows kept per endpoint (the largest `windows` a trigger may ask for)."""
 RETRAIN_HISTORY = 100
 """Retrains kept in the state (the events log keeps everything)."""
+SETTLED_RETRAINS = 12
+"""Retrains whose canary outcome is read back at each check (more than quarantineAfter's 10)."""
 NEVER_SEEN_PROBES = 1000
 """Most lease generations probed past a stale hint (a guard against a broken store)."""
 
@@ -312,10 +314,12 @@ def read_state(mlflow_client: MlflowClient, model: str) -> ModelState:
 def _settled_outcomes(
     mlflow_client: MlflowClient, model: str, retrains: list[Retrain]
 ) -> list[Retrain]:
-    """A registered version's fate is decided later, by its canary: read it from the version."""
+    """A registered version's fate is decided later, by its canary: read it from the version
+    (for the last few retrains: enough to count failures in a row up to any quarantineAfter)."""
     settled = []
-    for retrain in retrains:
-        if retrain.outcome == Outcome.registered and retrain.version:
+    recent = len(retrains) - SETTLED_RETRAINS
+    for index, retrain in enumerate(retrains):
+        if index >= recent and retrain.outcome == Outcome.registered and retrain.version:
             tags = _version_tags(mlflow_client, model, retrain.version)
             if QUARANTINED_TAG in tags or registry.CANARY_ROLLED_BACK_TAG in tags:
                 retrain = replace(retrain, outcome=Outcome.canary_failed)
@@ -660,17 +664,16 @@ def _verdicts(
 
 
 def _schedule(every: timedelta, state: ModelState, now: datetime) -> Verdict:
-    last = state.last_retrain
-    if last is not None:
-        base, what = last.started, "the last retrain started"
-    elif state.champion is not None:
-        base = datetime.fromtimestamp(int(state.champion.creation_timestamp) / 1000, UTC)
-        what = f"champion version {state.champion.version} was registered"
-    else:
-        return Verdict("schedule", False, "nothing trained yet")
-    fired = now - base >= every
+    """The champion's age: a retrain that failed leaves it as old as it was (cooldown, budget
+    and quarantine pace the next attempts)."""
+    if state.champion is None:
+        return Verdict("schedule", False, "no champion yet")
+    base = datetime.fromtimestamp(int(state.champion.creation_timestamp) / 1000, UTC)
     return Verdict(
-        "schedule", fired, f"{what} {_ago(now, base)} ago (every {format_duration(every)})"
+        "schedule",
+        now - base >= every,
+        f"champion version {state.champion.version} was registered {_ago(now, base)} ago "
+        f"(every {format_duration(every)})",
     )
 
 

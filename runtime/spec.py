@@ -226,7 +226,7 @@ TASK_METRICS = {
 
 class ScheduleTrigger(SpecModel):
     every: Duration
-    """Retrain when the last retrain (or, before any, the champion's registration) is this old."""
+    """Retrain when the champion was registered this long ago."""
 
 
 class DriftTrigger(SpecModel):

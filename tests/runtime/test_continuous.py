@@ -30,7 +30,7 @@ from runtime.errors import GateFailure, RuntimeUserError
 from runtime.monitor_result import MonitorResult
 from runtime.settings import Settings
 from runtime.spec import PipelineSpec
-from tests.runtime.conftest import use_env
+from tests.runtime.conftest import REGION, use_env
 
 MODEL = "fraud-model"
 ENDPOINT = "scorer"
@@ -579,6 +579,22 @@ def postgres_settings(tmp_path: Path, postgres_database: str) -> Settings:
     )
 
 
+@pytest.fixture
+def production_settings(postgres_settings: Settings, moto_endpoint: str) -> Settings:
+    """As in the cluster: PostgreSQL registry, the event log in S3 (moto)."""
+    import boto3
+
+    bucket = f"ct-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION).create_bucket(Bucket=bucket)
+    return postgres_settings.model_copy(
+        update={
+            "aws_endpoint_url": moto_endpoint,
+            "aws_region": REGION,
+            "events_uri": f"s3://{bucket}/ct-events/",
+        }
+    )
+
+
 @pytest.mark.postgres
 def test_concurrent_checks_start_one_retrain_on_postgresql(postgres_settings: Settings) -> None:
     results, trainer = concurrent_checks(postgres_settings, 4)
@@ -589,8 +605,9 @@ def test_concurrent_checks_start_one_retrain_on_postgresql(postgres_settings: Se
 
 
 @pytest.mark.postgres
-def test_guardrails_on_postgresql(postgres_settings: Settings) -> None:
-    settings = postgres_settings
+@pytest.mark.moto
+def test_guardrails_on_postgresql_and_s3(production_settings: Settings) -> None:
+    settings = production_settings
     clock, trainer = Clock(), Trainer(gate_failure())
     with pytest.raises(GateFailure):
         run_if_due(settings, MODEL, trainer=trainer, clock=clock)
