@@ -16,7 +16,7 @@ from components.network import TeamNetwork, TeamNetworkArgs
 from components.program import load_config
 from components.registry import ModelRegistry, ModelRegistryArgs
 from components.serving import ServingEndpoint, ServingEndpointArgs
-from components.storage import DataKey
+from components.storage import DATA_KEY_SERVICES, AccessLogs, DataKey, KeyAccess, LoggedBucket
 from components.team import DataPlane, Team
 from components.training import TrainingCompute, TrainingComputeArgs
 
@@ -136,6 +136,7 @@ monitoring = Monitoring(
         pipelines=config.training.pipelines,
         feature_store=config.feature_store,
         database=config.registry.database,
+        key_administrators=config.key_administrators,
     ),
 )
 pulumi.export("alertTopicArn", monitoring.topic_arn)
@@ -147,6 +148,34 @@ image_repository = RuntimeRepository(
 )
 pulumi.export("imageRepository", image_repository.repository_url)
 pulumi.export("image", team.image)
+
+# --- who may use the data, and who did (components/storage.py) ---
+if data_key is not None:
+    # The data key: its administrators, and exactly the team's workload roles.
+    KeyAccess(
+        "data-key-access",
+        key_id=data_key.key_id,
+        team=team,
+        administrators=config.key_administrators,
+        users=[
+            training.role_arn,
+            registry.server_role_arn,
+            feature_store.writer_role_arn,
+            *(endpoint.role_arn for endpoint in endpoints.values()),
+            *([monitoring.drift_role_arn] if monitoring.drift_role_arn is not None else []),
+        ],
+        services=DATA_KEY_SERVICES,
+    )
+# Every request to the data buckets, in a log bucket of the stack.
+access_logs = AccessLogs(
+    "access-logs",
+    team=team,
+    sources={
+        "features": LoggedBucket(feature_store.offline_bucket, feature_store.offline_bucket_arn),
+        "models": LoggedBucket(registry.artifact_bucket, registry.artifact_bucket_arn),
+    },
+)
+pulumi.export("accessLogBucket", access_logs.bucket)
 
 # --- cost (components/budget.py): the budget and usage assumptions, for the policy pack ---
 CostModel("cost", region=loaded.region, budget=config.budget, usage=config.usage)

@@ -198,6 +198,8 @@ class FeatureStore(pulumi.ComponentResource):
     """runtime Settings fields that describe this feature store."""
     registry_database: DatabaseAccess | None
     """The database the Feast registry lives in (SQL registry); None: it is an S3 object."""
+    writer_role_arn: pulumi.Output[str]
+    """IRSA role of the materialization job (the one writer of the online tables)."""
 
     def __init__(
         self, name: str, args: FeatureStoreArgs, opts: pulumi.ResourceOptions | None = None
@@ -289,6 +291,7 @@ class FeatureStore(pulumi.ComponentResource):
             opts=child,
         )
         self._materialization(name, args, spec, writer, config_map, database, k8s_child)
+        self.writer_role_arn = writer.role.arn
 
         self.offline_bucket = bucket.name
         self.offline_bucket_arn = bucket.arn
@@ -302,6 +305,7 @@ class FeatureStore(pulumi.ComponentResource):
                 "readerPolicy": self.reader_policy,
                 "writerPolicy": self.writer_policy,
                 "featureStoreYaml": self.feature_store_yaml,
+                "writerRoleArn": self.writer_role_arn,
             }
         )
 

@@ -4,6 +4,9 @@ KMS key that the feature store and the model registry both build on."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -71,6 +74,8 @@ class DataKey(pulumi.ComponentResource):
 
     arn: pulumi.Output[str]
     """The key's ARN."""
+    key_id: pulumi.Output[str]
+    """The key's id (what its KeyAccess attaches the policy to)."""
 
     def __init__(self, name: str, *, team: Team, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:storage:DataKey", name, None, opts)
@@ -91,7 +96,8 @@ class DataKey(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.arn = key.arn
-        self.register_outputs({"arn": self.arn})
+        self.key_id = key.key_id
+        self.register_outputs({"arn": self.arn, "keyId": self.key_id})
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -101,6 +107,8 @@ class SecureBucket(pulumi.ComponentResource):
     """The bucket's name."""
     arn: pulumi.Output[str]
     """The bucket's ARN."""
+    policy: aws.s3.BucketPolicy
+    """The bucket policy (what S3 checks before delivering access logs into it)."""
 
     def __init__(
         self,
@@ -110,8 +118,10 @@ class SecureBucket(pulumi.ComponentResource):
         role: str,
         lifecycle: Lifecycle,
         kms_key_arn: pulumi.Input[str] | None = None,
+        log_sources: Sequence[pulumi.Input[str]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``log_sources``: ARNs of buckets whose server access logs S3 delivers here."""
         super().__init__("mlops:storage:SecureBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -170,13 +180,24 @@ class SecureBucket(pulumi.ComponentResource):
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
             opts=child,
         )
-        # Plain-HTTP requests are refused.
-        aws.s3.BucketPolicy(
+        # Plain-HTTP requests are refused (and, for a log bucket, S3 may deliver access logs).
+        if log_sources:
+            caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+            document = pulumi.Output.all(bucket.arn, caller.account_id, *log_sources).apply(
+                lambda v: json.dumps(
+                    policy_document(
+                        tls_only_statement(v[0]), log_delivery_statement(v[0], v[1], list(v[2:]))
+                    )
+                )
+            )
+        else:
+            document = bucket.arn.apply(
+                lambda arn: json.dumps(policy_document(tls_only_statement(arn)))
+            )
+        self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
-            policy=bucket.arn.apply(
-                lambda arn: json.dumps(policy_document(tls_only_statement(arn)))
-            ),
+            policy=document,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access_block]),
         )
         # Old versions and cold data expire or move to cheaper storage, per the config.
@@ -189,3 +210,228 @@ class SecureBucket(pulumi.ComponentResource):
         self.name = bucket.bucket
         self.arn = bucket.arn
         self.register_outputs({"name": self.name, "arn": self.arn})
+
+
+# --- who may use a key: KMS key policies (plain data) --------------------------------------------
+
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:Create*",
+    "kms:Delete*",
+    "kms:Describe*",
+    "kms:Disable*",
+    "kms:Enable*",
+    "kms:Get*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Revoke*",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:Update*",
+)
+"""What a key administrator may do (AWS's key-administrator statement): manage, never use."""
+KEY_USE_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+)
+DATA_KEY_SERVICES = ("dynamodb", "ecr", "rds", "s3", "secretsmanager")
+"""Services that encrypt the team's data with its key; an administrator (the deploy role) may
+use the key only through them, to create the encrypted tables, buckets, database and secret."""
+
+
+def key_policy(
+    *,
+    administrators: Sequence[str],
+    users: Sequence[str],
+    region: str,
+    services: Sequence[str] = (),
+    service_principals: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A key policy that names who administers the key and who uses it; nobody else may.
+
+    No statement delegates to the account (`:root` with kms:*), as the default policy does: an
+    IAM policy alone gives nobody the key. ``administrators`` must include whoever runs
+    `pulumi up` (KMS refuses a policy that would lock its caller out).
+    """
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "KeyAdministrators",
+            "Effect": "Allow",
+            "Principal": {"AWS": sorted(administrators)},
+            "Action": list(KEY_ADMIN_ACTIONS),
+            "Resource": "*",
+        }
+    ]
+    if services:
+        statements.append(
+            {
+                "Sid": "AdministratorsProvisionThroughServices",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(administrators)},
+                "Action": [*KEY_USE_ACTIONS, "kms:CreateGrant"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": [f"{s}.{region}.amazonaws.com" for s in services]
+                    }
+                },
+            }
+        )
+    if users:
+        statements.append(
+            {
+                "Sid": "TeamWorkloads",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(set(users))},
+                "Action": list(KEY_USE_ACTIONS),
+                "Resource": "*",
+            }
+        )
+    if service_principals:
+        statements.append(
+            {
+                "Sid": "Services",
+                "Effect": "Allow",
+                "Principal": {"Service": sorted(service_principals)},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def key_administrators(configured: Sequence[str], account_id: str, partition: str) -> list[str]:
+    """The configured administrators, or (dev, none configured) the account: IAM decides who
+    administers, but nobody uses the key through IAM alone."""
+    return list(configured) or [f"arn:{partition}:iam::{account_id}:root"]
+
+
+class KeyAccess(pulumi.ComponentResource):
+    """The policy of one KMS key: its administrators and the team's roles that use it.
+
+    A resource of its own (`aws.kms.KeyPolicy`), applied once every role it names exists: KMS
+    refuses a policy naming a principal that does not.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        key_id: pulumi.Input[str],
+        team: Team,
+        administrators: Sequence[str],
+        users: Sequence[pulumi.Input[str]],
+        services: Sequence[str] = (),
+        service_principals: Sequence[str] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mlops:storage:KeyAccess", name, None, opts)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        caller = aws.get_caller_identity_output(opts=invoke)
+        partition = aws.get_partition_output(opts=invoke)
+        document = pulumi.Output.all(
+            caller.account_id, partition.partition, pulumi.Output.all(*users)
+        ).apply(
+            lambda v: json.dumps(
+                key_policy(
+                    administrators=key_administrators(administrators, v[0], v[1]),
+                    users=[str(u) for u in v[2]],
+                    region=team.region,
+                    services=services,
+                    service_principals=service_principals,
+                )
+            )
+        )
+        # Who may use the key, by name; never "anyone the account's IAM allows".
+        aws.kms.KeyPolicy(
+            f"{name}-policy",
+            key_id=key_id,
+            policy=document,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"keyId": key_id})
+
+
+# --- S3 server access logs ---------------------------------------------------------------------
+
+ACCESS_LOG_ROLE = "access-logs"
+LOGGING_SERVICE = "logging.s3.amazonaws.com"
+ACCESS_LOG_RETENTION_DAYS = {True: 365, False: 90}
+"""Days access logs are kept: prod, other environments."""
+
+
+def log_delivery_statement(
+    log_bucket_arn: str, account_id: str, source_arns: Sequence[str]
+) -> dict[str, Any]:
+    """S3's log delivery may write the log bucket, for the stack's own buckets only."""
+    return {
+        "Sid": "S3ServerAccessLogs",
+        "Effect": "Allow",
+        "Principal": {"Service": LOGGING_SERVICE},
+        "Action": "s3:PutObject",
+        "Resource": f"{log_bucket_arn}/*",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnEquals": {"aws:SourceArn": sorted(source_arns)},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class LoggedBucket:
+    """A bucket whose server access logs the stack keeps."""
+
+    name: pulumi.Input[str]
+    arn: pulumi.Input[str]
+
+
+class AccessLogs(pulumi.ComponentResource):
+    """The stack's log bucket and server access logging of each of its data buckets.
+
+    Log delivery supports SSE-S3 only, so the log bucket is encrypted with S3-managed keys;
+    otherwise it is hardened like every bucket (private, TLS-only, versioned), and its logs expire.
+    """
+
+    bucket: pulumi.Output[str]
+    """The log bucket's name."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        team: Team,
+        sources: Mapping[str, LoggedBucket],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mlops:storage:AccessLogs", name, None, opts)
+        retention = ACCESS_LOG_RETENTION_DAYS[team.prod]
+        logs = SecureBucket(
+            f"{name}-bucket",
+            team=team,
+            role=ACCESS_LOG_ROLE,
+            lifecycle=Lifecycle(expiration_days=retention, noncurrent_version_expiration_days=30),
+            log_sources=[source.arn for _, source in sorted(sources.items())],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        for role, source in sorted(sources.items()):
+            # Every request to the bucket, under `<role>/<account>/<region>/<bucket>/<date>/`.
+            aws.s3.BucketLogging(
+                f"{name}-{role}",
+                bucket=source.name,
+                target_bucket=logs.name,
+                target_prefix=f"{role}/",
+                target_object_key_format=aws.s3.BucketLoggingTargetObjectKeyFormatArgs(
+                    partitioned_prefix=aws.s3.BucketLoggingTargetObjectKeyFormatPartitionedPrefixArgs(
+                        partition_date_source="EventTime"
+                    )
+                ),
+                # S3 checks the log bucket's policy when logging is turned on.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[logs.policy]),
+            )
+        self.bucket = logs.name
+        self.register_outputs({"bucket": self.bucket})

@@ -156,6 +156,14 @@ def new_team(
     alert_email: Annotated[
         str | None, typer.Option(help="Who gets paged (default: <team>-oncall@example.com).")
     ] = None,
+    key_admin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key-admin",
+            help="IAM role ARN that administers the team's KMS keys (repeatable; prod needs "
+            "one: the role that runs `pulumi up`).",
+        ),
+    ] = None,
     stacks_dir: Annotated[
         Path | None,
         typer.Option(help="Folder of stack files (default: the project's).", show_default=False),
@@ -171,6 +179,7 @@ def new_team(
             region=region,
             platform=platform,
             alert_email=alert_email or f"{team}-oncall@example.com",
+            key_administrators=key_admin or (),
         )
     except scaffold.ScaffoldError as error:
         for line in str(error).splitlines():

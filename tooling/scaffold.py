@@ -20,7 +20,13 @@ class ScaffoldError(Exception):
 
 
 def team_config(
-    team: str, environment: Environment, *, region: str, platform: str, alert_email: str
+    team: str,
+    environment: Environment,
+    *,
+    region: str,
+    platform: str,
+    alert_email: str,
+    key_administrators: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The `config:` of a new team's stack: one of each concern, ready to edit."""
     model = f"{team}-model"
@@ -31,6 +37,7 @@ def team_config(
         "mlops:environment": str(environment),
         # Prod runs an image pinned by digest; the deploy workflow sets the pushed one.
         **({"mlops:image": undeployed_image(team, environment, region)} if prod else {}),
+        **({"mlops:keyAdministrators": list(key_administrators)} if key_administrators else {}),
         "mlops:cluster": {"stackReference": platform.format(env=environment)},
         "mlops:featureStore": {
             "entities": [{"name": "customer", "joinKey": "customer_id"}],
@@ -83,6 +90,7 @@ _OPTIONS = {
     "aws:region": "--region",
     "mlops:cluster": "--platform",
     "mlops:monitoring": "--alert-email",
+    "mlops:keyAdministrators": "--key-admin",
 }
 """Config keys new-team fills from its arguments; everything else it writes is fixed."""
 
@@ -113,13 +121,19 @@ def write_team(
     region: str,
     platform: str,
     alert_email: str,
+    key_administrators: Sequence[str] = (),
 ) -> list[Path]:
     """Validate every file first, refuse to overwrite, then write them all (or none)."""
     documents: dict[Path, str] = {}
     for environment in dict.fromkeys(environments):
         file = stacks_dir / f"Pulumi.{team}-{environment}.yaml"
         config = team_config(
-            team, environment, region=region, platform=platform, alert_email=alert_email
+            team,
+            environment,
+            region=region,
+            platform=platform,
+            alert_email=alert_email,
+            key_administrators=key_administrators,
         )
         try:
             parse_stack_config(config, file=file, stack=f"{team}-{environment}")

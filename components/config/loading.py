@@ -15,7 +15,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from components import aws_values
 from components.config import rules
-from components.config.base import QUANTITY
+from components.config.base import PRINCIPAL_ARN, QUANTITY
 from components.config.cluster import (
     CLUSTER_NAME,
     OIDC_ISSUER,
@@ -213,6 +213,8 @@ def parse_stack_config(
     concerns = rules.Concerns(
         stack=stack, **{k: v for k, v in values.items() if k in rules.Concerns.__dataclass_fields__}
     )
+    if f"{NAMESPACE}:keyAdministrators" not in raw:
+        concerns.key_administrators = []  # left out: the default, which prod refuses
     issues += [
         Issue(
             shown,
@@ -486,6 +488,7 @@ PATTERN_HELP = {
     ENGINE_VERSION: "a PostgreSQL major version from 13, or major.minor, e.g. '16' or '16.4'",
     HOST_NAME: "a lower-case DNS host name, e.g. 'fraud-scorer.ml.acme.internal'",
     INGRESS_CLASS: "an IngressClass name, e.g. 'alb'",
+    PRINCIPAL_ARN: "one IAM role or user ARN, e.g. 'arn:aws:iam::123456789012:role/mlops-deploy'",
     NAMESPACE_NAME: "a Kubernetes namespace name: lower-case letters, digits and '-', "
     "e.g. 'monitoring'",
     STACK_REFERENCE: "<org>/<project>/<stack>, e.g. 'acme/mlops-platform/prod'",

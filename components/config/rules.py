@@ -52,6 +52,7 @@ class Concerns:
     stack: str | None = None
     """The stack name from the file name, when known."""
     image: str | None = None
+    key_administrators: list[str] | None = None
 
     @property
     def prod(self) -> bool:
@@ -454,6 +455,18 @@ def batch_outputs_stay_out_of_the_registry(c: Concerns) -> Iterator[Problem]:
                 "artifacts, which only training writes, and the prediction logs), "
                 "e.g. 'predictions/'",
             )
+
+
+@rule
+def prod_keys_have_administrators(c: Concerns) -> Iterator[Problem]:
+    """Without named administrators a key's policy falls back to the whole account."""
+    if c.prod and c.key_administrators == []:
+        yield Problem(
+            "mlops:keyAdministrators",
+            [],
+            "the IAM roles that administer the team's KMS keys in prod, including the one that "
+            "runs `pulumi up`, e.g. [arn:aws:iam::123456789012:role/mlops-deploy]",
+        )
 
 
 @rule

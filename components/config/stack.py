@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from components.config.base import ConfigModel, Environment, Tags
+from components.config.base import ConfigModel, Environment, PrincipalArn, Tags
 from components.config.cluster import Cluster
 from components.config.cost import Budget, Usage
 from components.config.featurestore import FeatureStoreConfig
@@ -36,6 +36,10 @@ class StackConfig(ConfigModel):
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     network: NetworkConfig = NetworkConfig()
+    key_administrators: list[PrincipalArn] = []
+    """IAM roles/users that administer the team's KMS keys (data and alert topic): include the
+    role that runs `pulumi up`. Nobody else, and no IAM policy alone, may use or manage a key;
+    the team's workloads may use it. Required in prod (dev default: the account, via IAM)."""
     tags: Tags = {}
     """Extra AWS tags on every resource (team, environment and managed-by are always set)."""
     budget: Budget | None = None

@@ -50,10 +50,11 @@ from components.monitoring.drift_monitor import (
     DRIFT_MONITOR_SERVICE_ACCOUNT,
     drift_monitor_policy,
 )
-from components.monitoring.notifications import TOPIC_NAME_MAX, topic_key_policy, topic_name
+from components.monitoring.notifications import CLOUDWATCH, TOPIC_NAME_MAX, topic_name
 
 __all__ = [
     "AWS_NAMESPACES",
+    "CLOUDWATCH",
     "CONNECTIONS_FRACTION",
     "DASHBOARD_NAME_MAX",
     "DESCRIPTION_MAX",
@@ -88,7 +89,6 @@ __all__ = [
     "plan_alarms",
     "postgres_max_connections",
     "realtime_endpoints",
-    "topic_key_policy",
     "topic_name",
     "window",
     "within_limits",

@@ -22,7 +22,8 @@ from components.monitoring.alarms.serving import realtime_endpoints
 from components.monitoring.alarms.spec import AlarmSpec
 from components.monitoring.dashboard import DASHBOARD_NAME_MAX, dashboard_body
 from components.monitoring.drift_monitor import DRIFT_MONITOR_RESOURCES, drift_monitors
-from components.monitoring.notifications import alert_topic
+from components.monitoring.notifications import CLOUDWATCH, alert_topic
+from components.storage import KeyAccess
 from components.team import ClusterInfo, DataPlane, Team
 
 
@@ -45,6 +46,8 @@ class MonitoringArgs:
     drift_monitor_resources: ContainerResources = field(
         default_factory=lambda: DRIFT_MONITOR_RESOURCES
     )
+    key_administrators: Sequence[str] = ()
+    """Who administers the topic's own key (`mlops:keyAdministrators`; none: the account)."""
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -56,6 +59,8 @@ class Monitoring(pulumi.ComponentResource):
     """The team's CloudWatch dashboard."""
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
     """Alarm key (e.g. `serving-scorer-p99-latency`) -> alarm."""
+    drift_role_arn: pulumi.Output[str] | None
+    """IRSA role of the drift monitors (None without a real-time endpoint)."""
 
     def __init__(
         self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
@@ -101,8 +106,10 @@ class Monitoring(pulumi.ComponentResource):
         )
         self.dashboard_name = dashboard.dashboard_name
 
+        publishers: list[pulumi.Input[str]] = []
+        self.drift_role_arn = None
         if endpoints:
-            drift_monitors(
+            drift_role = drift_monitors(
                 name,
                 team=team,
                 cluster=args.cluster,
@@ -115,6 +122,19 @@ class Monitoring(pulumi.ComponentResource):
                 topic_arn=topic.arn,
                 topic_key_arn=alerts.key_arn,
                 parent=self,
+            )
+            publishers.append(drift_role)
+            self.drift_role_arn = drift_role
+        if alerts.key is not None:
+            # The topic's key: its administrators, the roles that publish, and CloudWatch alarms.
+            KeyAccess(
+                f"{name}-key-access",
+                key_id=alerts.key.key_id,
+                team=team,
+                administrators=args.key_administrators,
+                users=publishers,
+                service_principals=[CLOUDWATCH],
+                opts=child,
             )
 
         self.register_outputs(

@@ -131,8 +131,8 @@ def drift_monitors(
     topic_arn: pulumi.Output[str],
     topic_key_arn: pulumi.Input[str],
     parent: pulumi.Resource,
-) -> None:
-    """The drift monitor of each endpoint, and the identity they share."""
+) -> pulumi.Output[str]:
+    """The drift monitor of each endpoint, and the identity they share (its role's ARN)."""
     log_uris = {e.name: data.prediction_log_uri(e.name) for e in endpoints}
     # MLflow keeps model artifacts under artifact_uri (default: the whole artifact bucket).
     artifact_uri = data.settings.get("artifact_uri") or data.artifact_bucket.apply(
@@ -236,3 +236,4 @@ def drift_monitors(
                 parent=parent, provider=cluster.provider, depends_on=[identity]
             ),
         )
+    return identity.role.arn

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -15,27 +13,8 @@ from components.team import Team
 TOPIC_NAME_MAX = 256
 
 
-def topic_key_policy(account_id: str, partition: str) -> dict[str, Any]:
-    """CloudWatch alarms may encrypt into the topic (the AWS-managed aws/sns key refuses them)."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdministers",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "CloudWatchAlarmsPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-            },
-        ],
-    }
+CLOUDWATCH = "cloudwatch.amazonaws.com"
+"""Alarms publish into the topic: the topic's key lets CloudWatch use it."""
 
 
 def topic_name(team: Team) -> str:
@@ -47,6 +26,8 @@ class AlertTopic:
     topic: aws.sns.Topic
     key_arn: pulumi.Input[str]
     """The key the topic is encrypted with: whoever publishes needs it."""
+    key: aws.kms.Key | None
+    """The topic's own key (its policy is set once the publishers exist), None for a given one."""
 
 
 def alert_topic(
@@ -59,18 +40,15 @@ def alert_topic(
 ) -> AlertTopic:
     """The team's alert topic with its subscriptions, under `key_arn` or a key of its own."""
     child = pulumi.ResourceOptions(parent=parent)
+    key = None
     if key_arn is None:
-        # Alarms cannot publish into a topic under aws/sns: the topic gets a key they may use.
-        caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=parent))
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=parent))
+        # Alarms cannot publish into a topic under aws/sns: the topic gets a key they may use
+        # (its policy, naming them and the publishing roles, is a KeyAccess of the component).
         key = aws.kms.Key(
             f"{name}-key",
             description=f"{team.stack} alert topic",
             enable_key_rotation=True,
             deletion_window_in_days=30 if team.prod else 7,
-            policy=pulumi.Output.all(caller.account_id, partition.partition).apply(
-                lambda v: json.dumps(topic_key_policy(v[0], v[1]))
-            ),
             tags=team.tags,
             opts=child,
         )
@@ -101,4 +79,4 @@ def alert_topic(
             endpoint_auto_confirms=True,
             opts=child,
         )
-    return AlertTopic(topic, key_arn)
+    return AlertTopic(topic, key_arn, key)

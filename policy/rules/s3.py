@@ -202,3 +202,38 @@ def s3_versioning(resources: Sequence[Resource], stack: str) -> list[tuple[str, 
             )
         )
     return found
+
+
+LOGGING_TYPES = frozenset(
+    {"aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2"}
+)
+ROLE_TAG = "mlops.dev/role"
+ACCESS_LOG_ROLE = "access-logs"
+"""The `mlops.dev/role` tag of a stack's log bucket (components/storage.py): it logs nowhere."""
+
+
+def _is_log_bucket(bucket: Resource) -> bool:
+    tags = bucket.props.get("tags")
+    return isinstance(tags, Mapping) and tags.get(ROLE_TAG) == ACCESS_LOG_ROLE
+
+
+@stack_rule(
+    "s3-access-logging",
+    "Every S3 bucket but a log bucket sends server access logs to a bucket (who read or wrote "
+    "what, when).",
+)
+def s3_access_logging(resources: Sequence[Resource], stack: str) -> list[tuple[str, str]]:
+    found = []
+    for bucket in _buckets(resources):
+        if _is_log_bucket(bucket):
+            continue
+        logging = attached(bucket, resources, LOGGING_TYPES)
+        if not logging or not all(r.props.get("targetBucket") for r in logging):
+            found.append(
+                (
+                    bucket.urn,
+                    "no server access logging: add a BucketLogging with a targetBucket (the "
+                    f"stack's log bucket, tagged {ROLE_TAG}: {ACCESS_LOG_ROLE})",
+                )
+            )
+    return found

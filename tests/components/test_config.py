@@ -13,6 +13,7 @@ MINIMAL: dict[str, Any] = {
     "mlops:cluster": {"stackReference": "acme/platform/x"},
     "mlops:monitoring": {"alertEmails": ["oncall@acme.example"]},
     "mlops:image": f"registry.example/ads/runtime@sha256:{'a' * 64}",
+    "mlops:keyAdministrators": ["arn:aws:iam::123456789012:role/mlops-deploy"],
 }
 
 

@@ -57,6 +57,7 @@ MINIMAL: dict[str, Any] = {
     "mlops:team": "ads",
     "mlops:cluster": {"stackReference": "acme/platform/x"},
     "mlops:monitoring": {"alertEmails": ["oncall@acme.example"]},
+    "mlops:keyAdministrators": ["arn:aws:iam::123456789012:role/mlops-deploy"],
 }
 
 

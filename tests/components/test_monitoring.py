@@ -432,8 +432,11 @@ def test_topic_is_encrypted_with_a_key_cloudwatch_may_use(stack: str) -> None:
     (topic,) = owned(plan, TOPIC)
     (key,) = owned(plan, "aws:kms/key:Key")
     assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
-    statements = json.loads(key.inputs["policy"])["Statement"]
-    assert {"Service": "cloudwatch.amazonaws.com"} in [s["Principal"] for s in statements]
+    # Its policy comes once the publishing roles exist (KeyAccess): it names them and CloudWatch.
+    (access,) = owned(plan, "aws:kms/keyPolicy:KeyPolicy")
+    assert access.inputs["keyId"] == key.outputs["keyId"]
+    statements = json.loads(access.inputs["policy"])["Statement"]
+    assert {"Service": ["cloudwatch.amazonaws.com"]} in [s["Principal"] for s in statements]
 
     subscriptions = owned(plan, SUBSCRIPTION)
     emails = sorted(s.inputs["endpoint"] for s in subscriptions if s.inputs["protocol"] == "email")

@@ -176,7 +176,88 @@ STACK_CASES = [
         id="server-deletes-artifacts",
     ),
 ]
+TEAM = Resource(
+    "mlops:team:TeamNamespace", "urn:pulumi:fraud-prod::mlops::mlops:team:TeamNamespace::team", {}
+)
+KEY_URN = "urn:pulumi:fraud-prod::mlops::aws:kms/key:Key::data-key-key"
+KEY = Resource(
+    "aws:kms/key:Key", KEY_URN, {"keyId": "k-1", "arn": "arn:aws:kms:eu-west-1:1:key/k-1"}
+)
+NAMED = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "KeyAdministrators",
+            "Effect": "Allow",
+            "Principal": {"AWS": ["arn:aws:iam::123456789012:role/mlops-deploy"]},
+            "Action": ["kms:Put*", "kms:Describe*"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "TeamWorkloads",
+            "Effect": "Allow",
+            "Principal": {"AWS": ["arn:aws:iam::123456789012:role/fraud-prod-training"]},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+        },
+    ],
+}
+ROOT_USES = {
+    "Statement": [
+        {
+            "Sid": "AccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+}
+
+
+def key_policy(
+    document: dict[str, Any], key_id: str = "k-1", dependencies: tuple[str, ...] = ()
+) -> Resource:
+    return Resource(
+        "aws:kms/keyPolicy:KeyPolicy",
+        "urn:pulumi:fraud-prod::mlops::aws:kms/keyPolicy:KeyPolicy::data-key-access-policy",
+        {"keyId": key_id, "policy": json.dumps(document)},
+        dependencies=dependencies,
+    )
+
+
+COMPLIANT += [TEAM, KEY, key_policy(NAMED)]
+STACK_CASES += [
+    pytest.param(
+        "kms-key-policy-names-principals", [TEAM, KEY], [KEY_URN], id="key-without-policy"
+    ),
+    pytest.param(
+        "kms-key-policy-names-principals",
+        [TEAM, KEY, key_policy(ROOT_USES)],
+        [KEY_URN, KEY_URN],
+        id="root-delegation",
+    ),
+    pytest.param(
+        "kms-key-policy-names-principals",
+        [TEAM, KEY, key_policy({"Statement": [NAMED["Statement"][1]]})],
+        [KEY_URN],
+        id="prod-without-administrators",
+    ),
+    pytest.param(
+        "kms-key-policy-names-principals",
+        [
+            TEAM,
+            KEY,
+            key_policy(
+                {"Statement": [{**NAMED["Statement"][1], "Principal": "*"}, NAMED["Statement"][0]]}
+            ),
+        ],
+        [KEY_URN],
+        id="anyone-uses",
+    ),
+]
 STACK_RULE_NAMES = {
+    "kms-key-policy-names-principals",
     "k8s-namespace-default-deny",
     "k8s-no-unused-api-token",
     "model-artifacts-one-writer",
@@ -229,6 +310,28 @@ def test_an_rbac_bound_account_may_mount_its_token() -> None:
     )
     mounted = [account(automountServiceAccountToken=True), deployment(POD), binding]
     assert check_stack(mounted, STACK) == []
+
+
+def test_a_key_policy_is_found_by_dependency_while_the_key_id_is_unknown() -> None:
+    pending = Resource("aws:kms/key:Key", KEY_URN, {"keyId": "[unknown]"})
+    assert mine([TEAM, pending, key_policy(NAMED, "[unknown]", (KEY_URN,))]) == []
+    assert [v.rule for v in mine([TEAM, pending, key_policy(NAMED, "[unknown]")])] == [
+        "kms-key-policy-names-principals"
+    ]
+
+
+def test_the_platform_keys_are_not_a_teams() -> None:
+    assert mine([KEY]) == []  # no TeamNamespace: a platform stack, whose keys delegate to IAM
+
+
+def test_dev_may_leave_administration_to_the_account() -> None:
+    dev_admin = {**ROOT_USES["Statement"][0], "Action": ["kms:Put*", "kms:Describe*"]}
+    document = {"Statement": [dev_admin, NAMED["Statement"][1]]}
+    assert [
+        v
+        for v in check_stack([TEAM, KEY, key_policy(document)], "fraud-dev")
+        if v.rule in VIOLATING_RULES
+    ] == []
 
 
 def test_a_policy_whose_namespace_is_not_known_yet_is_no_violation() -> None:

@@ -578,6 +578,11 @@ def s3_stack(name: str = BUCKET_NAME, urn: str = BUCKET_URN) -> dict[str, Resour
             "aws:s3/bucketVersioning:BucketVersioning",
             {"versioningConfiguration": {"status": "Enabled"}},
         ),
+        "logging": part(
+            "logging",
+            "aws:s3/bucketLogging:BucketLogging",
+            {"targetBucket": "fraud-prod-access-logs-1", "targetPrefix": "features/"},
+        ),
     }
 
 
@@ -627,6 +632,10 @@ STACK_VIOLATIONS = [
         "s3-tls-only", s3_changed("policy", policy=ALLOW_ONLY), id="policy-without-tls-deny"
     ),
     pytest.param("s3-versioning", s3_without("versioning"), id="no-versioning"),
+    pytest.param("s3-access-logging", s3_without("logging"), id="no-access-logging"),
+    pytest.param(
+        "s3-access-logging", s3_changed("logging", targetBucket=None), id="logging-nowhere"
+    ),
     pytest.param(
         "s3-versioning",
         s3_changed("versioning", versioningConfiguration__status="Suspended"),
@@ -659,6 +668,7 @@ def test_bucket_settings_do_not_leak_to_another_bucket() -> None:
             "s3-public-access-block",
             "s3-tls-only",
             "s3-versioning",
+            "s3-access-logging",
         )
     }
 

@@ -12,10 +12,24 @@ from tooling.plan import plan_stack
 runner = CliRunner()
 
 
+ADMIN = "arn:aws:iam::123456789012:role/mlops-deploy"
+
+
 def test_new_team_writes_stacks_that_validate_and_plan(stack_dir: Path) -> None:
     result = runner.invoke(
         app,
-        ["new-team", "payments", "--env", "dev", "--env", "prod", "--stacks-dir", str(stack_dir)],
+        [
+            "new-team",
+            "payments",
+            "--env",
+            "dev",
+            "--env",
+            "prod",
+            "--key-admin",
+            ADMIN,
+            "--stacks-dir",
+            str(stack_dir),
+        ],
     )
 
     assert result.exit_code == 0, result.output
@@ -46,7 +60,21 @@ def test_new_team_writes_stacks_that_validate_and_plan(stack_dir: Path) -> None:
         2,
     )
     assert prod.registry.database.deletion_protection and prod.monitoring.alert_emails
+    assert prod.key_administrators == [ADMIN]
     assert plan_stack(stack_dir / "Pulumi.payments-dev.yaml").resources
+
+
+def test_prod_needs_a_key_administrator(stack_dir: Path) -> None:
+    result = runner.invoke(
+        app, ["new-team", "payments", "--env", "prod", "--stacks-dir", str(stack_dir)]
+    )
+
+    assert result.exit_code == 1
+    assert (
+        "--key-admin: should be the IAM roles that administer the team's KMS keys in prod"
+        in " ".join(result.output.split())
+    )
+    assert not list(stack_dir.iterdir())
 
 
 def test_new_team_refuses_to_overwrite_and_writes_nothing(stack_dir: Path) -> None:
@@ -55,7 +83,18 @@ def test_new_team_refuses_to_overwrite_and_writes_nothing(stack_dir: Path) -> No
 
     result = runner.invoke(
         app,
-        ["new-team", "payments", "--env", "dev", "--env", "prod", "--stacks-dir", str(stack_dir)],
+        [
+            "new-team",
+            "payments",
+            "--env",
+            "dev",
+            "--env",
+            "prod",
+            "--key-admin",
+            ADMIN,
+            "--stacks-dir",
+            str(stack_dir),
+        ],
     )
 
     assert result.exit_code == 1
@@ -117,6 +156,8 @@ def test_new_team_warns_about_a_platform_stack_missing_or_in_another_region(
             "prod",
             "--region",
             "us-east-1",
+            "--key-admin",
+            ADMIN,
             "--stacks-dir",
             str(stack_dir),
         ],

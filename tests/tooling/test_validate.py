@@ -89,7 +89,7 @@ CASES = [
     pytest.param(
         _set("mlops:servng", {}),
         [
-            f"{F}: mlops:servng: should be a known key (mlops:team, mlops:environment, mlops:cluster, mlops:featureStore, mlops:registry, mlops:training, mlops:serving, mlops:monitoring, mlops:network, mlops:tags, mlops:budget, mlops:usage, mlops:image); did you mean mlops:serving?"
+            f"{F}: mlops:servng: should be a known key (mlops:team, mlops:environment, mlops:cluster, mlops:featureStore, mlops:registry, mlops:training, mlops:serving, mlops:monitoring, mlops:network, mlops:keyAdministrators, mlops:tags, mlops:budget, mlops:usage, mlops:image); did you mean mlops:serving?"
         ],
         id="unknown-top-level-key",
     ),
