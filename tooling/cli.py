@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,11 +17,12 @@ from rich.table import Table
 from rich.tree import Tree
 from typer.core import TyperGroup
 
-from components.config import ConfigError, Environment
+from components.config import ConfigError, Environment, stack_name_of
 from policy.rules import Violation, check_plan
-from tooling import scaffold, schema
+from tooling import plan_cache, planner, scaffold, schema
 from tooling.plan import (
     Plan,
+    Planned,
     PlannedResource,
     plan_stack,
     project_of,
@@ -29,7 +30,15 @@ from tooling.plan import (
     stack_file,
     validate_stack_file,
 )
-from tooling.project import Project, ProjectNotFound, find_workspace, nearest_project
+from tooling.plan_cache import PlanCache
+from tooling.project import (
+    PLATFORM_FOLDER,
+    Project,
+    ProjectNotFound,
+    Workspace,
+    find_workspace,
+    nearest_project,
+)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -81,6 +90,74 @@ def _global_options(
             console.width = PIPED_WIDTH
 
 
+Jobs = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Plan in up to N processes at once (default: one per core).",
+        show_default=False,
+    ),
+]
+NoCache = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help=f"Plan every stack afresh; do not read or write the plan cache ({plan_cache.FOLDER}).",
+    ),
+]
+
+
+def _cache(no_cache: bool, workspace: Workspace) -> PlanCache | None:
+    return None if no_cache else PlanCache(workspace.root / plan_cache.FOLDER)
+
+
+def _planned(
+    files: Sequence[Path], *, jobs: int | None, no_cache: bool
+) -> Iterator[tuple[Path, Plan | str]]:
+    """Each file's plan or config error. Several stacks of the working project are planned in
+    worker processes, one per core, through the plan cache; a single stack, or a file from
+    elsewhere, in this process."""
+    names: dict[Path, str | None] = {}
+    if len(files) > 1:
+        try:
+            workspace = find_workspace()
+        except ProjectNotFound:  # files named from outside any project: planned here
+            pass
+        else:
+            names = {file: _workspace_stack(file, workspace) for file in files}
+    pooled = [file for file in files if names.get(file)]
+    answers: dict[Path, Planned] = {}
+    if pooled:
+        tree = planner.Tree(workspace.root)
+        with err.status(f"planning {len(pooled)} stacks under the mock engine"):
+            planned = planner.plan_stacks(
+                {tree: [str(names[file]) for file in pooled]},
+                jobs=jobs,
+                cache=_cache(no_cache, workspace),
+            )[tree]
+        answers = {file: planned[str(names[file])] for file in pooled}
+    for file in files:
+        answer = answers.get(file)
+        if answer is None:
+            try:
+                with err.status(f"planning {file.name} under the mock engine"):
+                    answer = plan_stack(file)
+            except ConfigError as error:
+                answer = str(error)
+        yield file, answer
+
+
+def _workspace_stack(file: Path, workspace: Workspace) -> str | None:
+    """`fraud-dev` or `platform/dev` when ``file`` is that stack's file in ``workspace``."""
+    name = stack_name_of(file)
+    for stack in (name, f"{PLATFORM_FOLDER}/{name}") if name else ():
+        if (workspace.root / plan_cache.stack_path(stack)).resolve() == file.resolve():
+            return stack
+    return None
+
+
 def _stack_files(stacks: Sequence[str], directory: Path | None) -> list[Path]:
     """The named stacks, else every stack file in ``directory``, else the working project's
     (the platform's first)."""
@@ -107,8 +184,8 @@ def _projects_of(files: Iterable[Path]) -> list[Project | None]:
     return [nearest_project(file.parent) for file in files]
 
 
-def _report(error: ConfigError) -> None:
-    for issue in error.issues:
+def _report(error: ConfigError | str) -> None:
+    for issue in error.issues if isinstance(error, ConfigError) else error.splitlines():
         err.print(f"[red]✗[/] {escape(str(issue))}", highlight=False, soft_wrap=True)
 
 
@@ -266,6 +343,8 @@ def cost(
         list[str] | None, typer.Argument(help="Stack names or files (default: every stack file).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+    jobs: Jobs = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Estimate what STACK costs a month: each resource's SKU, unit price, quantity, monthly
     figure and low-high range, from the offline plan, the shipped price table and the stack's
@@ -277,15 +356,13 @@ def cost(
     _working_on(_projects_of(files))
     reports: list[dict[str, Any]] = []
     failed = False
-    for file in files:
-        try:
-            with err.status(f"planning {file.name} under the mock engine"):
-                result = plan_stack(file)
-            priced = plan_cost(result)
-        except ConfigError as error:
-            _report(error)
+    for file, result in _planned(files, jobs=jobs, no_cache=no_cache):
+        if isinstance(result, str):
+            _report(result)
             failed = True
             continue
+        try:
+            priced = plan_cost(result)
         except PriceError as error:
             err.print(f"[red]✗[/] {escape(str(file))}: {escape(str(error))}", highlight=False)
             failed = True
@@ -341,6 +418,8 @@ def diff(
         bool,
         typer.Option("--list", help="Only print the changed stacks (a JSON list); no planning."),
     ] = False,
+    jobs: Jobs = None,
+    no_cache: NoCache = False,
 ) -> None:
     """What the change since BASE would do to each stack, with the policy pack's verdict on
     the new side. Exit 0: no changes, 2: changes, 1: an error or a policy violation."""
@@ -361,7 +440,13 @@ def diff(
     try:
         with err.status(f"planning both sides against {base}"):
             diffs = diff_stacks(
-                base, stacks or [], repo=workspace.root, policy=_policy_lines, cost=diff_cost
+                base,
+                stacks or [],
+                repo=workspace.root,
+                policy=_policy_lines,
+                cost=diff_cost,
+                jobs=jobs,
+                cache=_cache(no_cache, workspace),
             )
     except (GitError, RuntimeError) as error:
         err.print(f"[red]✗[/] {escape(str(error))}")
@@ -460,6 +545,8 @@ def policy_command(
     stacks: Annotated[
         list[str] | None, typer.Argument(help="Stack names or files (default: every stack file).")
     ] = None,
+    jobs: Jobs = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Check each stack's offline plan against the policy pack (as `pulumi preview
     --policy-pack policy` would); a table of what to change. Exit 1 on any violation."""
@@ -467,12 +554,9 @@ def policy_command(
     _working_on(_projects_of(files))
     found: list[tuple[str, Violation]] = []
     failed = False
-    for file in files:
-        try:
-            with err.status(f"planning {file.name} under the mock engine"):
-                result = plan_stack(file)
-        except ConfigError as error:
-            _report(error)
+    for _, result in _planned(files, jobs=jobs, no_cache=no_cache):
+        if isinstance(result, str):
+            _report(result)
             failed = True
             continue
         violations = check_plan(result)

@@ -1,26 +1,23 @@
 """`mlops diff`: what a change would do to each stack, resource by resource, without a cloud.
 
-Both sides are planned by the mock engine; the base side in a subprocess over the base commit's
-own tree, so each side runs its own program and components.
+Both sides are planned by the mock engine in worker processes (tooling.planner), the base side's
+over a copy of the base commit's tree, so each side runs its own program and components.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
-import tarfile
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 from tooling.cost import CostChange
 from tooling.mocks import SECRET_SHOWN
-from tooling.plan import Plan, PlannedResource, make_urn
+from tooling.plan import Plan, Planned, PlannedResource, make_urn
+from tooling.plan_cache import PlanCache
+from tooling.planner import Tree, plan_stacks
 
 STATEFUL_TYPES = frozenset(
     {
@@ -307,56 +304,20 @@ def _stack_of(path: str) -> str | None:
     return None
 
 
-_PLANNER = """
-import json, sys
-from pathlib import Path
-from components.config import ConfigError
-from tooling.plan import plan_stack
-result = {}
-for stack in sys.argv[1:]:
-    folder, _, name = stack.rpartition("/")
-    file = Path(folder or ".") / "stacks" / f"Pulumi.{name}.yaml"
-    if not file.exists():
-        result[stack] = None
-        continue
-    try:
-        result[stack] = {"plan": plan_stack(file).preview_json()}
-    except ConfigError as error:
-        result[stack] = {"error": str(error)}
-print(json.dumps(result, default=str))
-"""
-
-
-def plan_tree(folder: Path, stacks: Iterable[str]) -> dict[str, Plan | str | None]:
-    """Plan ``stacks`` with the code in ``folder`` (a subprocess, so that code is what runs):
-    a Plan, a config error, or None where the stack file does not exist."""
-    stacks = list(stacks)
-    run = subprocess.run(
-        [sys.executable, "-c", _PLANNER, *stacks], cwd=folder, capture_output=True, text=True
-    )
-    if run.returncode != 0:
-        raise RuntimeError(f"planning in {folder} failed:\n{run.stderr.strip()[-2000:]}")
-    raw = json.loads(run.stdout)
-    plans: dict[str, Plan | str | None] = {}
-    for stack in stacks:
-        entry = raw.get(stack)
-        plans[stack] = (
-            None
-            if entry is None
-            else entry.get("error") or Plan.from_preview_json(stack, entry["plan"])
-        )
-    return plans
-
-
-def plan_base(base: str, stacks: Iterable[str], repo: Path) -> dict[str, Plan | str | None]:
-    """Plan ``stacks`` as of commit ``base``, with that commit's own code."""
-    with tempfile.TemporaryDirectory(prefix="mlops-base-") as folder:
-        archive = subprocess.run(
-            ["git", "archive", base], cwd=repo, check=True, capture_output=True
-        ).stdout
-        with tarfile.open(fileobj=BytesIO(archive)) as tar:
-            tar.extractall(folder, filter="data")
-        return plan_tree(Path(folder), stacks)
+def plan_sides(
+    base: str,
+    stacks: Sequence[str],
+    repo: Path,
+    *,
+    jobs: int | None = None,
+    cache: PlanCache | None = None,
+) -> tuple[dict[str, Planned], dict[str, Planned]]:
+    """Plan ``stacks`` as of commit ``base``, with that commit's own code, and in the working
+    tree: both sides at once, in up to ``jobs`` processes (default: one per core), answers from
+    ``cache`` where it has them."""
+    old, new = Tree(repo, base), Tree(repo)
+    planned = plan_stacks({old: stacks, new: stacks}, jobs=jobs, cache=cache)
+    return planned[old], planned[new]
 
 
 def diff_stacks(
@@ -366,13 +327,17 @@ def diff_stacks(
     repo: Path,
     policy: Callable[[Plan], list[str]] | None = None,
     cost: Callable[[Plan | None, Plan | None], CostChange] | None = None,
+    jobs: int | None = None,
+    cache: PlanCache | None = None,
 ) -> list[StackDiff]:
-    """Diff ``stacks`` (default: those the change touches) from ``base`` to the working tree."""
+    """Diff ``stacks`` (default: those the change touches) from ``base`` to the working tree,
+    planning in up to ``jobs`` processes at once (default: one per core), plans from ``cache``
+    where it has them."""
     _git(repo, "rev-parse", "--verify", f"{base}^{{commit}}")
     stacks = list(stacks) or changed_stacks(base, repo)
     if not stacks:
         return [StackDiff(stack, planned=False) for stack in _stacks_in(repo)]
-    bases, heads = plan_base(base, stacks, repo), plan_tree(repo, stacks)
+    bases, heads = plan_sides(base, stacks, repo, jobs=jobs, cache=cache)
     diffs = []
     for stack in stacks:
         old, new = bases[stack], heads[stack]

@@ -180,6 +180,11 @@ class Plan:
         }
 
 
+Planned = Plan | str | None
+"""What planning a stack file gives: its plan, its config error (every problem, as `mlops
+validate` words them), or None where there is no such stack file."""
+
+
 class _Recorder(EngineMonitor):
     """The mock engine's monitor, remembering everything a registration said."""
 

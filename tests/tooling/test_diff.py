@@ -12,10 +12,13 @@ import pytest
 import yaml
 
 from tests.conftest import REPOSITORY as ROOT
-from tooling import diff_report
-from tooling.diff import Op, PropertyChange, ResourceChange, StackDiff, changed_stacks, diff_stacks
+from tooling import diff_report, plan_cache
+from tooling.diff import Op, PropertyChange, ResourceChange, StackDiff, changed_stacks
+from tooling.diff import diff_stacks as fresh_diff_stacks
+from tooling.plan_cache import PlanCache
 
 COPIED = (
+    ".gitignore",
     "__main__.py",
     "Pulumi.yaml",
     "pyproject.toml",
@@ -25,6 +28,13 @@ COPIED = (
     "stacks",
     "platform",
 )
+
+
+def diff_stacks(base: str, stacks: list[str] | None = None, *, repo: Path, **options):
+    """`mlops diff` through the copy's plan cache (kept while the copy lives: ignored by git):
+    the base side, the same in every test, is planned once per stack."""
+    cache = PlanCache(repo / plan_cache.FOLDER)
+    return fresh_diff_stacks(base, stacks or [], repo=repo, cache=cache, **options)
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -163,6 +173,21 @@ def test_a_schedule_change_is_one_update(clean: Path) -> None:
     )
     threshold = [p for p in diff.changes[2].properties if p.path == "threshold"]
     assert threshold == [PropertyChange("threshold", 7200.0, 1800.0)]
+
+
+def test_a_diff_from_the_cache_is_the_fresh_diff(clean: Path) -> None:
+    _edit(
+        clean,
+        "fraud-dev",
+        lambda c: c["mlops:training"]["pipelines"][0].update(schedule="0 5 * * *"),
+    )
+    cache = PlanCache(clean / plan_cache.FOLDER)
+
+    cached = fresh_diff_stacks("HEAD", repo=clean, cache=cache)
+    again = fresh_diff_stacks("HEAD", repo=clean, cache=cache)
+
+    assert cached == again == fresh_diff_stacks("HEAD", repo=clean, jobs=1)
+    assert cache.hits >= 2 and [d.stack for d in cached] == ["fraud-dev"] and cached[0].changes
 
 
 def test_renaming_the_feast_project_replaces_the_tables_loudly(clean: Path) -> None:
