@@ -8,9 +8,11 @@ create, in the same order, with the same URNs, inputs and parents.
 from __future__ import annotations
 
 import contextvars
+import gc
 import json
 import runpy
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -355,9 +357,10 @@ def plan_stack(
     region = validate_stack_file(file)  # every config problem at once, before anything registers
     name = stack_name_of(file) or file.stem
     # A fresh context: the SDK keeps its settings, config and root stack in context variables.
-    planned = contextvars.Context().run(
-        _run, file, name, region, program or project.program, project.name, stack_outputs
-    )
+    with _garbage_collected_after():
+        planned = contextvars.Context().run(
+            _run, file, name, region, program or project.program, project.name, stack_outputs
+        )
     # What AWS, the API server or the engine would refuse in what the program made of the config.
     findings = preflight.check(planned.resources)
     if findings:
@@ -365,6 +368,23 @@ def plan_stack(
             [Issue(str(file), f.where, f.value, f"should be {f.message}") for f in findings]
         )
     return planned
+
+
+@contextmanager
+def _garbage_collected_after() -> Iterator[None]:
+    """The SDK leaves reference cycles at every step (closures, tasks, outputs): with Python's
+    cyclic collector on, it runs over and over during a plan, over more live objects the bigger
+    the plan, and takes more than half the plan's time. Off while planning, then one collection
+    of the youngest generation, which holds everything the plan allocated (and only that)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect(0)
+        gc.enable()
 
 
 def _run(

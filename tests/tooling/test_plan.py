@@ -201,3 +201,18 @@ def test_platform_outputs_are_what_a_team_stack_needs() -> None:
     outputs = mocks.platform_outputs("acme/mlops-platform/prod", "eu-west-1")
     assert set(outputs) == set(STACK_REFERENCE_OUTPUTS)
     assert outputs["oidcProviderArn"].endswith(outputs["oidcProviderUrl"].removeprefix("https://"))
+
+
+def test_a_plan_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    from tooling.plan import plan_stack
+
+    plan_stack("fraud-dev")
+    assert gc.isenabled() and gc.get_count()[0] < 700  # what the plan left was collected
+    gc.disable()
+    try:
+        plan_stack("fraud-dev")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
