@@ -1,67 +1,228 @@
-"""How fast `mlops plan` and `mlops diff` are, and how plan time grows with a stack's size.
+"""How fast `mlops diff` and `mlops plan` are at platform scale, next to the code before.
 
-The tool a user would otherwise run is `pulumi preview`, which needs a cloud account; offline,
-the honest baseline is the same program under the Pulumi SDK's own mocks with nothing recorded
-(what a hand-written `pulumi.runtime.set_mocks` unit test costs). The ratio is our overhead.
+A generated repository: ``--teams`` teams x dev/prod of realistic variety (the example stacks as
+templates, each team renamed, with one to three endpoints, extra feature views and a second
+pipeline here and there) and the platform stacks, committed. The same stack files go into two
+copies: one with this tree's code, one with the code of ``--baseline`` (a git revision; what the
+ratio compares with). Every figure is wall time of a fresh process from the CLI (imports
+included), one run each:
 
-    .venv/bin/python benchmarks/plan.py            # writes the table to stdout (markdown)
+- a change under `components/` (a comment line): `mlops diff --base HEAD` over every stack, both
+  sides planned, cold (empty plan cache); then with the base side planned before (the cache a
+  CI run restores), the head side changed again;
+- a config change to one stack (an endpoint's max replicas), cold and with the base cached;
+- plan time of one synthetic stack (fraud-dev with N real-time endpoints) at about 1k, 5k and
+  10k resources, beside the same program under the Pulumi SDK's bare mocks (nothing recorded).
+
+    .venv/bin/python benchmarks/plan.py --baseline <commit> --teams 50 --sizes 1000,5000,10000
+    .venv/bin/python benchmarks/plan.py --baseline <commit> --teams 5 --sizes 1000   # small
 """
 
 from __future__ import annotations
 
-import contextvars
+import argparse
 import copy
-import runpy
+import json
+import math
+import os
+import shutil
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from io import BytesIO
 from pathlib import Path
+from typing import Any
 
-import pulumi
 import yaml
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+CODE = ("__main__.py", "Pulumi.yaml", "pyproject.toml", "components", "runtime", "tooling")
+PLATFORM = "platform"
+TEMPLATES = ("fraud", "forecasting", "recommendations")
+CACHE = Path(".mlops") / "plan-cache"
 
-from tooling.diff import diff_stacks  # noqa: E402
-from tooling.mocks import PlatformMocks  # noqa: E402
-from tooling.plan import engine_config, plan_stack  # noqa: E402
-from tooling.project import Workspace  # noqa: E402
+CLI = "import sys; sys.argv[0] = 'mlops'; from tooling.cli import main; main()"
+"""`mlops` with the code of the working folder (a `-c` script puts it first on sys.path)."""
 
-WORKSPACE = Workspace(ROOT)
-STACKS = ROOT / "stacks"
-PROGRAM = ROOT / "__main__.py"
+PLAN_ONE = """
+import json, sys, time
+from pathlib import Path
+from tooling.plan import plan_stack
+plan_stack("fraud-dev")  # imports and first-use costs out of the figure
+start = time.perf_counter()
+plan = plan_stack(Path(sys.argv[1]))
+print(json.dumps({"seconds": time.perf_counter() - start, "resources": len(plan.resources)}))
+"""
 
-REPEAT = 3
+BARE_SDK = """
+import contextvars, json, runpy, sys, time
+from pathlib import Path
+import pulumi, yaml
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+from tooling.mocks import PlatformMocks
+from tooling.plan import engine_config, plan_stack
 
-
-def best(fn: Callable[[], object], repeat: int = REPEAT) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def bare_sdk_mocks(file: Path, stack: str, region: str) -> None:
-    """The same program under the SDK's plain MockMonitor: no recording, no masking, no sorting."""
-
-    def run() -> None:
-        mocks = PlatformMocks(region)
-        pulumi.runtime.set_mocks(mocks, project="mlops", stack=stack, preview=True)
+def bare(file):
+    region = yaml.safe_load(file.read_text())["config"]["aws:region"]
+    def run():
+        pulumi.runtime.set_mocks(PlatformMocks(region), project="mlops", stack="fraud-dev", preview=True)
         pulumi.runtime.set_all_config(*engine_config(file))
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
-
+        _sync_await(run_pulumi_func(lambda: runpy.run_path("__main__.py", run_name="__main__")))
     contextvars.Context().run(run)
+
+plan_stack("fraud-dev")
+bare(Path("stacks/Pulumi.fraud-dev.yaml"))
+start = time.perf_counter()
+bare(Path(sys.argv[1]))
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+"""The same program under the SDK's plain MockMonitor: no recording, no masking, no sorting."""
+
+
+# -- the generated repository -------------------------------------------------------------------
+
+
+def team_stacks(teams: int) -> dict[str, str]:
+    """`Pulumi.<team>-<env>.yaml` -> its text, for ``teams`` teams of varied shapes."""
+    stacks: dict[str, str] = {}
+    for index in range(teams):
+        template = TEMPLATES[index % len(TEMPLATES)]
+        team = f"{template[:5]}{index:02d}"
+        for env in ("dev", "prod"):
+            text = (ROOT / "stacks" / f"Pulumi.{template}-{env}.yaml").read_text()
+            document = yaml.safe_load(text.replace(template, team))
+            _vary(document["config"], index)
+            stacks[f"Pulumi.{team}-{env}.yaml"] = yaml.safe_dump(document, sort_keys=False)
+    return stacks
+
+
+def _vary(config: dict[str, Any], index: int) -> None:
+    """Teams differ: more endpoints, feature views and pipelines here and there."""
+    serving = config.get("mlops:serving") or {}
+    endpoints = serving.get("endpoints") or []
+    if endpoints:
+        for extra in range(index % 3):  # one to three endpoints
+            endpoint = copy.deepcopy(endpoints[0])
+            endpoint.pop("ingress", None)
+            endpoint["name"] = f"{endpoint['name']}-{extra + 2}"
+            endpoints.append(endpoint)
+    store = config.get("mlops:featureStore") or {}
+    views = store.get("featureViews") or []
+    if views and index % 4 == 1:
+        view = copy.deepcopy(views[0])
+        view["name"] = f"{view['name']}_v2"
+        view["source"] = dict(view["source"], path=f"{view['name']}/")
+        views.append(view)
+    training = config.get("mlops:training") or {}
+    pipelines = training.get("pipelines") or []
+    if pipelines and index % 5 == 2:
+        pipeline = copy.deepcopy(pipelines[0])
+        pipeline["name"] = f"{pipeline['name']}-nightly"
+        pipeline["schedule"] = "0 2 * * *"
+        pipeline.pop("continuousTraining", None)
+        pipelines.append(pipeline)
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def export(revision: str, folder: Path) -> Path:
+    """The tree of ``revision`` of this repository, written to ``folder``."""
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=ROOT, check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+def make_repository(folder: Path, code: Path, stacks: dict[str, str]) -> Path:
+    """A git repository with ``code``'s program and tool, the platform project and ``stacks``."""
+    folder.mkdir()
+    for name in (*CODE, PLATFORM):
+        source = code / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, folder / name)
+    (folder / "stacks").mkdir()
+    for name, text in stacks.items():
+        (folder / "stacks" / name).write_text(text)
+    (folder / ".gitignore").write_text("/.mlops/\n__pycache__/\n")
+    _git(folder, "init", "-q", "-b", "main")
+    _git(folder, "add", ".")
+    _git(folder, "-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", "base")
+    return folder
+
+
+# -- measurements -------------------------------------------------------------------------------
+
+
+def mlops(repo: Path, *args: str) -> float:
+    """Seconds `mlops ARGS` takes in ``repo`` with that repository's own code."""
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, "-c", CLI, *args], cwd=repo, capture_output=True)
+    seconds = time.perf_counter() - start
+    if run.returncode not in (0, 2):  # 2: there are changes
+        raise RuntimeError(f"mlops {' '.join(args)} in {repo}:\n{run.stderr.decode()[-3000:]}")
+    return seconds
+
+
+def python(tree: Path, script: str, *args: str) -> dict[str, Any]:
+    run = subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=tree, capture_output=True, text=True
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"in {tree}:\n{run.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(run.stdout.splitlines()[-1])
+    return result
+
+
+@contextmanager
+def edited(file: Path, text: str) -> Iterator[None]:
+    original = file.read_text()
+    file.write_text(text)
+    try:
+        yield
+    finally:
+        file.write_text(original)
+
+
+def diff_scenarios(repo: Path, *, cached: bool, stack: str) -> dict[str, float]:
+    """The diff figures in one repository (``cached``: this code has the plan cache)."""
+    cache = repo / CACHE
+    module = repo / "components" / "serving.py"
+    source = module.read_text()
+    stack_file = repo / "stacks" / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    document["config"]["mlops:serving"]["endpoints"][0]["replicas"]["max"] += 1
+    figures: dict[str, float] = {}
+    diff = ("diff", "--base", "HEAD", "--format", "json")
+    shutil.rmtree(cache, ignore_errors=True)
+    with edited(module, source + "\n# a one-line change\n"):
+        figures["code cold"] = mlops(repo, *diff)
+    if cached:  # the base side is in the cache now; the head side changes again
+        with edited(module, source + "\n# another one-line change\n"):
+            figures["code base cached"] = mlops(repo, *diff)
+    with edited(stack_file, yaml.safe_dump(document, sort_keys=False)):
+        if cached:
+            figures["config base cached"] = mlops(repo, *diff)
+        shutil.rmtree(cache, ignore_errors=True)
+        figures["config cold"] = mlops(repo, *diff)
+    return figures
 
 
 def synthetic_stack(folder: Path, endpoints: int) -> Path:
     """fraud-dev with ``endpoints`` real-time endpoints serving one external model."""
-    document = yaml.safe_load((STACKS / "Pulumi.fraud-dev.yaml").read_text())
+    document = yaml.safe_load((ROOT / "stacks" / "Pulumi.fraud-dev.yaml").read_text())
     config = document["config"]
     template = config["mlops:serving"]["endpoints"][0]
     config["mlops:serving"] = {
@@ -71,48 +232,110 @@ def synthetic_stack(folder: Path, endpoints: int) -> Path:
             for i in range(endpoints)
         ],
     }
-    file = folder / "Pulumi.fraud-dev.yaml"
+    file = folder / f"endpoints-{endpoints}" / "Pulumi.fraud-dev.yaml"
+    file.parent.mkdir(exist_ok=True)
     file.write_text(yaml.safe_dump(document, sort_keys=False))
     return file
 
 
-def main() -> None:
+RESOURCES_PER_ENDPOINT = 13
+"""What each endpoint adds (Deployment, Service, HPA, PDB, identity, alarms, ...): sizes in
+resources are turned into endpoint counts with it; the tables give the real counts."""
+
+
+def growth(sizes: list[int], baseline: Path, now: Path, folder: Path) -> list[str]:
     rows = [
-        "| stack | resources | mlops plan (s) | bare SDK mocks (s) | ratio |",
-        "|---|---:|---:|---:|---:|",
+        "| endpoints | resources | today (s) | now (s) | ratio | bare SDK mocks (s) "
+        "| s per 1,000 resources: today | now | bare SDK |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    plan_stack("fraud-dev", workspace=WORKSPACE)  # warm the imports
-    for file in sorted(STACKS.glob("Pulumi.*.yaml")):
-        stack = file.stem.removeprefix("Pulumi.")
-        region = yaml.safe_load(file.read_text())["config"]["aws:region"]
-        count = len(plan_stack(file, workspace=WORKSPACE).resources)
-        ours = best(lambda file=file: plan_stack(file, workspace=WORKSPACE))
-        bare = best(
-            lambda file=file, stack=stack, region=region: bare_sdk_mocks(file, stack, region)
+    for size in sizes:
+        endpoints = max(1, math.ceil((size - 80) / RESOURCES_PER_ENDPOINT))
+        file = synthetic_stack(folder, endpoints)
+        old = python(baseline, PLAN_ONE, str(file))
+        new = python(now, PLAN_ONE, str(file))
+        bare = python(now, BARE_SDK, str(file))
+        count = new["resources"]
+        per = [s / count * 1000 for s in (old["seconds"], new["seconds"], bare["seconds"])]
+        rows.append(
+            f"| {endpoints} | {count:,} | {old['seconds']:.1f} | {new['seconds']:.1f} "
+            f"| {old['seconds'] / new['seconds']:.2f} | {bare['seconds']:.1f} "
+            f"| {per[0]:.2f} | {per[1]:.2f} | {per[2]:.2f} |"
         )
-        rows.append(f"| {stack} | {count} | {ours:.2f} | {bare:.2f} | {ours / bare:.2f} |")
-    rows += [
+        print(rows[-1], file=sys.stderr, flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default="main", help="git revision to compare with")
+    parser.add_argument("--teams", type=int, default=50, help="teams (each has dev and prod)")
+    parser.add_argument("--sizes", default="1000,5000,10000", help="resources of one stack")
+    parser.add_argument("--skip-diff", action="store_true")
+    options = parser.parse_args()
+    sizes = [int(s) for s in options.sizes.split(",") if s]
+    commit = _git(ROOT, "rev-parse", "--short", options.baseline).strip()
+    load = os.getloadavg()[0]
+    lines = [
+        f"Baseline (today): `{options.baseline}` ({commit}); now: this tree. "
+        f"{os.cpu_count()} cores, load average {load:.1f} at the start.",
         "",
-        "| endpoints | resources | mlops plan (s) | s per 1,000 resources |",
-        "|---:|---:|---:|---:|",
     ]
-    with tempfile.TemporaryDirectory() as folder:
-        for endpoints in (10, 100, 500):
-            file = synthetic_stack(Path(folder), endpoints)
-            count = len(plan_stack(file, workspace=WORKSPACE).resources)
-            seconds = best(
-                lambda file=file: plan_stack(file, workspace=WORKSPACE),
-                repeat=1 if endpoints >= 500 else REPEAT,
-            )
-            rows.append(f"| {endpoints} | {count} | {seconds:.2f} | {seconds / count * 1000:.2f} |")
-    stacks = [f.stem.removeprefix("Pulumi.") for f in sorted(STACKS.glob("Pulumi.*.yaml"))]
-    diff_seconds = best(lambda: diff_stacks("HEAD", stacks, repo=ROOT), repeat=1)
-    rows += [
-        "",
-        f"`mlops diff --base HEAD` over all {len(stacks)} stacks (both sides planned, each in its own "
-        f"process with its own code): {diff_seconds:.1f} s",
-    ]
-    print("\n".join(rows))
+    with tempfile.TemporaryDirectory(prefix="mlops-bench-") as scratch:
+        folder = Path(scratch)
+        baseline_code = export(options.baseline, folder / "baseline-code")
+        if not options.skip_diff:
+            stacks = team_stacks(options.teams)
+            old = make_repository(folder / "today", baseline_code, stacks)
+            new = make_repository(folder / "now", ROOT, stacks)
+            platform = len(list((new / PLATFORM / "stacks").glob("Pulumi.*.yaml")))
+            stack = next(iter(stacks)).removeprefix("Pulumi.").removesuffix(".yaml")
+            today = diff_scenarios(old, cached=False, stack=stack)
+            print(f"today: {today}", file=sys.stderr, flush=True)
+            now = diff_scenarios(new, cached=True, stack=stack)
+            print(f"now: {now}", file=sys.stderr, flush=True)
+            lines += [
+                f"`mlops diff --base HEAD` in a generated repository of {len(stacks)} team "
+                f"stacks and {platform} platform stacks:",
+                "",
+                "| change | today (s) | now (s) | ratio | target (s) |",
+                "|---|---:|---:|---:|---:|",
+                _row(
+                    f"one line under `components/`: all {len(stacks) + platform} stacks, both "
+                    "sides, cold",
+                    today["code cold"],
+                    now["code cold"],
+                    60,
+                ),
+                _row(
+                    "the same, the base side planned before (cached)",
+                    today["code cold"],
+                    now["code base cached"],
+                    30,
+                ),
+                _row(
+                    "a config change to one stack, cold",
+                    today["config cold"],
+                    now["config cold"],
+                    5,
+                ),
+                _row(
+                    "a config change to one stack, the base side cached",
+                    today["config cold"],
+                    now["config base cached"],
+                    5,
+                ),
+                "",
+                "Today's code has no cache: its figure for a cached base is its cold one.",
+                "",
+            ]
+        if sizes:
+            lines += growth(sizes, baseline_code, ROOT, folder)
+    print("\n".join(lines))
+
+
+def _row(what: str, today: float, now: float, target: float) -> str:
+    return f"| {what} | {today:.1f} | {now:.1f} | {today / now:.1f}x | < {target} |"
 
 
 if __name__ == "__main__":
