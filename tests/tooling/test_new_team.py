@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from components.config import ConfigError, load_stack_file
 from tooling.cli import app
@@ -138,29 +138,22 @@ def test_new_team_blames_its_arguments_not_a_file_it_never_wrote(
     assert list(stack_dir.iterdir()) == []
 
 
+def _new_team_beside(stack_dir: Path, platform_regions: dict[str, str], *args: str) -> Result:
+    """`mlops new-team search ARGS` in a repository whose platform stacks are in these regions."""
+    platform_stacks = stack_dir.parent / "platform" / "stacks"
+    platform_stacks.mkdir(parents=True)
+    for stack, region in platform_regions.items():
+        (platform_stacks / f"Pulumi.{stack}.yaml").write_text(f"config:\n  aws:region: {region}\n")
+    return runner.invoke(app, ["new-team", "search", *args, "--stacks-dir", str(stack_dir)])
+
+
 def test_new_team_warns_about_a_platform_stack_missing_or_in_another_region(
     stack_dir: Path,
 ) -> None:
-    platform_stacks = stack_dir.parent / "platform" / "stacks"
-    platform_stacks.mkdir(parents=True)
-    (platform_stacks / "Pulumi.dev.yaml").write_text("config:\n  aws:region: eu-west-1\n")
-
-    result = runner.invoke(
-        app,
-        [
-            "new-team",
-            "search",
-            "--env",
-            "dev",
-            "--env",
-            "prod",
-            "--region",
-            "us-east-1",
-            "--key-admin",
-            ADMIN,
-            "--stacks-dir",
-            str(stack_dir),
-        ],
+    result = _new_team_beside(
+        stack_dir,
+        {"dev": "eu-west-1"},
+        *("--env", "dev", "--env", "prod", "--region", "us-east-1", "--key-admin", ADMIN),
     )
 
     # Written all the same (the platform stack may come next), with what to do about it.
@@ -176,22 +169,10 @@ def test_new_team_warns_about_a_platform_stack_missing_or_in_another_region(
 def test_new_team_on_an_existing_platform_stack_of_its_region_warns_nothing(
     stack_dir: Path,
 ) -> None:
-    platform_stacks = stack_dir.parent / "platform" / "stacks"
-    platform_stacks.mkdir(parents=True)
-    (platform_stacks / "Pulumi.us-dev.yaml").write_text("config:\n  aws:region: us-east-1\n")
-
-    result = runner.invoke(
-        app,
-        [
-            "new-team",
-            "search",
-            "--region",
-            "us-east-1",
-            "--platform",
-            "acme/mlops-platform/us-{env}",
-            "--stacks-dir",
-            str(stack_dir),
-        ],
+    result = _new_team_beside(
+        stack_dir,
+        {"us-dev": "us-east-1"},
+        *("--region", "us-east-1", "--platform", "acme/mlops-platform/us-{env}"),
     )
 
     assert result.exit_code == 0, result.output
