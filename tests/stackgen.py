@@ -133,6 +133,7 @@ def generated_config(
     }
     if prod:
         config["mlops:image"] = "registry.example/gen/runtime@sha256:" + "ab" * 32
+        config["mlops:keyAdministrators"] = ["arn:aws:iam::123456789012:role/mlops-deploy"]
         # Prod endpoints with an ingress admit only the load balancer's subnets (#14).
         config["mlops:network"] = {
             "loadBalancerSubnetCidrs": ["10.30.96.0/24", "10.30.97.0/24", "10.30.98.0/24"]

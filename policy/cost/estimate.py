@@ -190,6 +190,7 @@ NO_CHARGE_TYPES = frozenset(
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
         "aws:ec2/tag:Tag",
         "aws:kms/alias:Alias",
+        "aws:kms/keyPolicy:KeyPolicy",
         "aws:ecr/lifecyclePolicy:LifecyclePolicy",
         "aws:ecr/repositoryPolicy:RepositoryPolicy",
         "aws:rds/parameterGroup:ParameterGroup",

@@ -214,23 +214,23 @@ def test_every_example_stack_writes_documents_aws_accepts(example_stack: str) ->
 def test_a_key_policy_broken_in_component_code_stops_the_plan(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The alert topic's key policy without its administering statement: KMS would refuse it."""
-    import components.monitoring.notifications as notifications
+    """The team's key policies without their administering statement: KMS would refuse them."""
+    import components.storage as storage
 
-    original = notifications.topic_key_policy
+    original = storage.key_policy
 
-    def without_administration(*args: Any) -> dict[str, Any]:
-        policy: dict[str, Any] = original(*args)
-        kept = [s for s in policy["Statement"] if s.get("Action") != "kms:*"]
+    def without_administration(**kwargs: Any) -> dict[str, Any]:
+        policy: dict[str, Any] = original(**kwargs)
+        kept = [s for s in policy["Statement"] if s.get("Sid") != "KeyAdministrators"]
         return {**policy, "Statement": kept}
 
-    monkeypatch.setattr(notifications, "topic_key_policy", without_administration)
+    monkeypatch.setattr(storage, "key_policy", without_administration)
 
     with pytest.raises(PlanError) as caught:
         plan_stack("fraud-prod", workspace=WORKSPACE)
 
     assert any(
-        "aws:kms/key:Key monitoring-key: policy: should be a key policy that lets a principal"
-        in str(issue)
+        "aws:kms/keyPolicy:KeyPolicy monitoring-key-access-policy: policy: should be a key policy "
+        "that lets a principal" in str(issue)
         for issue in caught.value.issues
     ), [str(issue) for issue in caught.value.issues]

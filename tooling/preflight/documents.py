@@ -30,12 +30,15 @@ DOCUMENTS: dict[str, list[tuple[str, str]]] = {
     "aws:iam/role:Role": [("assumeRolePolicy", TRUST), ("inlinePolicies[].policy", IDENTITY)],
     "aws:s3/bucketPolicy:BucketPolicy": [("policy", RESOURCE)],
     "aws:kms/key:Key": [("policy", RESOURCE)],
+    "aws:kms/keyPolicy:KeyPolicy": [("policy", RESOURCE)],
     "aws:sns/topic:Topic": [("policy", RESOURCE)],
     "aws:sns/topicPolicy:TopicPolicy": [("policy", RESOURCE)],
     "aws:ecr/repositoryPolicy:RepositoryPolicy": [("policy", RESOURCE)],
     "aws:secretsmanager/secretPolicy:SecretPolicy": [("policy", RESOURCE)],
 }
 """Per resource type, where its policy documents are and what kind each is."""
+KEY_POLICY_TYPES = ("aws:kms/key:Key", "aws:kms/keyPolicy:KeyPolicy")
+"""A key's policy on the key itself, or set apart once the principals it names exist."""
 
 MANAGED_POLICY_MAX = 6_144
 """Characters of a managed policy, whitespace not counted (IAM quota)."""
@@ -87,7 +90,7 @@ def document_findings(resources: Sequence[Planned]) -> Iterator[Finding]:
                 if kind == IDENTITY and resource.type == "aws:iam/rolePolicy:RolePolicy":
                     role = str(resource.inputs.get("role"))
                     role_inline[role] = role_inline.get(role, 0) + _size(text)
-        if resource.type == "aws:kms/key:Key":
+        if resource.type in KEY_POLICY_TYPES:
             yield from _lockout(resource)
         if resource.type == "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
             yield from _lifecycle(resource)
@@ -173,6 +176,7 @@ def _size_problems(text: str, kind: str, type_: str) -> Iterator[tuple[str, Any,
         ),
         "aws:s3/bucketPolicy:BucketPolicy": (len(text), BUCKET_POLICY_MAX, "a bucket policy"),
         "aws:kms/key:Key": (len(text), KEY_POLICY_MAX, "a key policy"),
+        "aws:kms/keyPolicy:KeyPolicy": (len(text), KEY_POLICY_MAX, "a key policy"),
     }
     size, limit, what = limits.get(kind if kind == TRUST else type_, (0, 1, ""))
     if size > limit:

@@ -149,7 +149,7 @@ def test_unknown_keys_and_missing_ones_are_named() -> None:
     config["platform:cluster"]["kubernetesVersoin"] = "1.33"
 
     assert problems(config, "dev") == [
-        "stacks/Pulumi.prod.yaml: platform:netwrok: should be a known key (platform:environment, platform:network, platform:cluster, platform:addons, platform:systemNodes, platform:services, platform:tags); did you mean platform:network?",
+        "stacks/Pulumi.prod.yaml: platform:netwrok: should be a known key (platform:environment, platform:network, platform:cluster, platform:addons, platform:systemNodes, platform:services, platform:tags, platform:budget, platform:usage); did you mean platform:network?",
         "stacks/Pulumi.prod.yaml: platform:addons: should be set",
         "stacks/Pulumi.prod.yaml: platform:cluster.kubernetesVersoin: should be a known key (access, deletionProtection, endpoint, kubernetesVersion, logRetentionDays, logTypes, name, serviceCidr); did you mean 'kubernetesVersion'? (got '1.33')",
     ]
