@@ -45,6 +45,16 @@ TeamNetwork(
 
 # --- data plane: feature store and model registry (components/featurestore.py, registry.py) ---
 data_key = DataKey("data-key", team=team) if config.feature_store.customer_managed_key else None
+
+# --- runtime image (components/image.py): every workload below runs `mlops:image`, or else
+# the stack's own repository's `:dev`, never a public registry's ---
+image_repository = RuntimeRepository(
+    "image", team=team, kms_key_arn=data_key.arn if data_key else None
+)
+team = Team.of(config, loaded.region, default_image=image_repository.default_image)
+pulumi.export("imageRepository", image_repository.repository_url)
+pulumi.export("image", team.image)
+
 registry = ModelRegistry(
     "registry",
     ModelRegistryArgs(
@@ -142,12 +152,6 @@ monitoring = Monitoring(
 pulumi.export("alertTopicArn", monitoring.topic_arn)
 pulumi.export("dashboardName", monitoring.dashboard_name)
 
-# --- runtime image (components/image.py): every workload above runs `mlops:image` ---
-image_repository = RuntimeRepository(
-    "image", team=team, kms_key_arn=data_key.arn if data_key else None
-)
-pulumi.export("imageRepository", image_repository.repository_url)
-pulumi.export("image", team.image)
 
 # --- who may use the data, and who did (components/storage.py) ---
 if data_key is not None:

@@ -70,7 +70,9 @@ def credentials_env() -> list[k8s.core.v1.EnvVarArgs]:
     return [k8s.core.v1.EnvVarArgs(name="PGPASSFILE", value=PGPASS_FILE)]
 
 
-def credentials_sidecar(access: DatabaseAccess, image: str) -> k8s.core.v1.ContainerArgs:
+def credentials_sidecar(
+    access: DatabaseAccess, image: pulumi.Input[str]
+) -> k8s.core.v1.ContainerArgs:
     """A native sidecar (init container, restartPolicy Always) that keeps PGPASSFILE current.
 
     The pod's main containers start once the file exists (startup probe), so they never race it.
@@ -119,7 +121,7 @@ class DatabaseLogin:
         return [self.sidecar] if self.sidecar is not None else None
 
 
-def database_login(access: DatabaseAccess | None, image: str) -> DatabaseLogin:
+def database_login(access: DatabaseAccess | None, image: pulumi.Input[str]) -> DatabaseLogin:
     """The env, mount, memory-backed volume and credentials sidecar of a pod that uses ``access``."""
     if access is None:
         return DatabaseLogin()

@@ -21,6 +21,9 @@ KEEP_IMAGES = 30
 UNTAGGED_DAYS = 14
 """Untagged images (layers of superseded multi-arch pushes, failed pushes) go after this."""
 REPOSITORY_SUFFIX = "runtime"
+DEFAULT_IMAGE_TAG = "dev"
+"""The tag `mlops image build --push` gives an image it pushes (tooling.image.DEFAULT_TAG's):
+what a stack without `mlops:image` runs, from its own repository (prod must pin a digest)."""
 
 
 def repository_name(team: Team) -> str:
@@ -67,6 +70,8 @@ class RuntimeRepository(pulumi.ComponentResource):
     """`<account>.dkr.ecr.<region>.amazonaws.com/<team>-<env>/runtime` (push here, pin by digest)."""
     repository_arn: pulumi.Output[str]
     """ARN of the repository (scope push permissions of the deploy role to it)."""
+    default_image: pulumi.Output[str]
+    """`<repository>:dev`: what the workloads run when `mlops:image` is not set."""
 
     def __init__(
         self,
@@ -104,6 +109,9 @@ class RuntimeRepository(pulumi.ComponentResource):
         )
         self.repository_url = repository.repository_url
         self.repository_arn = repository.arn
+        self.default_image = repository.repository_url.apply(
+            lambda url: f"{url}:{DEFAULT_IMAGE_TAG}"
+        )
         self.register_outputs(
             {"repositoryUrl": self.repository_url, "repositoryArn": self.repository_arn}
         )

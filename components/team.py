@@ -20,12 +20,16 @@ class Team:
     name: str
     environment: Environment
     region: str
-    image: str
+    image: pulumi.Input[str]
+    """The runtime image every workload runs (`mlops:image`, or the stack's repository's)."""
     extra_tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, config: StackConfig, region: str) -> Team:
-        return cls(config.team, config.environment, region, config.image, dict(config.tags))
+    def of(cls, config: StackConfig, region: str, default_image: pulumi.Input[str] = "") -> Team:
+        """The team of ``config``, running `mlops:image` or else ``default_image`` (the stack's
+        own repository's; empty for the components built before it, which run nothing)."""
+        image = config.image or default_image
+        return cls(config.team, config.environment, region, image, dict(config.tags))
 
     @property
     def prod(self) -> bool:

@@ -92,7 +92,7 @@ def scratch_volume() -> tuple[k8s.core.v1.VolumeArgs, k8s.core.v1.VolumeMountArg
 def runtime_container(
     name: str,
     *,
-    image: str,
+    image: pulumi.Input[str],
     args: Sequence[pulumi.Input[str]],
     env_vars: Sequence[k8s.core.v1.EnvVarArgs],
     spec: ContainerResources,

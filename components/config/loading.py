@@ -213,6 +213,7 @@ def parse_stack_config(
     concerns = rules.Concerns(
         stack=stack, **{k: v for k, v in values.items() if k in rules.Concerns.__dataclass_fields__}
     )
+    concerns.image_given = f"{NAMESPACE}:image" in raw
     if f"{NAMESPACE}:keyAdministrators" not in raw:
         concerns.key_administrators = []  # left out: the default, which prod refuses
     issues += [

@@ -52,6 +52,8 @@ class Concerns:
     stack: str | None = None
     """The stack name from the file name, when known."""
     image: str | None = None
+    image_given: bool = True
+    """False when `mlops:image` is left out (dev then runs the stack's own repository's `:dev`)."""
     key_administrators: list[str] | None = None
 
     @property
@@ -499,6 +501,14 @@ PLACEHOLDER_DIGEST = "@sha256:" + "0" * 64
 
 @rule
 def image_is_pinned(c: Concerns) -> Iterator[Problem]:
+    if c.prod and not c.image_given:
+        yield Problem(
+            "mlops:image",
+            NOT_SET,
+            "set in prod, to the stack's repository pinned by digest, <repository>@sha256:<64 hex "
+            "digits> (`mlops image build --push <repository>` prints it; <repository>: the stack "
+            "output imageRepository)",
+        )
     if c.image is None:
         return
     if c.image.endswith(PLACEHOLDER_DIGEST):

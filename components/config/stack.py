@@ -18,7 +18,6 @@ from components.config.training import TrainingConfig
 
 NAMESPACE = "mlops"
 TEAM_PATTERN = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
-DEFAULT_IMAGE = "mlops-stack/runtime:0.1.0"
 IMAGE_REFERENCE = r"^[^\s]+$"
 
 
@@ -46,10 +45,11 @@ class StackConfig(ConfigModel):
     """What the stack may cost a month; the policy pack fails a change whose estimate can pass it."""
     usage: Usage = Usage()
     """Usage the cost estimate assumes (`mlops cost`); defaults per environment."""
-    image: Annotated[str, Field(min_length=3, max_length=512, pattern=IMAGE_REFERENCE)] = (
-        DEFAULT_IMAGE
+    image: Annotated[str, Field(min_length=3, max_length=512, pattern=IMAGE_REFERENCE)] | None = (
+        None
     )
-    """Runtime container image for every workload (`repo@sha256:...` in prod)."""
+    """Runtime container image for every workload. Default: the stack's own ECR repository,
+    `<repository>:dev` (what `mlops image build --push` pushes); prod: `<repository>@sha256:...`."""
 
     @property
     def stack_name(self) -> str:

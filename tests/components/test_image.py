@@ -10,7 +10,7 @@ import pytest
 
 from components.config import ConfigError, parse_stack_config
 from components.config.rules import IMAGE_BY_DIGEST
-from components.image import KEEP_IMAGES, lifecycle_policy, repository_name
+from components.image import DEFAULT_IMAGE_TAG, KEEP_IMAGES, lifecycle_policy, repository_name
 from components.team import Team
 from tests.components._data_plane_helpers import data_key, stack_config
 from tests.conftest import EXAMPLE_STACKS, planned
@@ -33,6 +33,13 @@ DIGEST = "sha256:" + "ab" * 32
 def test_repository_is_per_stack() -> None:
     team = Team.of(stack_config("fraud-prod"), "eu-west-1")
     assert repository_name(team) == "fraud-prod/runtime"
+
+
+def test_the_default_image_is_what_mlops_image_pushes() -> None:
+    """`mlops image build --push <repository>` pushes the local tag's tag: the default's."""
+    from tooling.image import DEFAULT_TAG
+
+    assert DEFAULT_TAG.rsplit(":", 1)[1] == DEFAULT_IMAGE_TAG
 
 
 def test_lifecycle_keeps_the_last_images_and_drops_untagged_ones_first() -> None:
@@ -83,6 +90,11 @@ PINNED = (
     "mlops:image: should be pinned by digest in prod, <repository>@sha256:<64 hex digits> "
     "(`mlops image build --push <repository>` prints it): a tag can be moved to another image"
 )
+UNSET = (
+    "mlops:image: should be set in prod, to the stack's repository pinned by digest, "
+    "<repository>@sha256:<64 hex digits> (`mlops image build --push <repository>` prints it; "
+    "<repository>: the stack output imageRepository)"
+)
 MALFORMED = (
     "mlops:image: should be <repository>@sha256:<64 lower-case hex digits> "
     "(a digest as the registry prints it)"
@@ -99,7 +111,7 @@ MALFORMED = (
         pytest.param(
             "prod", f"registry.example/ads/runtime:1.2@{DIGEST}", [], id="prod-tag-and-digest"
         ),
-        pytest.param("prod", None, [PINNED], id="prod-default-tag"),
+        pytest.param("prod", None, [UNSET], id="prod-default-image"),
         pytest.param("prod", "registry.example/ads/runtime:1.2.3", [PINNED], id="prod-tag"),
         pytest.param("staging", "registry.example/ads/runtime:1.2.3", [], id="staging-tag"),
         pytest.param("prod", "registry.example/ads/runtime@sha256:abc", [MALFORMED], id="short"),
@@ -133,6 +145,10 @@ def _pod_specs(resource_type: str, manifest: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_container_of_every_workload_runs_the_configured_image(example_stack: str) -> None:
     plan, image = planned(example_stack), stack_config(example_stack).image
+    (repository,) = plan.of_type(REPOSITORY)
+    if image is None:
+        # Not set: the stack's own repository, never a public registry's unqualified name.
+        image = f"{repository.outputs['repositoryUrl']}:{DEFAULT_IMAGE_TAG}"
     seen = 0
     for resource in plan.resources:
         if resource.type not in WORKLOADS:

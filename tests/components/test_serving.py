@@ -245,7 +245,7 @@ def test_realtime_deployment(example_stack: str) -> None:
         for constraint in pod["topologySpreadConstraints"]:
             assert constraint["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
         (container,) = pod["containers"]
-        assert container["image"] == config.image
+        assert container["image"] == plan.outputs["image"]  # mlops:image or the repository's :dev
         assert container["args"] == ["serve"]
         assert container["ports"] == [{"name": "http", "containerPort": HTTP_PORT}]
         assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}

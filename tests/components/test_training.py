@@ -452,7 +452,7 @@ def test_one_cronjob_per_pipeline(example_stack: str) -> None:
         assert ("mlops.dev/node-pool", pool_id, "NoSchedule") in tolerated
         assert_hardened(pod)
         (container,) = pod["containers"]
-        assert container["image"] == config.image
+        assert container["image"] == plan.outputs["image"]  # mlops:image or the repository's :dev
         # A continuously trained pipeline's job checks whether a retrain is due.
         due = ["--if-due"] if pipeline.continuous_training else []
         assert container["args"] == ["train", "--pipeline", pipeline.name, *due]
