@@ -133,6 +133,7 @@ def generated_config(
     }
     if prod:
         config["mlops:image"] = "registry.example/gen/runtime@sha256:" + "ab" * 32
+        # Prod's KMS keys need named administrators (#14).
         config["mlops:keyAdministrators"] = ["arn:aws:iam::123456789012:role/mlops-deploy"]
         # Prod endpoints with an ingress admit only the load balancer's subnets (#14).
         config["mlops:network"] = {
