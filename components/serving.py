@@ -6,6 +6,7 @@ extra Kubernetes objects: the serving process splits traffic between registry al
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import naming, workload
-from components.config.serving import BatchEndpoint, Ingress, RealtimeEndpoint
+from components.config.serving import BatchEndpoint, Ingress, OidcAuthentication, RealtimeEndpoint
 from components.database import database_login, login_secret
 from components.iam import (
     WorkloadIdentity,
@@ -133,16 +134,49 @@ def batch_policy(
     )
 
 
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+"""TLS 1.3 and 1.2 with forward-secret ciphers only (the AWS-recommended modern policy)."""
+
+
 def ingress_annotations(ingress: Ingress, tags: dict[str, str]) -> dict[str, str]:
-    """AWS Load Balancer Controller settings: internal unless asked, straight to the pods."""
+    """AWS Load Balancer Controller settings: internal unless public, HTTPS only (HTTP answers
+    with a redirect), a modern TLS policy, straight to the pods; with an authenticator, the ALB
+    signs users in before any request reaches them."""
     if ingress.class_name != ALB_CLASS:
         return {}
-    return {
-        "alb.ingress.kubernetes.io/scheme": "internal" if ingress.internal else "internet-facing",
+    annotations = {
+        "alb.ingress.kubernetes.io/scheme": "internet-facing" if ingress.public else "internal",
         "alb.ingress.kubernetes.io/target-type": "ip",
         "alb.ingress.kubernetes.io/healthcheck-path": READY_PATH,
+        "alb.ingress.kubernetes.io/listen-ports": json.dumps([{"HTTP": 80}, {"HTTPS": 443}]),
+        "alb.ingress.kubernetes.io/ssl-redirect": "443",
+        "alb.ingress.kubernetes.io/certificate-arn": ingress.certificate_arn,
+        "alb.ingress.kubernetes.io/ssl-policy": TLS_POLICY,
         "alb.ingress.kubernetes.io/tags": ",".join(f"{k}={v}" for k, v in sorted(tags.items())),
     }
+    auth = ingress.authentication
+    if auth is not None:
+        annotations["alb.ingress.kubernetes.io/auth-type"] = auth.kind
+        annotations["alb.ingress.kubernetes.io/auth-on-unauthenticated-request"] = "authenticate"
+        if isinstance(auth, OidcAuthentication):
+            annotations["alb.ingress.kubernetes.io/auth-idp-oidc"] = json.dumps(
+                {
+                    "issuer": auth.issuer,
+                    "authorizationEndpoint": auth.authorization_endpoint,
+                    "tokenEndpoint": auth.token_endpoint,
+                    "userInfoEndpoint": auth.user_info_endpoint,
+                    "secretName": auth.secret_name,
+                }
+            )
+        else:
+            annotations["alb.ingress.kubernetes.io/auth-idp-cognito"] = json.dumps(
+                {
+                    "userPoolARN": auth.user_pool_arn,
+                    "userPoolClientID": auth.user_pool_client_id,
+                    "userPoolDomain": auth.user_pool_domain,
+                }
+            )
+    return annotations
 
 
 def spread(endpoint: str, *, prod: bool) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
@@ -396,7 +430,7 @@ class ServingEndpoint(pulumi.ComponentResource):
         self, name: str, args: ServingEndpointArgs, ingress: Ingress, labels: dict[str, str]
     ) -> None:
         endpoint = args.endpoint.name
-        # Reachable from outside the cluster (inside the VPC unless `internal: false`).
+        # Reachable from outside the cluster over HTTPS (inside the VPC unless `public: true`).
         k8s.networking.v1.Ingress(
             f"{name}-ingress",
             metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -99,7 +99,11 @@ def generated_config(
         elif e % 3 == 2:
             endpoint["shadow"] = True
         if e == 0:
-            endpoint["ingress"] = {"host": f"scorer-{e}.{team}.ml.example.internal"}
+            endpoint["ingress"] = {
+                "host": f"scorer-{e}.{team}.ml.example.internal",
+                "certificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/"
+                "5f0c2b8e-8d3a-4c51-9f0e-2b7d6a1c4e93",
+            }
         endpoints.append(endpoint)
     for b in range(batch):
         endpoints.append(

@@ -27,7 +27,13 @@ from components.config.cluster import (
 )
 from components.config.network import NAMESPACE_NAME
 from components.config.registry import ENGINE_VERSION, INSTANCE_CLASS
-from components.config.serving import HOST_NAME, INGRESS_CLASS
+from components.config.serving import (
+    ACM_CERTIFICATE_ARN,
+    COGNITO_USER_POOL_ARN,
+    HOST_NAME,
+    HTTPS_URL,
+    INGRESS_CLASS,
+)
 from components.config.stack import IMAGE_REFERENCE, NAMESPACE, TEAM_PATTERN, StackConfig
 from components.config.training import INSTANCE_TYPE
 from runtime.spec import DNS_LABEL, DURATION, FEATURE_REF, IDENTIFIER, RELATIVE_PATH, SNAKE_NAME
@@ -489,6 +495,11 @@ PATTERN_HELP = {
     ENGINE_VERSION: "a PostgreSQL major version from 13, or major.minor, e.g. '16' or '16.4'",
     HOST_NAME: "a lower-case DNS host name, e.g. 'fraud-scorer.ml.acme.internal'",
     INGRESS_CLASS: "an IngressClass name, e.g. 'alb'",
+    ACM_CERTIFICATE_ARN: "an ACM certificate ARN, "
+    "e.g. 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789'",
+    HTTPS_URL: "an https:// URL, e.g. 'https://login.acme.example/oauth2/token'",
+    COGNITO_USER_POOL_ARN: "a Cognito user pool ARN, "
+    "e.g. 'arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123'",
     PRINCIPAL_ARN: "one IAM role or user ARN, e.g. 'arn:aws:iam::123456789012:role/mlops-deploy'",
     NAMESPACE_NAME: "a Kubernetes namespace name: lower-case letters, digits and '-', "
     "e.g. 'monitoring'",

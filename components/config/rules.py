@@ -472,6 +472,22 @@ def prod_keys_have_administrators(c: Concerns) -> Iterator[Problem]:
 
 
 @rule
+def prod_public_endpoints_authenticate(c: Concerns) -> Iterator[Problem]:
+    """An internet-facing endpoint in prod answers only requests the ALB has authenticated."""
+    if not (c.prod and c.serving):
+        return
+    for i, e in enumerate(c.serving.endpoints):
+        ingress = e.ingress if isinstance(e, RealtimeEndpoint) else None
+        if ingress is not None and ingress.public and ingress.authentication is None:
+            yield Problem(
+                f"mlops:serving.endpoints[{i}].ingress.authentication",
+                NOT_SET,
+                "an authenticator for a public endpoint in prod, {kind: oidc, ...} or "
+                "{kind: cognito, ...} (or public: false: an internal load balancer)",
+            )
+
+
+@rule
 def prod_load_balancer_subnets_are_named(c: Concerns) -> Iterator[Problem]:
     """The VPC-wide default would let any pod of the VPC past the endpoint's NetworkPolicy."""
     if not (c.prod and c.serving and c.network) or c.network.load_balancer_subnet_cidrs:

@@ -24,11 +24,45 @@ class Replicas(ConfigModel):
     max: Annotated[StrictInt, Field(ge=1, le=500)] = 3
 
 
+ACM_CERTIFICATE_ARN = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$"
+HTTPS_URL = r"^https://[^\s]+$"
+COGNITO_USER_POOL_ARN = r"^arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/.+$"
+
+
+class OidcAuthentication(ConfigModel):
+    """The ALB authenticates every request with an OpenID Connect provider first."""
+
+    kind: Literal["oidc"]
+    issuer: Annotated[str, Field(pattern=HTTPS_URL)]
+    authorization_endpoint: Annotated[str, Field(pattern=HTTPS_URL)]
+    token_endpoint: Annotated[str, Field(pattern=HTTPS_URL)]
+    user_info_endpoint: Annotated[str, Field(pattern=HTTPS_URL)]
+    secret_name: Annotated[str, Field(pattern=INGRESS_CLASS, max_length=253)]
+    """Kubernetes Secret (in the team namespace) with clientID and clientSecret."""
+
+
+class CognitoAuthentication(ConfigModel):
+    """The ALB authenticates every request with a Cognito user pool first."""
+
+    kind: Literal["cognito"]
+    user_pool_arn: Annotated[str, Field(pattern=COGNITO_USER_POOL_ARN)]
+    user_pool_client_id: Annotated[str, Field(min_length=1, max_length=128)]
+    user_pool_domain: Annotated[str, Field(min_length=1, max_length=63)]
+
+
+Authentication = Annotated[OidcAuthentication | CognitoAuthentication, Field(discriminator="kind")]
+
+
 class Ingress(ConfigModel):
     host: Annotated[str, Field(pattern=HOST_NAME, max_length=253)]
     class_name: Annotated[str, Field(pattern=INGRESS_CLASS)] = "alb"
-    internal: bool = True
-    """Reachable only inside the VPC (an internal load balancer)."""
+    certificate_arn: Annotated[str, Field(pattern=ACM_CERTIFICATE_ARN)]
+    """ACM certificate for `host`: the load balancer serves HTTPS only (HTTP redirects to it)."""
+    public: bool = False
+    """Internet-facing; off: an internal load balancer, reachable only inside the VPC."""
+    authentication: Authentication | None = None
+    """Who may call it: the ALB signs users in (OIDC or Cognito) before any request reaches the
+    pods. Required for a public endpoint in prod."""
 
 
 class RealtimeEndpoint(EndpointSpec, ConfigModel):

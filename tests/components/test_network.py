@@ -205,7 +205,11 @@ config:
   mlops:serving:
     externalModels: [fraud-model]
     endpoints:
-      - {name: scorer, model: fraud-model, ingress: {host: scorer.example.com}}
+      - name: scorer
+        model: fraud-model
+        ingress:
+          host: scorer.example.com
+          certificateArn: arn:aws:acm:eu-west-1:123456789012:certificate/5f0c2b8e-8d3a-4c51-9f0e-2b7d6a1c4e93
 """
 
 

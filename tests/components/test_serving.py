@@ -14,6 +14,7 @@ from components import naming
 from components.config.serving import BatchEndpoint, Ingress, RealtimeEndpoint
 from components.serving import (
     HTTP_PORT,
+    TLS_POLICY,
     batch_policy,
     endpoint_spec,
     ingress_annotations,
@@ -39,13 +40,14 @@ from tests.conftest import STACKS
 from tooling.manifests import is_kubernetes_object, schema_errors
 from tooling.plan import Plan
 
+CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/5f0c2b8e-8d3a-4c51-9f0e-2b7d6a1c4e93"
 REALTIME = RealtimeEndpoint.model_validate(
     {
         "name": "scorer",
         "model": "fraud-model",
         "replicas": {"min": 3, "max": 12},
         "canary": {"weight": 10},
-        "ingress": {"host": "scorer.ml.acme.internal"},
+        "ingress": {"host": "scorer.ml.acme.internal", "certificateArn": CERTIFICATE},
     }
 )
 BATCH = BatchEndpoint.model_validate(
@@ -167,11 +169,27 @@ def test_a_sql_feast_registry_adds_only_the_login_to_an_endpoint_policy(
     }
 
 
+OIDC = {
+    "kind": "oidc",
+    "issuer": "https://login.acme.example",
+    "authorizationEndpoint": "https://login.acme.example/authorize",
+    "tokenEndpoint": "https://login.acme.example/token",
+    "userInfoEndpoint": "https://login.acme.example/userinfo",
+    "secretName": "scorer-oidc",
+}
+
+
+def _ingress(**fields: Any) -> Ingress:
+    return Ingress.model_validate(
+        {"host": "a.example.com", "certificateArn": CERTIFICATE, **fields}
+    )
+
+
 @pytest.mark.parametrize(
     ("ingress", "scheme"),
     [
-        pytest.param(Ingress(host="a.example.com"), "internal", id="internal by default"),
-        pytest.param(Ingress(host="a.example.com", internal=False), "internet-facing", id="public"),
+        pytest.param(_ingress(), "internal", id="internal by default"),
+        pytest.param(_ingress(public=True), "internet-facing", id="public"),
     ],
 )
 def test_alb_ingress_annotations(ingress: Ingress, scheme: str) -> None:
@@ -179,10 +197,44 @@ def test_alb_ingress_annotations(ingress: Ingress, scheme: str) -> None:
     assert annotations["alb.ingress.kubernetes.io/scheme"] == scheme
     assert annotations["alb.ingress.kubernetes.io/target-type"] == "ip"
     assert annotations["alb.ingress.kubernetes.io/tags"] == "environment=prod,team=fraud"
+    # HTTPS only: HTTP answers with a redirect, a modern TLS policy, the configured certificate.
+    assert json.loads(annotations["alb.ingress.kubernetes.io/listen-ports"]) == [
+        {"HTTP": 80},
+        {"HTTPS": 443},
+    ]
+    assert annotations["alb.ingress.kubernetes.io/ssl-redirect"] == "443"
+    assert annotations["alb.ingress.kubernetes.io/certificate-arn"] == CERTIFICATE
+    assert annotations["alb.ingress.kubernetes.io/ssl-policy"] == TLS_POLICY
+    assert "alb.ingress.kubernetes.io/auth-type" not in annotations
+
+
+def test_an_authenticator_signs_users_in_at_the_load_balancer() -> None:
+    oidc = ingress_annotations(_ingress(public=True, authentication=OIDC), {})
+    assert oidc["alb.ingress.kubernetes.io/auth-type"] == "oidc"
+    assert oidc["alb.ingress.kubernetes.io/auth-on-unauthenticated-request"] == "authenticate"
+    assert json.loads(oidc["alb.ingress.kubernetes.io/auth-idp-oidc"]) == {
+        "issuer": "https://login.acme.example",
+        "authorizationEndpoint": "https://login.acme.example/authorize",
+        "tokenEndpoint": "https://login.acme.example/token",
+        "userInfoEndpoint": "https://login.acme.example/userinfo",
+        "secretName": "scorer-oidc",
+    }
+    cognito = {
+        "kind": "cognito",
+        "userPoolArn": "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC",
+        "userPoolClientId": "client",
+        "userPoolDomain": "acme-login",
+    }
+    annotations = ingress_annotations(_ingress(public=True, authentication=cognito), {})
+    assert json.loads(annotations["alb.ingress.kubernetes.io/auth-idp-cognito"]) == {
+        "userPoolARN": cognito["userPoolArn"],
+        "userPoolClientID": "client",
+        "userPoolDomain": "acme-login",
+    }
 
 
 def test_other_ingress_classes_get_no_alb_annotations() -> None:
-    assert ingress_annotations(Ingress(host="a.example.com", class_name="nginx"), {}) == {}
+    assert ingress_annotations(_ingress(class_name="nginx"), {}) == {}
 
 
 def test_spread_is_strict_across_zones_only_in_prod() -> None:

@@ -413,3 +413,68 @@ def test_a_real_stack_whose_server_may_write_models_is_caught() -> None:
     document["Statement"].append(write("Upload", "arn:aws:s3:::*"))
     server.outputs["policy"] = server.inputs["policy"] = json.dumps(document)
     assert {v.rule for v in check_plan(plan)} == {"model-artifacts-one-writer"}
+
+
+# --- ingress: TLS only, authenticated when public in prod ----------------------------------------
+
+T_INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+ALB = "alb.ingress.kubernetes.io/"
+TLS_INGRESS = {
+    "metadata": {
+        "name": "scorer",
+        "labels": {"mlops.dev/environment": "prod"},
+        "annotations": {
+            f"{ALB}scheme": "internal",
+            f"{ALB}listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
+            f"{ALB}ssl-redirect": "443",
+            f"{ALB}certificate-arn": "arn:aws:acm:eu-west-1:123456789012:certificate/x",
+            f"{ALB}ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+        },
+    },
+    "spec": {"ingressClassName": "alb"},
+}
+
+
+def ingress(**annotations: Any) -> dict[str, Any]:
+    props = copy.deepcopy(TLS_INGRESS)
+    for key, value in annotations.items():
+        name = ALB + key.replace("_", "-")
+        if value is None:
+            del props["metadata"]["annotations"][name]
+        else:
+            props["metadata"]["annotations"][name] = value
+    return props
+
+
+INGRESS_CASES = [
+    pytest.param("k8s-ingress-tls", ingress(listen_ports='[{"HTTP": 80}]'), id="http-only"),
+    pytest.param("k8s-ingress-tls", ingress(listen_ports=None), id="default-http"),
+    pytest.param("k8s-ingress-tls", ingress(certificate_arn=None), id="no-certificate"),
+    pytest.param("k8s-ingress-tls", ingress(ssl_redirect=None), id="http-not-redirected"),
+    pytest.param(
+        "k8s-ingress-tls", ingress(ssl_policy="ELBSecurityPolicy-2016-08"), id="old-tls-policy"
+    ),
+    pytest.param(
+        "k8s-ingress-public-authenticated-prod",
+        ingress(scheme="internet-facing"),
+        id="public-without-authenticator",
+    ),
+]
+VIOLATING_RULES |= {p.values[0] for p in INGRESS_CASES}
+
+
+@pytest.mark.parametrize(("rule", "props"), INGRESS_CASES)
+def test_ingress_rule_catches_its_violation(rule: str, props: dict[str, Any]) -> None:
+    assert {v.rule for v in check_resource(T_INGRESS, props)} == {rule}
+
+
+def test_a_tls_ingress_passes_and_a_public_one_with_an_authenticator_too() -> None:
+    assert check_resource(T_INGRESS, TLS_INGRESS) == []
+    public = ingress(scheme="internet-facing", auth_type="oidc")
+    assert check_resource(T_INGRESS, public) == []
+    # Outside prod a public endpoint may go without (dev has no real users).
+    dev = copy.deepcopy(ingress(scheme="internet-facing"))
+    dev["metadata"]["labels"]["mlops.dev/environment"] = "dev"
+    assert check_resource(T_INGRESS, dev) == []
+    # Another ingress controller: not the ALB's annotations to judge.
+    assert check_resource(T_INGRESS, {**TLS_INGRESS, "spec": {"ingressClassName": "nginx"}}) == []

@@ -514,6 +514,27 @@ def test_a_batch_output_may_not_write_where_models_live(
     )
 
 
+def test_a_public_prod_endpoint_needs_an_authenticator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stacks").mkdir()
+    config = base_config("fraud-prod")
+    config["mlops:serving"]["endpoints"][0]["ingress"]["public"] = True
+    write_stack(tmp_path / "stacks", config, "fraud-prod")
+
+    code, problems = validate("--stacks-dir", "stacks")
+
+    assert (code, problems) == (
+        1,
+        [
+            "stacks/Pulumi.fraud-prod.yaml: mlops:serving.endpoints[0].ingress.authentication: "
+            "should be an authenticator for a public endpoint in prod, {kind: oidc, ...} or "
+            "{kind: cognito, ...} (or public: false: an internal load balancer)"
+        ],
+    )
+
+
 def test_a_prod_ingress_needs_the_load_balancer_subnets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
