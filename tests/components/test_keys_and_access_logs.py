@@ -4,13 +4,10 @@ server access logs of its buckets: planned, and replayed through boto3 against m
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from components.config import load_stack_file
 from components.storage import (
@@ -128,19 +125,6 @@ def test_every_data_bucket_logs_to_the_stacks_log_bucket(example_stack: str) -> 
 
 
 # --- replayed through the AWS APIs (moto) ---------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def aws_endpoint() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def moto_readable(policy: str) -> str:

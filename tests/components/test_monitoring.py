@@ -6,15 +6,12 @@ from __future__ import annotations
 import functools
 import json
 import os
-import socket
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import boto3
 import botocore.session
 import pytest
-from moto.server import ThreadedMotoServer
 
 from components import naming
 from components.config import Environment, LoadedStack, load_stack_file
@@ -656,28 +653,15 @@ def put_metric_alarm_request(alarm: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-@pytest.fixture(scope="module")
-def cloudwatch_endpoint() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.mark.parametrize("stack", EXAMPLES)
 def test_planned_alarms_and_dashboard_replay_through_the_cloudwatch_api(
-    stack: str, cloudwatch_endpoint: str
+    stack: str, aws_endpoint: str
 ) -> None:
     plan, team = plan_of(stack), team_of(stack)
     client = boto3.client(
         "cloudwatch",
         region_name=team.region,
-        endpoint_url=cloudwatch_endpoint,
+        endpoint_url=aws_endpoint,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )

@@ -5,13 +5,10 @@ exports fed to a team stack, which then plans and passes the policy pack."""
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from components.config import load_stack_file
 from components.config.cluster import STACK_REFERENCE_OUTPUTS, StackReferenceCluster
@@ -274,19 +271,6 @@ def test_a_team_stack_plans_on_the_planned_platform_exports() -> None:
 
 
 # -- replayed through the AWS APIs (moto) --------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def aws_endpoint() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def _client(service: str, endpoint: str, region: str) -> Any:
