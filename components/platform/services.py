@@ -372,6 +372,10 @@ class ClusterServices(pulumi.ComponentResource):
                 liveness_probe=k8s.core.v1.ProbeArgs(
                     http_get=k8s.core.v1.HTTPGetActionArgs(path="/health-check", port="metrics")
                 ),
+                # Ready once its loop runs: a rollout waits for the new pod before the old goes.
+                readiness_probe=k8s.core.v1.ProbeArgs(
+                    http_get=k8s.core.v1.HTTPGetActionArgs(path="/health-check", port="metrics")
+                ),
                 resources=k8s.core.v1.ResourceRequirementsArgs(
                     requests={"cpu": "100m", "memory": "300Mi"},
                     limits={"cpu": "500m", "memory": "600Mi"},
