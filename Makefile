@@ -3,8 +3,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
+# checkov (mlops scan) pins older pulumi, boto3 and numpy than the project's: its own virtualenv.
+SCAN_VENV ?= .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install demo test check lint typecheck format clean
+.PHONY: install demo test check lint typecheck format clean scan-env scan
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -13,6 +16,16 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
+
+$(SCAN_STAMP): pyproject.toml $(STAMP)
+	test -x $(SCAN_VENV)/bin/python || python3 -m venv $(SCAN_VENV)
+	$(BIN)/uv pip install --python $(SCAN_VENV)/bin/python --quiet -r pyproject.toml --extra scan
+	rm -f $(SCAN_VENV)/.installed-* && touch $@
+
+scan-env: $(SCAN_STAMP)  ## checkov in a virtualenv of its own (the scan extra), for `mlops scan`
+
+scan: $(STAMP) $(SCAN_STAMP)  ## checkov's Kubernetes checks over every stack's planned objects
+	$(BIN)/mlops scan
 
 demo: $(STAMP)  ## the main job, on the embedded default: the whole platform on this machine
 	$(BIN)/mlops demo
@@ -35,4 +48,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .mlops .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SCAN_VENV) .mlops .pytest_cache .mypy_cache .ruff_cache

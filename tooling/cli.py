@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -114,11 +115,15 @@ def _cache(no_cache: bool, workspace: Workspace) -> PlanCache | None:
 
 
 def _planned(
-    files: Sequence[Path], *, jobs: int | None, no_cache: bool
+    files: Sequence[Path],
+    *,
+    jobs: int | None,
+    no_cache: bool,
+    progress: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[Path, Plan | str]]:
     """Each file's plan or config error. Several stacks of the working project are planned in
     worker processes, one per core, through the plan cache; a single stack, or a file from
-    elsewhere, in this process."""
+    elsewhere, in this process. ``progress`` is told each pooled stack as it is planned."""
     names: dict[Path, str | None] = {}
     if len(files) > 1:
         try:
@@ -136,6 +141,7 @@ def _planned(
                 {tree: [str(names[file]) for file in pooled]},
                 jobs=jobs,
                 cache=_cache(no_cache, workspace),
+                progress=progress,
             )[tree]
         answers = {file: planned[str(names[file])] for file in pooled}
     for file in files:
@@ -576,6 +582,112 @@ def policy_command(
             table.add_row(stack, violation.rule, resource, escape(violation.message))
         out.print(table)
         err.print(f"{len(found)} violation(s) in {len({s for s, _ in found})} stack(s)")
+    if found or failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def scan(
+    stacks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Stack names or files (default: every stack of both projects)."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for the manifests (emptied first; default: .mlops/scan/ of the project).",
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Jobs = None,
+    no_cache: NoCache = False,
+) -> None:
+    """A second opinion: write each stack's planned Kubernetes objects as manifests and run
+    checkov's Kubernetes checks over them. Findings the skip list (policy/checkov-skips.yaml)
+    does not name fail: exit 1, with a table of stack, resource, check and title."""
+    import time
+
+    from tooling import scan as scanner
+
+    started = time.monotonic()
+    root = find_workspace().root
+    program = scanner.checkov_program(root)
+    if program is None:
+        err.print(
+            "[red]✗[/] checkov is not installed: `make scan-env` puts it in a virtualenv of its "
+            f"own ({scanner.SCAN_VENV}), or name the program in ${scanner.CHECKOV_ENV}",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    try:
+        skips = scanner.load_skips(root / scanner.SKIPS_FILE)
+    except scanner.ScanError as error:
+        _report(str(error))
+        raise typer.Exit(1) from None
+    files = _stack_files(stacks or [], None)
+    _working_on(_projects_of(files))
+    done = 0
+
+    def planned(stack: str) -> None:
+        nonlocal done
+        done += 1
+        err.print(f"[dim]planned {done}/{len(files)}[/] {escape(stack)}", highlight=False)
+
+    plans: list[Plan] = []
+    failed = False
+    workspace = find_workspace()
+    for file, result in _planned(files, jobs=jobs, no_cache=no_cache, progress=planned):
+        if isinstance(result, str):
+            _report(result)
+            failed = True
+        else:
+            # Named as the skip list names it: `platform/dev`, not the platform's `dev`.
+            stack = _workspace_stack(file, workspace) or result.stack
+            plans.append(dataclasses.replace(result, stack=stack))
+    folder = output or root / scanner.SCAN_FOLDER
+    try:
+        with err.status(f"checkov over the manifests of {len(plans)} stacks in {folder}"):
+            report = scanner.scan(plans, root=root, folder=folder, program=program, skips=skips)
+    except scanner.ScanError as error:
+        _report(str(error))
+        raise typer.Exit(1) from None
+    for judged in report.results:
+        mark = "[red]✗[/]" if judged.failed else "[green]✓[/]"
+        out.print(
+            f"{mark} {escape(judged.stack)}: {judged.objects} objects, {judged.passed} checks "
+            f"passed, {len(judged.failed)} failed, {len(judged.skipped)} skipped",
+            highlight=False,
+        )
+    for skip in report.unused_skips:
+        err.print(
+            f"[yellow]![/] skip of {skip.check} for {', '.join(skip.stacks)} / "
+            f"{', '.join(skip.resources)} matched no finding: remove it from {scanner.SKIPS_FILE}",
+            highlight=False,
+        )
+    found = report.failed
+    if found:
+        table = Table("stack", "resource", "check", "title", title="checkov findings")
+        for finding in found:
+            table.add_row(
+                escape(finding.stack),
+                escape(finding.resource),
+                finding.check,
+                escape(finding.title),
+            )
+        out.print(table)
+        err.print(
+            f"{len(found)} finding(s) in {len({f.stack for f in found})} stack(s) not on the skip "
+            f"list: fix them in components/, or add a skip with its reason to {scanner.SKIPS_FILE}"
+        )
+    skipped = sum(len(r.skipped) for r in report.results)
+    err.print(
+        f"checkov {report.checkov_version}: {len(report.results)} stack(s), {len(found)} "
+        f"failed, {skipped} skipped, in {time.monotonic() - started:.0f} s; manifests in "
+        f"{shown_path(folder)}",
+        highlight=False,
+    )
     if found or failed:
         raise typer.Exit(1)
 

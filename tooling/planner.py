@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
@@ -195,11 +195,13 @@ def plan_stacks(
     *,
     jobs: int | None = None,
     cache: PlanCache | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[Tree, dict[str, Planned]]:
     """Plan each tree's stacks (`fraud-dev`, `platform/dev`) with that tree's own code: answers
     from ``cache`` where it has them, the rest in worker processes (``jobs`` at once; default:
     one per core), stored in ``cache``. A commit is copied out of git only when one of its
-    stacks must be planned. Raises PlanningError when a program crashes."""
+    stacks must be planned. ``progress`` is told each stack as its answer is there. Raises
+    PlanningError when a program crashes."""
     answers: dict[Tree, dict[str, Planned]] = {}
     todo: dict[Tree, list[str]] = {}
     keys: dict[tuple[Tree, str], str] = {}
@@ -215,13 +217,17 @@ def plan_stacks(
             hit, planned = cache.get(key, stack) if cache else (False, None)
             if hit:
                 answers[tree][stack] = planned
+                if progress:
+                    progress(stack)
                 continue
             todo.setdefault(tree, []).append(stack)
             keys[tree, stack] = key
     if todo:
         with contextlib.ExitStack() as checkouts:
             folders = {tree: checkouts.enter_context(tree.checkout()) for tree in todo}
-            planned_in = plan_trees({folders[tree]: todo[tree] for tree in todo}, jobs=jobs)
+            planned_in = plan_trees(
+                {folders[tree]: todo[tree] for tree in todo}, jobs=jobs, progress=progress
+            )
         for tree, stacks in todo.items():
             for stack in stacks:
                 answer = planned_in[folders[tree]][stack]
@@ -241,11 +247,14 @@ class _Tree:
 
 
 def plan_trees(
-    work: Mapping[Path, Sequence[str]], *, jobs: int | None = None
+    work: Mapping[Path, Sequence[str]],
+    *,
+    jobs: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[Path, dict[str, Planned]]:
     """Plan each folder's stacks (`fraud-dev`, `platform/dev`) with that folder's own code, in
-    up to ``jobs`` worker processes at once (default: one per core). Raises PlanningError when
-    a program crashes."""
+    up to ``jobs`` worker processes at once (default: one per core); ``progress`` is told each
+    stack once planned. Raises PlanningError when a program crashes."""
     trees = [_Tree(folder, deque(stack_names(stacks))) for folder, stacks in work.items()]
     results: dict[Path, dict[str, Planned]] = {tree.folder: {} for tree in trees}
     failures: list[PlanningError] = []
@@ -277,6 +286,8 @@ def plan_trees(
                     planned = worker.plan(stack)
                     with lock:
                         results[tree.folder][stack] = planned
+                        if progress:
+                            progress(stack)
             except PlanningError as error:
                 with lock:
                     failures.append(error)
