@@ -1,12 +1,14 @@
-"""ECR repositories: scanned images, immutable tags."""
+"""ECR repositories: scanned images, immutable tags; team workloads run their own images."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policy.rules.properties import dig, is_off, known
-from policy.rules.registry import Context, resource_rule
+from policy.rules.properties import dig, is_off, is_prod, known
+from policy.rules.registry import Context, Resource, resource_rule, stack_rule
+from policy.rules.workloads import WORKLOAD_TYPES, containers, pod_spec
 
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
 
@@ -24,3 +26,65 @@ def ecr_immutable_tags(type_: str, props: Mapping[str, Any], ctx: Context) -> li
     if mutability is None or (known(mutability) and not str(mutability).startswith("IMMUTABLE")):
         return [f"imageTagMutability is {mutability or 'MUTABLE (default)'}: set it to IMMUTABLE"]
     return []
+
+
+TEAM_NAMESPACE = "mlops:team:TeamNamespace"
+"""The component every team stack has: its workloads run the team's own image."""
+_ECR_HOST = r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
+
+
+def _repository_prefixes(resources: Sequence[Resource]) -> list[re.Pattern[str]]:
+    """What an image of the stack's own repositories starts with: the repository URL where it is
+    known, else the private-registry host of any account and region with the repository's name."""
+    found = []
+    for r in resources:
+        if r.type != ECR_REPOSITORY:
+            continue
+        url, name = r.props.get("repositoryUrl"), r.props.get("name")
+        if isinstance(url, str) and known(url):
+            found.append(re.compile(re.escape(url) + r"[:@]"))
+        elif isinstance(name, str) and known(name):
+            found.append(re.compile(f"{_ECR_HOST}/{re.escape(name)}[:@]"))
+    return found
+
+
+@stack_rule(
+    "k8s-image-from-stack-repository",
+    "A team stack's workloads run images of the stack's own ECR repository (no public registry "
+    "namespace), and in prod by digest.",
+)
+def k8s_image_from_stack_repository(
+    resources: Sequence[Resource], stack: str
+) -> list[tuple[str, str]]:
+    if not any(r.type == TEAM_NAMESPACE for r in resources):
+        return []  # the platform runs its controllers' upstream releases (platform:services)
+    prefixes = _repository_prefixes(resources)
+    found = []
+    for r in resources:
+        if r.type not in WORKLOAD_TYPES:
+            continue
+        for label, container in containers(pod_spec(r.type, r.props)):
+            image = container.get("image")
+            if not isinstance(image, str) or not known(image):
+                continue
+            if not any(p.match(image) for p in prefixes):
+                where = (
+                    "the stack's ECR repository" if prefixes else "an ECR repository of the stack"
+                )
+                found.append(
+                    (
+                        r.urn,
+                        f"{label}: image {image!r} is not from {where}: push it there "
+                        "(`mlops image build --push <repository>`) and set mlops:image to the "
+                        "<repository>@sha256:<digest> it prints",
+                    )
+                )
+            elif is_prod(r.props, stack) and "@sha256:" not in image:
+                found.append(
+                    (
+                        r.urn,
+                        f"{label}: image {image!r} is a tag: prod runs a digest, "
+                        "<repository>@sha256:<digest>",
+                    )
+                )
+    return found
