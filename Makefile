@@ -12,7 +12,9 @@ SCAN_STAMP := $(SCAN_VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' '
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	# Bytecode now: with PYTHONDONTWRITEBYTECODE set (as in many CI images) every process would
+	# compile Pulumi's providers and scikit-learn from source again, seconds each time.
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --compile-bytecode -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)

@@ -5,6 +5,17 @@ optionally, an ``event_timestamp`` (features as of that time; default: now) and 
 inline. Missing features are joined point-in-time from Feast's offline store. Predictions are
 written with the model name and version under ``settings.batch_output_uri``, one folder per run.
 
+The list is streamed, never read whole: its files' row groups are the units of work, read
+``CHUNK_ROWS`` at a time, scored and written as one part file per chunk, so memory stays bounded
+by a chunk whatever the list's size. A run may be spread over the pods of a Kubernetes Indexed
+Job (``settings.batch_shards`` completions; each pod's ``JOB_COMPLETION_INDEX`` is its shard):
+the units, in a fixed order, are cut into that many contiguous shares of about equal rows, so
+every unit is scored by exactly one index. Part names follow from the unit and chunk, and the
+run folder from the Job's name (``settings.batch_run``), so a retried index rewrites the same
+parts: nothing lost, nothing twice. Each index commits by writing ``_shard-<i>-of-<n>.json``
+last; whichever index finds all of them writes ``_SUCCESS``. Readers take a run folder as a
+parquet dataset (files starting with ``_`` are not data) once ``_SUCCESS`` is there.
+
 The list is checked before anything is scored: entity keys and inline features present and of
 their declared types. Rows whose entity key is null or unknown (no feature values as of their
 time) are never scored on empty features: the run fails naming how many (``fail``, the default),
@@ -13,12 +24,17 @@ or leaves them out and reports how many (``skip``). Nothing is written unless th
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
+import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from runtime.errors import ConfigurationError, DataCheckError, RegistryError
 from runtime.features import ENTITY_TIMESTAMP
@@ -29,8 +45,10 @@ from runtime.storage import offline_uri, storage_options
 
 LOCAL_OUTPUT = "batch-predictions"
 """Embedded default output root, under ``home``."""
-OUTPUT_FILE = "predictions.parquet"
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 100_000
+"""Rows read, scored and written at a time: what bounds a run's memory."""
+SUCCESS = "_SUCCESS"
+_log = logging.getLogger(__name__)
 
 
 UNKNOWN_ENTITIES = ("fail", "skip")
@@ -45,9 +63,41 @@ class BatchResult:
     model: str
     version: str
     output: str
-    """URI of the predictions file written."""
+    """URI of the run's folder of predictions (a parquet dataset)."""
     skipped: int = 0
     """Rows left out because their entity key was null or unknown (``unknown_entities="skip"``)."""
+    shard: int = 0
+    shards: int = 1
+    complete: bool = True
+    """Every shard of the run has committed (``_SUCCESS`` written)."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A row group of one of the list's files: what one index scores whole."""
+
+    number: int
+    """Position in the run's fixed order of units (names its output parts)."""
+    path: str
+    row_group: int
+    rows: int
+
+
+def shard_units(units: list[Unit], shards: int, index: int) -> list[Unit]:
+    """The units of shard ``index`` of ``shards``: contiguous, about ``rows / shards`` rows each.
+    Every unit falls in exactly one shard, whatever the count."""
+    if not 0 <= index < shards:
+        raise ConfigurationError(
+            f"shard {index} is not one of 0..{shards - 1} (MLOPS_BATCH_SHARDS)"
+        )
+    total = sum(u.rows for u in units) or 1
+    mine, start = [], 0
+    for unit in units:
+        # A unit belongs where its first row falls: floor(start * shards / total).
+        if min(shards - 1, start * shards // total) == index:
+            mine.append(unit)
+        start += unit.rows
+    return mine
 
 
 def input_uri(settings: Settings) -> str:
@@ -61,12 +111,13 @@ def input_uri(settings: Settings) -> str:
 
 
 def output_uri(settings: Settings, endpoint: str, run: datetime) -> str:
+    """The run's folder: named by the Job (the same for every index and retry), else the time."""
     root = (
         settings.batch_output_uri.rstrip("/")
         if settings.batch_output_uri
         else str(settings.home.resolve() / LOCAL_OUTPUT / endpoint)
     )
-    return f"{root}/run={run:%Y%m%dT%H%M%SZ}/{OUTPUT_FILE}"
+    return f"{root}/run={settings.batch_run or f'{run:%Y%m%dT%H%M%SZ}'}"
 
 
 def batch_predict(
@@ -75,8 +126,9 @@ def batch_predict(
     model: ServedModel | None = None,
     now: datetime | None = None,
     unknown_entities: str = "fail",
+    shard: int = 0,
 ) -> BatchResult:
-    """Score ``settings.batch_input`` with the endpoint's champion; returns where it went."""
+    """Score shard ``shard`` of ``settings.batch_input`` with the endpoint's champion."""
     endpoint = settings.endpoint
     if endpoint is None:
         raise ConfigurationError("no endpoint: set MLOPS_ENDPOINT (its `model` is scored)")
@@ -84,6 +136,9 @@ def batch_predict(
         raise ConfigurationError(
             f"unknown entities: {unknown_entities!r} is not one of {', '.join(UNKNOWN_ENTITIES)}"
         )
+    shards = settings.batch_shards
+    uri = input_uri(settings)
+    units = shard_units(list_units(settings, uri), shards, shard)
     now = now or datetime.now(UTC)
     if model is None:
         source = RegistryModelSource(
@@ -95,16 +150,92 @@ def batch_predict(
                 f"model {endpoint.model!r} has no {CHAMPION!r} version to score with"
             )
         model = source.load(version)
-    uri = input_uri(settings)
     where = f"the batch entity list ({uri})"
+    run = output_uri(settings, endpoint.name, now)
+    fs, folder = fsspec.core.url_to_fs(run, **(storage_options(settings, run) or {}))
+    written: list[str] = []
+    rows = skipped = 0
+    total = sum(u.rows for u in units)
     try:
-        entities = pd.read_parquet(uri, storage_options=storage_options(settings, uri))
+        for unit in units:
+            for number, chunk in enumerate(_chunks(settings, uri, unit)):
+                scored, left_out = _score(settings, model, chunk, now, where, unknown_entities)
+                part = f"{folder}/part-{unit.number:06d}-{number:04d}.parquet"
+                fs.makedirs(folder, exist_ok=True)
+                with fs.open(part, "wb") as out:
+                    scored.to_parquet(out, index=False)
+                written.append(part)
+                rows, skipped = rows + len(scored), skipped + left_out
+            _log.info("shard %d/%d: %d of %d rows scored", shard, shards, rows + skipped, total)
+    except BaseException:
+        # An index that fails leaves no parts behind: its retry writes them all again.
+        for part in written:
+            fs.rm(part)
+        if written and not fs.ls(folder):
+            fs.rmdir(folder)
+        raise
+    marker = {
+        "rows": rows,
+        "skipped": skipped,
+        "model": model.name,
+        "version": model.version,
+        "parts": [p.rsplit("/", 1)[1] for p in written],
+        "scored_at": now.isoformat(),
+    }
+    fs.makedirs(folder, exist_ok=True)
+    fs.pipe(f"{folder}/_shard-{shard:05d}-of-{shards:05d}.json", json.dumps(marker).encode())
+    complete = _commit_if_complete(fs, folder, shards)
+    return BatchResult(rows, model.name, model.version, run, skipped, shard, shards, complete)
+
+
+def list_units(settings: Settings, uri: str) -> list[Unit]:
+    """The row groups of the list's parquet files (a file, or a folder's), in a fixed order;
+    read from the files' footers only."""
+    fs, path = fsspec.core.url_to_fs(uri, **(storage_options(settings, uri) or {}))
+    try:
+        files = sorted(
+            f
+            for f in (fs.find(path) if fs.isdir(path) else [path])
+            if not f.rsplit("/", 1)[-1].startswith(("_", "."))
+        )
+        units: list[Unit] = []
+        for file in files:
+            with fs.open(file, "rb") as handle:
+                metadata = pq.ParquetFile(handle).metadata
+            for group in range(metadata.num_row_groups):
+                rows = metadata.row_group(group).num_rows
+                units.append(Unit(len(units), file, group, rows))
     except (FileNotFoundError, OSError, ValueError) as error:
         raise DataCheckError(
             "the batch entity list",
             [f"cannot read parquet at {uri} ({str(error)[:200]})"],
             outcome=NOTHING_WRITTEN,
         ) from None
+    if not files:
+        raise DataCheckError(
+            "the batch entity list", [f"no parquet files at {uri}"], outcome=NOTHING_WRITTEN
+        )
+    return units
+
+
+def _chunks(settings: Settings, uri: str, unit: Unit) -> Iterator[pd.DataFrame]:
+    fs, _ = fsspec.core.url_to_fs(uri, **(storage_options(settings, uri) or {}))
+    with fs.open(unit.path, "rb") as handle:
+        for batch in pq.ParquetFile(handle).iter_batches(
+            batch_size=CHUNK_ROWS, row_groups=[unit.row_group]
+        ):
+            yield batch.to_pandas()
+
+
+def _score(
+    settings: Settings,
+    model: ServedModel,
+    entities: pd.DataFrame,
+    now: datetime,
+    where: str,
+    unknown_entities: str,
+) -> tuple[pd.DataFrame, int]:
+    """A chunk's predictions, and how many of its rows were left out."""
     entities = _checked(settings, model, entities, where)
     frame, unknown = _with_features(settings, model, entities, now)
     skipped = int(unknown.sum())
@@ -114,24 +245,31 @@ def batch_predict(
         )
     frame = frame[~unknown].reset_index(drop=True)
     names = [f.name for f in model.features]
-    parts = [
-        model.predict(chunk[names].replace({np.nan: None}).to_dict("records"))
-        for chunk in (frame.iloc[i : i + CHUNK_ROWS] for i in range(0, len(frame), CHUNK_ROWS))
-    ]
+    predicted = model.predict(frame[names].replace({np.nan: None}).to_dict("records"))
     result = frame.copy()
-    result["prediction"] = [p for part in parts for p in part.predictions]
+    result["prediction"] = predicted.predictions
     if model.classes is not None:
-        result["score"] = [part.score(i) for part in parts for i in range(len(part.predictions))]
+        result["score"] = [predicted.score(i) for i in range(len(predicted.predictions))]
     result["model"] = model.name
     result["model_version"] = model.version
     result["scored_at"] = pd.Timestamp(now)
-    destination = output_uri(settings, endpoint.name, now)
-    if not destination.startswith("s3://"):
-        Path(destination).parent.mkdir(parents=True, exist_ok=True)
-    result.to_parquet(
-        destination, index=False, storage_options=storage_options(settings, destination)
-    )
-    return BatchResult(len(result), model.name, model.version, destination, skipped)
+    return result, skipped
+
+
+def _commit_if_complete(fs: Any, folder: str, shards: int) -> bool:
+    """Write ``_SUCCESS`` once every shard has committed; True when it is there."""
+    markers = [f"{folder}/_shard-{i:05d}-of-{shards:05d}.json" for i in range(shards)]
+    if not all(fs.exists(m) for m in markers):
+        return False
+    totals = [json.loads(fs.cat(m)) for m in markers]
+    summary = {
+        "shards": shards,
+        "rows": sum(t["rows"] for t in totals),
+        "skipped": sum(t["skipped"] for t in totals),
+        "versions": sorted({t["version"] for t in totals}),
+    }
+    fs.pipe(f"{folder}/{SUCCESS}", json.dumps(summary).encode())
+    return True
 
 
 NOTHING_WRITTEN = "Nothing was written."

@@ -225,21 +225,32 @@ def batch_predict(
             "(nothing written) or `skip` them (counted in the output)."
         ),
     ] = "fail",
+    shard: Annotated[
+        int,
+        typer.Option(
+            envvar="JOB_COMPLETION_INDEX",
+            min=0,
+            help="The share of the list to score, of MLOPS_BATCH_SHARDS (in an Indexed Job: "
+            "the pod's completion index).",
+        ),
+    ] = 0,
 ) -> None:
     """Score the entity list MLOPS_BATCH_INPUT and write predictions under MLOPS_BATCH_OUTPUT_URI."""
 
     def action() -> None:
         from runtime.batch import batch_predict as run
 
-        result = run(_settings(), unknown_entities=unknown_entities)
+        result = run(_settings(), unknown_entities=unknown_entities, shard=shard)
         skipped = (
             f" ({result.skipped} row(s) with a null or unknown entity key left out)"
             if result.skipped
             else ""
         )
+        share = f" (shard {result.shard} of {result.shards})" if result.shards > 1 else ""
+        waiting = "" if result.complete else "; the run completes when every shard has"
         out.print(
-            f"scored {result.rows} rows with {result.model} version {result.version} "
-            f"-> {result.output}{skipped}"
+            f"scored {result.rows} rows with {result.model} version {result.version}{share} "
+            f"-> {result.output}{skipped}{waiting}"
         )
 
     _run(action)

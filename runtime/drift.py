@@ -18,9 +18,12 @@ every string column, is compared value by value (categorical PSI).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -39,6 +42,8 @@ EPSILON = 1e-4
 KSTWO_MAX_N = 100_000
 """Largest effective sample size whose KS p-value uses Smirnov's finite-n distribution."""
 _DISCRETE_PROBE_ROWS = 1000
+PARALLEL_MIN_VALUES = 200_000
+"""Columns of at least this many values are sorted and searched on every CPU the process may use."""
 
 
 class Binning(StrEnum):
@@ -126,13 +131,19 @@ def drift(
         statistics = {c: (float(d[i]), float(p[i])) for i, c in enumerate(numeric)}
     values: dict[str, float] = {}
     if continuous:
+        # Indexing copies: skip it when every numeric column is continuous (the usual case).
+        every = len(continuous) == len(numeric)
+
+        def pick(columns: np.ndarray) -> np.ndarray:
+            return columns if every else columns[continuous]
+
         scores = _binned_psi(
-            ref[continuous],
-            cur[continuous],
+            pick(ref),
+            pick(cur),
             bins=bins,
             binning=binning,
-            ref_sorted=None if ref_sorted is None else ref_sorted[continuous],
-            cur_sorted=None if cur_sorted is None else cur_sorted[continuous],
+            ref_sorted=None if ref_sorted is None else pick(ref_sorted),
+            cur_sorted=None if cur_sorted is None else pick(cur_sorted),
         )
         values |= {numeric[i]: float(s) for i, s in zip(continuous, scores, strict=True)}
     for i in discrete:
@@ -356,11 +367,34 @@ def _psi_of_shares(ref_share: np.ndarray, cur_share: np.ndarray) -> np.ndarray:
     return ((ref_share - cur_share) * np.log(ref_share / cur_share)).sum(axis=1)
 
 
+@cache
+def _pool() -> ThreadPoolExecutor | None:
+    # numpy releases the GIL while it sorts and searches: one thread per usable CPU.
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return ThreadPoolExecutor(usable, thread_name_prefix="drift") if (usable or 1) > 1 else None
+
+
+def _each_row(columns: np.ndarray, work: Callable[[int], object]) -> None:
+    """``work(i)`` for every row (column of the data); in parallel when the rows are long."""
+    pool = _pool() if columns.shape[0] > 1 and columns.shape[1] >= PARALLEL_MIN_VALUES else None
+    if pool is None:
+        for i in range(columns.shape[0]):
+            work(i)
+    else:
+        list(pool.map(work, range(columns.shape[0])))
+
+
 def _sorted(columns: np.ndarray) -> np.ndarray:
     # NaN sorts last; +-inf are dropped like NaN.
     if np.isinf(columns).any():
         columns = np.where(np.isinf(columns), np.nan, columns)
-    return np.sort(columns, axis=1)
+    ordered = np.empty_like(columns)
+
+    def sort(i: int) -> None:
+        ordered[i] = np.sort(columns[i])
+
+    _each_row(columns, sort)
+    return ordered
 
 
 def _ks(
@@ -376,15 +410,18 @@ def _ks(
     ref_valid = _finite_counts(ref) if ref_valid is None else ref_valid
     cur_valid = _finite_counts(cur) if cur_valid is None else cur_valid
     statistic = np.full(ref.shape[0], np.nan)
-    for i in range(ref.shape[0]):
+
+    def one(i: int) -> None:
         n1, n2 = int(ref_valid[i]), int(cur_valid[i])
         if not n1 or not n2:
-            continue
+            return
         r, c = ref[i, :n1], cur[i, :n2]
         # At the last of equal values the rank is exact; earlier ties only under-estimate.
         up = (np.arange(1, n1 + 1) / n1 - np.searchsorted(c, r, "right") / n2).max()
         down = (np.arange(1, n2 + 1) / n2 - np.searchsorted(r, c, "right") / n1).max()
         statistic[i] = max(up, down, 0.0)
+
+    _each_row(ref if ref.shape[1] >= cur.shape[1] else cur, one)
     return statistic, _ks_pvalue(statistic, ref_valid, cur_valid)
 
 

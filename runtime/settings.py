@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     (or an absolute `s3://` / local path)."""
     batch_output_uri: str | None = None
     """Prefix a batch endpoint writes predictions under (`s3://bucket/prefix/`); None = `home`."""
+    batch_shards: int = Field(default=1, ge=1)
+    """Indexes of the batch endpoint's Indexed Job: the list is scored in this many shares."""
+    batch_run: str | None = None
+    """Name of the scoring run, the same for each index and retry (the Job's name): its output
+    folder. None = the time the run started."""
 
     # Continuous training
     events_uri: str | None = None

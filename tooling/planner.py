@@ -6,7 +6,9 @@ process in a tree (a commit's code, or the working tree), planning stack after s
 tree's own `tooling.plan.plan_stack`, each in a fresh context (the SDK keeps its engine state in
 context variables; see `tooling.plan`). Workers take stacks from their tree's queue as they
 finish, so a slow stack does not hold the others back; there are as many workers as jobs (by
-default, the cores), shared between the trees by how much each has left to plan.
+default, the cores), shared between the trees by how much each has left to plan. A tree of this
+process's own code with only a few stacks to plan (a config change to one stack) is planned right
+here instead: a worker's imports would cost more than the plans.
 
 What a worker runs is only `plan_stack(file)` and `Plan.preview_json()` of the tree it plans,
 the API every commit of this project has, so the base side of a diff needs nothing newer.
@@ -22,6 +24,7 @@ import sys
 import tarfile
 import tempfile
 import threading
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -30,12 +33,16 @@ from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
 
-from tooling.plan import Plan, Planned
+from components.config import ConfigError
+from tooling.plan import Plan, Planned, plan_stack
 from tooling.plan_cache import SHARED_INPUTS, PlanCache, plan_key, working_blobs
 
 SPAWN_AFTER = 3
 """A tree gets another worker only while each of its workers has at least this many stacks
 left: a worker's imports cost about as much as planning a few stacks."""
+
+OWN_CODE = Path(__file__).resolve().parent.parent
+"""The repository this process's program code comes from."""
 
 _WORKER = r"""
 import json, os, sys, traceback
@@ -296,6 +303,9 @@ def plan_trees(
                 with lock:
                     tree.workers -= 1
 
+    # The worker threads start first, so the stacks planned here overlap with theirs.
+    here = [t for t in trees if _plans_here(t)]
+    trees = [t for t in trees if t not in here]
     total = sum(len(tree.queue) for tree in trees)
     threads = [
         threading.Thread(target=slot, name=f"mlops-plan-{i}", daemon=True)
@@ -303,8 +313,42 @@ def plan_trees(
     ]
     for thread in threads:
         thread.start()
+    try:
+        for tree in here:
+            for stack in tree.queue:
+                results[tree.folder][stack] = _plan_here(stack)
+    except PlanningError as error:
+        with lock:
+            failures.append(error)
     for thread in threads:
         thread.join()
     if failures:
         raise failures[0]
     return results
+
+
+def _plans_here(tree: _Tree) -> bool:
+    """Whether this process plans ``tree`` itself: its own code, run from its root (so the paths
+    in a config error read as a worker's would), with fewer stacks than pay for a worker."""
+    folder = tree.folder.resolve()
+    return folder == OWN_CODE == Path.cwd().resolve() and len(tree.queue) < SPAWN_AFTER
+
+
+def _plan_here(stack: str) -> Planned:
+    """What a worker answers for ``stack`` (see _WORKER), planned in this process."""
+    folder, _, name = stack.rpartition("/")
+    file = Path(folder or ".") / "stacks" / f"Pulumi.{name}.yaml"
+    if not file.exists():
+        return None
+    try:
+        # What the program prints must not mix with this command's own output.
+        with contextlib.redirect_stdout(sys.stderr):
+            preview = plan_stack(file).preview_json()
+    except ConfigError as error:
+        return str(error)
+    except Exception:
+        raise PlanningError(
+            f"planning {stack} in {OWN_CODE} failed:\n{traceback.format_exc()}"
+        ) from None
+    # The same round trip as a worker's answer, so both give equal plans.
+    return Plan.from_preview_json(stack, json.loads(json.dumps(preview, default=str)))

@@ -5,18 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from runtime import batch as batch_module
 from runtime import registry
-from runtime.batch import batch_predict
+from runtime.batch import Unit, batch_predict, shard_units
 from runtime.cli import app
 from runtime.errors import ConfigurationError
+from runtime.settings import Settings
 from runtime.spec import EndpointSpec
 from runtime.train import train
 from tests.runtime.conftest import Team, use_env
-from tests.runtime.test_serve_support import register_demo_model
+from tests.runtime.test_serve_support import register_demo_model, training_frame
 
 
 @pytest.mark.slow
@@ -133,3 +136,79 @@ def test_unknown_and_null_entity_keys_fail_the_run_or_are_skipped(nightly: Team)
     assert "(2 row(s) with a null or unknown entity key left out)" in skipped[1]
     (written,) = (nightly.settings.home / "batch-predictions" / "nightly").glob("*/*.parquet")
     assert list(pd.read_parquet(written)["card_id"]) == [1, 2]
+
+
+def _units(sizes: list[int]) -> list[Unit]:
+    return [Unit(i, f"f{i // 3}.parquet", i % 3, rows) for i, rows in enumerate(sizes)]
+
+
+@pytest.mark.parametrize("shards", [1, 2, 3, 7, 40])
+def test_the_shards_of_an_indexed_job_cover_every_unit_exactly_once(shards: int) -> None:
+    rng = np.random.default_rng(shards)
+    units = _units(list(rng.integers(0, 5000, 25)))
+    taken = [u.number for i in range(shards) for u in shard_units(units, shards, i)]
+    assert sorted(taken) == [u.number for u in units]
+    if shards <= len(units):
+        # Contiguous and about even: no share is more than one unit off the mean.
+        biggest = max(u.rows for u in units)
+        for i in range(shards):
+            rows = sum(u.rows for u in shard_units(units, shards, i))
+            assert abs(rows - sum(u.rows for u in units) / shards) <= biggest
+    with pytest.raises(ConfigurationError, match="shard 40 is not one of 0"):
+        shard_units(units, shards, 40)
+
+
+@pytest.fixture
+def inline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A champion and an entity list of three files with every feature inline (no join)."""
+    settings = Settings(
+        home=tmp_path / "home",
+        endpoint=EndpointSpec(name="nightly", model="fraud-model"),
+        batch_input=str(tmp_path / "entities"),
+        batch_run="nightly-29000000",
+    )
+    register_demo_model(settings)
+    folder = tmp_path / "entities"
+    folder.mkdir()
+    frame, _ = training_frame(rows=900, seed=3)
+    frame.insert(0, "card_id", range(900))
+    for i, start in enumerate((0, 300, 600)):
+        # Row groups of 100: nine units per file.
+        frame.iloc[start : start + 300].to_parquet(folder / f"part-{i}.parquet", row_group_size=100)
+    return settings
+
+
+def test_an_indexed_run_scores_each_row_once_and_a_retried_index_changes_nothing(
+    inline: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = batch_predict(inline)
+    sharded = inline.model_copy(update={"batch_shards": 4, "batch_run": "nightly-29000001"})
+    results = [batch_predict(sharded, shard=i) for i in (2, 0, 3)]
+    waiting = Path(results[-1].output)
+    assert not (waiting / "_SUCCESS").exists() and not results[-1].complete
+    # Index 1 fails half-way (its pod dies); the Job retries it and it succeeds.
+    calls = {"n": 0}
+    real = batch_module._score
+
+    def dies_on_the_second_chunk(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("node lost")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(batch_module, "_score", dies_on_the_second_chunk)
+    with pytest.raises(RuntimeError, match="node lost"):
+        batch_predict(sharded, shard=1)
+    monkeypatch.setattr(batch_module, "_score", real)
+    results.append(batch_predict(sharded, shard=1))
+    again = batch_predict(sharded, shard=1)
+
+    assert results[-1].complete and (waiting / "_SUCCESS").exists()
+    assert again.rows == results[-1].rows
+    expected = pd.read_parquet(whole.output).sort_values("card_id", ignore_index=True)
+    got = pd.read_parquet(waiting).sort_values("card_id", ignore_index=True)
+    assert list(got["card_id"]) == list(range(900))  # every row once: none lost, none twice
+    pd.testing.assert_frame_equal(
+        got.drop(columns="scored_at"), expected.drop(columns="scored_at"), check_dtype=False
+    )
+    assert sum(r.rows for r in results) == 900

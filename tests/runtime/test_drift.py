@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -148,3 +150,20 @@ def test_constant_and_empty_columns_do_not_break() -> None:
     found = {c.column: c for c in drift.drift(reference, current)}
     assert found["x"].psi == pytest.approx(0.0)
     assert found["y"].reference_rows == 0 and np.isnan(found["y"].ks_statistic)
+
+
+def test_drift_over_parallel_threads_equals_the_serial_computation(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Columns long enough to be sorted and searched on several threads give what one thread gives.
+    reference = pd.DataFrame(rng.normal(size=(3000, 5)), columns=list("abcde"))
+    current = pd.DataFrame(rng.normal(0.2, 1.1, size=(2000, 5)), columns=list("abcde"))
+    current.loc[::9, "c"] = np.nan
+    reference["d"] = rng.integers(0, 4, 3000)  # one discrete column: a subset stays continuous
+    serial = drift.drift(reference, current)
+    monkeypatch.setattr(drift, "PARALLEL_MIN_VALUES", 1)
+    pool = ThreadPoolExecutor(3)
+    monkeypatch.setattr(drift, "_pool", lambda: pool)
+    parallel = drift.drift(reference, current)
+    assert parallel == serial
+    assert {c.column: c.kind for c in parallel}["d"] == "numeric"

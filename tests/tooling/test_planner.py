@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import EXAMPLE_STACKS, PLATFORM_STACKS, REPOSITORY, planned
+from tooling import planner
 from tooling.plan import Plan
 from tooling.planner import PlanningError, plan_trees
 
@@ -46,3 +48,21 @@ def test_a_worker_answers_a_plan_a_config_error_or_no_such_stack(tree: Path) -> 
 def test_a_program_that_crashes_fails_the_planning_with_its_traceback(tree: Path) -> None:
     with pytest.raises(PlanningError, match=r"(?s)planning boom-dev in .* failed:.*a bug in"):
         plan_trees({tree: ["boom-dev"]}, jobs=1)
+
+
+def test_a_stack_or_two_of_this_code_are_planned_here_as_a_worker_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stacks = ["fraud-dev", "platform/dev", "nobody-dev"]
+    by_workers = plan_trees({REPOSITORY: stacks}, jobs=1)[REPOSITORY]
+
+    def no_worker(*args: object) -> None:
+        raise AssertionError("a worker was started")
+
+    monkeypatch.chdir(REPOSITORY)
+    monkeypatch.setattr(planner, "_Worker", no_worker)
+    here = {s: plan_trees({REPOSITORY: [s]})[REPOSITORY][s] for s in stacks}
+    assert here == by_workers
+    assert isinstance(here["platform/dev"], Plan) and here["nobody-dev"] is None
+    # A copy of the code, or more stacks than pay for a worker's imports, go to workers.
+    assert not planner._plans_here(planner._Tree(REPOSITORY, deque(["a", "b", "c"])))
