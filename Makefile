@@ -21,7 +21,7 @@ install: $(STAMP)
 
 $(SCAN_STAMP): pyproject.toml $(STAMP)
 	test -x $(SCAN_VENV)/bin/python || python3 -m venv $(SCAN_VENV)
-	$(BIN)/uv pip install --python $(SCAN_VENV)/bin/python --quiet -r pyproject.toml --extra scan
+	$(BIN)/uv pip install --python $(SCAN_VENV)/bin/python --quiet --compile-bytecode -r pyproject.toml --extra scan
 	rm -f $(SCAN_VENV)/.installed-* && touch $@
 
 scan-env: $(SCAN_STAMP)  ## checkov in a virtualenv of its own (the scan extra), for `mlops scan`
@@ -32,7 +32,7 @@ scan: $(STAMP) $(SCAN_STAMP)  ## checkov's Kubernetes checks over every stack's 
 demo: $(STAMP)  ## the main job, on the embedded default: the whole platform on this machine
 	$(BIN)/mlops demo
 
-test: check  ## lint, type check, then every test
+test: check $(SCAN_STAMP)  ## lint, type check, then every test (checkov's included)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 check: lint typecheck
