@@ -39,7 +39,6 @@ TeamNetwork(
         namespace=namespace.name,
         config=config.network,
         endpoints=config.serving.endpoints,
-        database_everywhere=isinstance(config.feature_store.registry, SqlRegistry),
     ),
 )
 
@@ -63,6 +62,7 @@ registry = ModelRegistry(
         cluster=cluster,
         namespace=namespace.name,
         kms_key_arn=data_key.arn if data_key else None,
+        feast_registry=isinstance(config.feature_store.registry, SqlRegistry),
     ),
 )
 feature_store = FeatureStore(
@@ -74,7 +74,7 @@ feature_store = FeatureStore(
         cluster=cluster,
         namespace=namespace.name,
         kms_key_arn=data_key.arn if data_key else None,
-        registry_database=registry.database,
+        registry_database=registry.feast_database,
     ),
 )
 data_plane = DataPlane(
@@ -164,6 +164,7 @@ if data_key is not None:
         users=[
             training.role_arn,
             registry.server_role_arn,
+            registry.bootstrap_role_arn,
             feature_store.writer_role_arn,
             *(endpoint.role_arn for endpoint in endpoints.values()),
             *([monitoring.drift_role_arn] if monitoring.drift_role_arn is not None else []),

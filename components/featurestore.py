@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components import naming, workload
 from components.config.featurestore import FeatureStoreConfig, Provisioned, SqlRegistry
-from components.database import database_login, login_secret
+from components.database import database_login, login_grant
 from components.iam import (
     Statement,
     WorkloadIdentity,
@@ -82,9 +82,8 @@ class FeatureStoreArns:
     table_arns: Sequence[str]
     metrics_namespace: str
     kms_key_arn: str | None = None
-    registry_secret_arn: str | None = None
+    registry_connect_arn: str | None = None
     """The registry database login, when the Feast registry is SQL."""
-    registry_secret_kms_key_arn: str | None = None
 
 
 def _common_statements(arns: FeatureStoreArns) -> list[Statement]:
@@ -93,7 +92,7 @@ def _common_statements(arns: FeatureStoreArns) -> list[Statement]:
         statements.append(
             statement("DataKey", ["kms:Decrypt", "kms:GenerateDataKey"], [arns.kms_key_arn])
         )
-    statements += login_statements(arns.registry_secret_arn, arns.registry_secret_kms_key_arn)
+    statements += login_statements(arns.registry_connect_arn)
     return statements
 
 
@@ -108,7 +107,7 @@ def reader_document(arns: FeatureStoreArns) -> dict[str, Any]:
                 list(arns.table_arns),
             )
         )
-    if not arns.registry_secret_arn:
+    if not arns.registry_connect_arn:
         statements.append(
             statement("RegistryRead", ["s3:GetObject"], [f"{arns.bucket_arn}/{REGISTRY_KEY}"])
         )
@@ -138,7 +137,7 @@ def writer_document(arns: FeatureStoreArns) -> dict[str, Any]:
                 list(arns.table_arns),
             )
         )
-    if not arns.registry_secret_arn:
+    if not arns.registry_connect_arn:
         statements.append(
             statement(
                 "RegistryWrite",
@@ -234,13 +233,12 @@ class FeatureStore(pulumi.ComponentResource):
         self.registry_uri = database.uri() if database else bucket.name.apply(s3_registry_uri)
         self.offline_store_uri = bucket.name.apply(offline_store_uri)
         spec = feature_store_spec(config, project)
-        login = login_secret(database)
+        login = login_grant(database)
         arns = pulumi.Output.all(
             bucket_arn=bucket.arn,
             table_arns=self.online_table_arns,
             kms_key_arn=args.kms_key_arn,
-            registry_secret_arn=login["feast_registry_secret_arn"],
-            registry_secret_kms_key_arn=login["feast_registry_secret_kms_key_arn"],
+            registry_connect_arn=login["feast_registry_connect_arn"],
         ).apply(lambda v: FeatureStoreArns(metrics_namespace=metrics_namespace(team.name), **v))
         self.reader_policy = arns.apply(lambda a: json.dumps(reader_document(a)))
         self.writer_policy = arns.apply(lambda a: json.dumps(writer_document(a)))
@@ -407,6 +405,7 @@ class FeatureStore(pulumi.ComponentResource):
         )
         # A SQL registry: the database login (sidecar, password file) comes along.
         login = database_login(database, team.image)
+        labels = {**labels, **login.labels}
         container = workload.runtime_container(
             "materialize",
             image=team.image,

@@ -125,23 +125,30 @@ class WorkloadIdentity(pulumi.ComponentResource):
         self.register_outputs({"roleArn": self.role.arn, "serviceAccount": service_account})
 
 
-def database_statements(secret_arn: str, secret_kms_key_arn: str | None) -> list[Statement]:
-    """IAM statements that let a workload read the database login (and nothing else)."""
-    statements = [statement("DatabaseLogin", ["secretsmanager:GetSecretValue"], [secret_arn])]
+def master_secret_statements(secret_arn: str, secret_kms_key_arn: str | None) -> list[Statement]:
+    """Read the RDS-managed master secret: the database bootstrap Job's alone (policy pack
+    `rds-master-secret-bootstrap-only`)."""
+    statements = [statement("MasterSecret", ["secretsmanager:GetSecretValue"], [secret_arn])]
     if secret_kms_key_arn:
-        statements.append(
-            statement(
-                "DatabaseLoginKey",
-                ["kms:Decrypt"],
-                [secret_kms_key_arn],
-            )
-        )
+        statements.append(statement("MasterSecretKey", ["kms:Decrypt"], [secret_kms_key_arn]))
     return statements
 
 
-def login_statements(secret_arn: str | None, secret_kms_key_arn: str | None) -> list[Statement]:
-    """`database_statements` when there is a login secret to read; none otherwise."""
-    return database_statements(secret_arn, secret_kms_key_arn) if secret_arn else []
+def database_statements(connect_arn: str) -> list[Statement]:
+    """Log in to the registry database as one role, with an IAM token (`rds-db:connect` on
+    `arn:aws:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<role>`), and nothing else."""
+    return [statement("DatabaseLogin", ["rds-db:connect"], [connect_arn])]
+
+
+def login_statements(connect_arn: str | None) -> list[Statement]:
+    """`database_statements` when the workload logs in to the database; none otherwise."""
+    return database_statements(connect_arn) if connect_arn else []
+
+
+def db_user_arn(instance_arn: str, resource_id: str, username: str) -> str:
+    """The `rds-db:connect` resource of ``username`` on the instance ``instance_arn``."""
+    _, partition, _, region, account, *_ = instance_arn.split(":")
+    return f"arn:{partition}:rds-db:{region}:{account}:dbuser:{resource_id}/{username}"
 
 
 def read_bucket_statements(sid: str, bucket_arn: str) -> list[Statement]:
@@ -186,11 +193,10 @@ def feast_registry_statements(
     partition: str,
     *,
     write: bool,
-    secret_arn: str | None = None,
-    secret_kms_key_arn: str | None = None,
+    connect_arn: str | None = None,
 ) -> list[Statement]:
     """Access to the Feast registry: its S3 object, or the login of the database it lives in."""
-    statements = login_statements(secret_arn, secret_kms_key_arn)
+    statements = login_statements(connect_arn)
     if registry_uri and registry_uri.startswith("s3://"):
         actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
         statements.append(

@@ -10,7 +10,7 @@ each flow the workloads need is opened on its own, by one policy that says why:
 | aws-apis | all | out to port 443 (S3, DynamoDB, STS, CloudWatch, Secrets Manager, KMS) |
 | in-namespace | all | out to the MLflow server and the serving pods of the same namespace |
 | model-registry | MLflow | in from the team's own pods only, port 5000 |
-| database | MLflow (every pod with a SQL Feast registry) | out to the database subnets, 5432 |
+| database | the database clients (`mlops.dev/database-client`: the bootstrap Job, MLflow, and with a SQL Feast registry every pod that opens Feast) | out to the database subnets, 5432 |
 | serving-<endpoint> | the endpoint's pods | in from the team's pods, the monitoring namespace's scraper and (with an ingress) the load balancer's subnets, port 8080 |
 
 The kubelet's probes come from the node, which NetworkPolicy never blocks. The rehearsal
@@ -29,6 +29,7 @@ import pulumi_kubernetes as k8s
 
 from components.config.network import NetworkConfig
 from components.config.serving import BatchEndpoint, RealtimeEndpoint
+from components.database import DATABASE_CLIENT_LABEL
 from components.registry import POSTGRES_PORT, SERVER_NAME, TRACKING_PORT
 from components.serving import HTTP_PORT
 from components.serving import selector as serving_selector
@@ -102,12 +103,11 @@ def team_policies(
     endpoints: Sequence[Exposure],
     load_balancer_cidrs: Sequence[pulumi.Input[str]],
     database_cidrs: Sequence[pulumi.Input[str]],
-    database_everywhere: bool,
 ) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgs]:
     """Policy name -> spec: default deny, then each flow the team's workloads need.
 
-    ``database_everywhere``: a SQL Feast registry, so every pod that opens Feast logs in to the
-    database (else only the MLflow server does).
+    The database flow is the database clients' (`DATABASE_CLIENT_LABEL`, which the pods that
+    log in wear); the database's security group admits the same pods (security groups for pods).
     """
     spec = k8s.networking.v1.NetworkPolicySpecArgs
     ingress = k8s.networking.v1.NetworkPolicyIngressRuleArgs
@@ -155,7 +155,7 @@ def team_policies(
             ingress=[ingress(from_=[SAME_NAMESPACE], ports=[_tcp(TRACKING_PORT)])],
         ),
         "database": spec(
-            pod_selector=_pods(None if database_everywhere else registry_selector(team)),
+            pod_selector=_pods(DATABASE_CLIENT_LABEL),
             policy_types=["Egress"],
             egress=[egress(to=_cidrs(database_cidrs), ports=[_tcp(POSTGRES_PORT)])],
         ),
@@ -183,8 +183,6 @@ class TeamNetworkArgs:
     """The team namespace (pass the TeamNamespace output so the policies wait for it)."""
     config: NetworkConfig
     endpoints: Sequence[RealtimeEndpoint | BatchEndpoint]
-    database_everywhere: bool = False
-    """A SQL Feast registry: every workload that opens Feast logs in to the database."""
 
 
 class TeamNetwork(pulumi.ComponentResource):
@@ -216,7 +214,6 @@ class TeamNetwork(pulumi.ComponentResource):
             endpoints=endpoints,
             load_balancer_cidrs=lb_cidrs,
             database_cidrs=db_cidrs,
-            database_everywhere=args.database_everywhere,
         )
         self.policies = list(policies)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.cluster.provider)

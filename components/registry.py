@@ -1,7 +1,13 @@
 """`mlops:registry:ModelRegistry`: the team's MLflow (artifact bucket, PostgreSQL, tracking server).
 
-How pods get the database password without it ever being in config, state or a manifest:
-`components/database.py`.
+How pods log in to the database without a password in config, state or a manifest, and why
+only the bootstrap Job reads the master secret: `components/database.py`.
+
+Who reaches port 5432: the database's security group admits one security group, the team's
+database clients' (`<team>-<env>-registry-db-clients`), which EKS's security groups for pods
+attach to exactly the pods labelled `mlops.dev/database-client` (a SecurityGroupPolicy, next to
+the cluster's node security group so the pods keep every other flow); not the node group, whose
+security group every pod of every team carries.
 """
 
 from __future__ import annotations
@@ -15,14 +21,35 @@ import pulumi_kubernetes as k8s
 
 from components import naming, workload
 from components.config.registry import Database, RegistryConfig
-from components.database import DatabaseLogin, database_login
-from components.iam import WorkloadIdentity, database_statements, policy_document, statement
+from components.database import (
+    BOOTSTRAP_NAME,
+    DATABASE_CLIENT_LABEL,
+    DatabaseLogin,
+    bootstrap_job,
+    database_login,
+)
+from components.iam import (
+    WorkloadIdentity,
+    database_statements,
+    db_user_arn,
+    master_secret_statements,
+    policy_document,
+    statement,
+)
 from components.storage import SecureBucket
-from components.team import ClusterInfo, DatabaseAccess, Team
+from components.team import ClusterInfo, DatabaseAccess, Team, postgres_uri
+from runtime.spec import DatabaseRoleSpec
 
 DATABASE_NAME = "mlops"
-"""The one database of the instance: MLflow's tables (and Feast's SQL registry, if chosen)."""
+"""The instance's first database: the master user's (the bootstrap logs in to it), no data."""
 MASTER_USERNAME = "mlops"
+MLFLOW_ROLE = DatabaseRoleSpec(role="mlflow", database="mlflow")
+"""MLflow's tracking store: its login role and the database it owns."""
+FEAST_ROLE = DatabaseRoleSpec(role="feast", database="feast_registry")
+"""Feast's SQL registry (only where a stack chooses it)."""
+SECURITY_GROUP_POLICY_API = "vpc.amazonaws.com/v1beta1"
+DATABASE_CLIENTS = "database-clients"
+"""The SecurityGroupPolicy's name."""
 POSTGRES_PORT = 5432
 TRACKING_PORT = 5000
 SERVER_NAME = "mlflow"
@@ -64,21 +91,33 @@ def max_storage_gb(database: Database) -> int:
 
 
 def server_document(
-    bucket_arn: str,
-    kms_key_arn: str | None,
-    secret_arn: str,
-    secret_kms_key_arn: str | None,
+    bucket_arn: str, kms_key_arn: str | None, connect_arn: str
 ) -> dict[str, object]:
     """The tracking server's policy: read its artifact bucket (the UI lists and shows artifacts;
-    it proxies no upload), its key, its database login."""
+    it proxies no upload), its key, log in to the database as `mlflow` (never the master)."""
     statements = [
         statement("ArtifactBucket", ["s3:ListBucket", "s3:GetBucketLocation"], [bucket_arn]),
         statement("ReadArtifacts", ["s3:GetObject"], [f"{bucket_arn}/{ARTIFACT_PREFIX}/*"]),
     ]
     if kms_key_arn:
         statements.append(statement("ArtifactKey", ["kms:Decrypt"], [kms_key_arn]))
-    statements += database_statements(secret_arn, secret_kms_key_arn)
+    statements += database_statements(connect_arn)
     return policy_document(*statements)
+
+
+def bootstrap_document(secret_arn: str, secret_kms_key_arn: str | None) -> dict[str, object]:
+    """The database bootstrap Job's policy: read the master secret, nothing else."""
+    return policy_document(*master_secret_statements(secret_arn, secret_kms_key_arn))
+
+
+def security_group_policy_spec(
+    group_ids: list[pulumi.Input[str]],
+) -> dict[str, object]:
+    """A SecurityGroupPolicy's spec: the database-client pods get ``group_ids``."""
+    return {
+        "podSelector": {"matchLabels": dict(DATABASE_CLIENT_LABEL)},
+        "securityGroups": {"groupIds": group_ids},
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +129,8 @@ class ModelRegistryArgs:
     """The team namespace (pass the TeamNamespace output so objects wait for it)."""
     kms_key_arn: pulumi.Input[str] | None = None
     """The team's KMS key; None: AWS-managed keys."""
+    feast_registry: bool = False
+    """The Feast registry lives in this database too: a role (and database) for it."""
 
 
 class ModelRegistry(pulumi.ComponentResource):
@@ -107,11 +148,18 @@ class ModelRegistry(pulumi.ComponentResource):
     database_instance_id: pulumi.Output[str]
     """The RDS instance identifier (CloudWatch dimension `DBInstanceIdentifier`)."""
     secret_arn: pulumi.Output[str]
-    """Secrets Manager secret with the database login (managed and rotated by RDS)."""
+    """The RDS-managed master secret: read by the bootstrap Job alone."""
     database: DatabaseAccess
-    """Host, port and login secret, for other workloads that use the database."""
+    """MLflow's login (the tracking server's)."""
+    feast_database: DatabaseAccess | None
+    """The Feast registry's login, for every pod that opens Feast; None: no SQL registry."""
+    client_security_group_id: pulumi.Output[str]
+    """The security group the database admits (the database-client pods wear it)."""
     server_role_arn: pulumi.Output[str]
     """IRSA role of the tracking server."""
+    bootstrap_role_arn: pulumi.Output[str]
+    """IRSA role of the database bootstrap Job (reads the master secret; decrypts it with the
+    team key)."""
 
     def __init__(
         self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -138,22 +186,43 @@ class ModelRegistry(pulumi.ComponentResource):
             tags=team.tags,
             opts=child,
         )
-        # Only the cluster's nodes (and the pods on them) may open a connection.
+        # Only the team's database clients may open a connection (security groups for pods).
         security_group = aws.ec2.SecurityGroup(
             f"{name}-db-sg",
+            # The description predates security groups for pods and stays: it is immutable, and a
+            # new one would replace the group the instance is attached to (its rules below say
+            # who is admitted: the database clients, not the nodes).
             description=f"PostgreSQL of the model registry of {team.stack}: cluster nodes only",
             vpc_id=cluster.vpc_id,
             tags={**team.tags, "Name": team.physical("registry-db")},
             opts=child,
         )
+        clients = aws.ec2.SecurityGroup(
+            f"{name}-db-clients-sg",
+            description=f"Pods of {team.stack} that log in to the model registry database",
+            vpc_id=cluster.vpc_id,
+            tags={**team.tags, "Name": team.physical("registry-db-clients")},
+            opts=child,
+        )
         aws.vpc.SecurityGroupIngressRule(
-            f"{name}-db-from-nodes",
+            f"{name}-db-from-clients",
             security_group_id=security_group.id,
-            referenced_security_group_id=cluster.node_security_group_id,
+            referenced_security_group_id=clients.id,
             ip_protocol="tcp",
             from_port=POSTGRES_PORT,
             to_port=POSTGRES_PORT,
-            description="PostgreSQL from the EKS nodes",
+            description="PostgreSQL from the team's database clients",
+            tags=team.tags,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-db-clients-to-db",
+            security_group_id=clients.id,
+            referenced_security_group_id=security_group.id,
+            ip_protocol="tcp",
+            from_port=POSTGRES_PORT,
+            to_port=POSTGRES_PORT,
+            description="PostgreSQL to the model registry database",
             tags=team.tags,
             opts=child,
         )
@@ -182,6 +251,8 @@ class ModelRegistry(pulumi.ComponentResource):
             db_name=DATABASE_NAME,
             username=MASTER_USERNAME,
             manage_master_user_password=True,
+            # The workloads' roles log in with IAM tokens (rds-db:connect), not passwords.
+            iam_database_authentication_enabled=True,
             master_user_secret_kms_key_id=args.kms_key_arn,
             port=POSTGRES_PORT,
             db_subnet_group_name=subnets.name,
@@ -205,18 +276,66 @@ class ModelRegistry(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=team.prod),
         )
         secret_arn = instance.master_user_secrets.apply(lambda secrets: str(secrets[0].secret_arn))
-        self.database = DatabaseAccess(
-            host=instance.address,
-            port=instance.port,
-            secret_arn=secret_arn,
-            secret_kms_key_arn=args.kms_key_arn,
-            database=DATABASE_NAME,
-            username=MASTER_USERNAME,
+
+        def access(role: DatabaseRoleSpec) -> DatabaseAccess:
+            return DatabaseAccess(
+                host=instance.address,
+                port=instance.port,
+                database=role.database,
+                username=role.role,
+                connect_arn=pulumi.Output.all(instance.arn, instance.resource_id).apply(
+                    lambda v: db_user_arn(str(v[0]), str(v[1]), role.role)
+                ),
+                region=team.region,
+            )
+
+        self.database = access(MLFLOW_ROLE)
+        self.feast_database = access(FEAST_ROLE) if args.feast_registry else None
+        roles = [MLFLOW_ROLE, *([FEAST_ROLE] if args.feast_registry else [])]
+
+        k8s_child = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
+        # Pods labelled as database clients get the clients' security group (and keep the
+        # node group's, for every other flow); the database admits no other.
+        k8s.apiextensions.CustomResource(
+            f"{name}-db-clients",
+            api_version=SECURITY_GROUP_POLICY_API,
+            kind="SecurityGroupPolicy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=DATABASE_CLIENTS, namespace=args.namespace, labels=team.labels
+            ),
+            spec=security_group_policy_spec([clients.id, cluster.node_security_group_id]),
+            opts=k8s_child,
+        )
+        # The one identity that reads the master secret, and the Job that makes the roles.
+        bootstrap_identity = WorkloadIdentity(
+            f"{name}-bootstrap-identity",
+            team=team,
+            cluster=cluster,
+            namespace=args.namespace,
+            service_account=BOOTSTRAP_NAME,
+            policy=pulumi.Output.all(secret_arn, args.kms_key_arn).apply(
+                lambda v: json.dumps(bootstrap_document(v[0], v[1]))
+            ),
+            opts=child,
+        )
+        bootstrap = bootstrap_job(
+            f"{name}-bootstrap",
+            team=team,
+            namespace=args.namespace,
+            service_account=bootstrap_identity.service_account.metadata.apply(
+                lambda m: m.name or BOOTSTRAP_NAME
+            ),
+            admin_uri=pulumi.Output.all(instance.address, instance.port).apply(
+                lambda v: postgres_uri(str(v[0]), int(v[1]), DATABASE_NAME, MASTER_USERNAME)
+            ),
+            master_secret_arn=secret_arn,
+            roles=roles,
+            opts=k8s_child,
         )
 
         # The tracking server's own AWS identity: its bucket prefix and its database login.
-        policy = pulumi.Output.all(bucket.arn, args.kms_key_arn, secret_arn).apply(
-            lambda v: json.dumps(server_document(v[0], v[1], v[2], v[1]))
+        policy = pulumi.Output.all(bucket.arn, args.kms_key_arn, self.database.connect_arn).apply(
+            lambda v: json.dumps(server_document(v[0], v[1], v[2]))
         )
         identity = WorkloadIdentity(
             f"{name}-identity",
@@ -228,7 +347,6 @@ class ModelRegistry(pulumi.ComponentResource):
             opts=child,
         )
 
-        k8s_child = pulumi.ResourceOptions(parent=self, provider=cluster.provider)
         labels = workload.labels(team.labels, "model-registry", SERVER_NAME)
         selector = {"app.kubernetes.io/name": SERVER_NAME, "mlops.dev/team": team.name}
         artifact_uri = bucket.name.apply(lambda b: f"s3://{b}/{ARTIFACT_PREFIX}")
@@ -249,7 +367,7 @@ class ModelRegistry(pulumi.ComponentResource):
                     ),
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels, **login.labels}),
                     spec=workload.pod_spec(
                         [
                             self._server_container(
@@ -272,7 +390,10 @@ class ModelRegistry(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=k8s_child,
+            # MLflow logs in as `mlflow`: the role must exist first.
+            opts=pulumi.ResourceOptions.merge(
+                k8s_child, pulumi.ResourceOptions(depends_on=[bootstrap])
+            ),
         )
         # A stable in-cluster name for the tracking URI.
         service = k8s.core.v1.Service(
@@ -314,7 +435,9 @@ class ModelRegistry(pulumi.ComponentResource):
         self.database_endpoint = instance.endpoint
         self.database_instance_id = instance.identifier
         self.secret_arn = secret_arn
+        self.client_security_group_id = clients.id
         self.server_role_arn = identity.role.arn
+        self.bootstrap_role_arn = bootstrap_identity.role.arn
         self.register_outputs(
             {
                 "trackingUri": self.tracking_uri,

@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components import naming, workload
 from components.config.serving import BatchEndpoint, Ingress, OidcAuthentication, RealtimeEndpoint
-from components.database import database_login, login_secret
+from components.database import database_login, login_grant
 from components.iam import (
     WorkloadIdentity,
     feast_registry_statements,
@@ -82,8 +82,7 @@ def realtime_policy(
     kms_key_arns: list[str],
     feast_registry_uri: str | None,
     prediction_log_uri: str,
-    feast_registry_secret_arn: str | None = None,
-    feast_registry_secret_kms_key_arn: str | None = None,
+    feast_registry_connect_arn: str | None = None,
 ) -> dict[str, Any]:
     """Read online features and models, append to its own prediction log, put metrics."""
     partition = naming.arn_partition(artifact_bucket_arn)
@@ -93,8 +92,7 @@ def realtime_policy(
             feast_registry_uri,
             partition,
             write=False,
-            secret_arn=feast_registry_secret_arn,
-            secret_kms_key_arn=feast_registry_secret_kms_key_arn,
+            connect_arn=feast_registry_connect_arn,
         ),
         *read_bucket_statements("ReadArtifacts", artifact_bucket_arn),
         statement(
@@ -113,8 +111,7 @@ def batch_policy(
     kms_key_arns: list[str],
     feast_registry_uri: str | None,
     output_uri: str,
-    feast_registry_secret_arn: str | None = None,
-    feast_registry_secret_kms_key_arn: str | None = None,
+    feast_registry_connect_arn: str | None = None,
 ) -> dict[str, Any]:
     """Read offline features, the input and models, write under its output prefix, put metrics."""
     partition = naming.arn_partition(artifact_bucket_arn)
@@ -124,8 +121,7 @@ def batch_policy(
             feast_registry_uri,
             partition,
             write=False,
-            secret_arn=feast_registry_secret_arn,
-            secret_kms_key_arn=feast_registry_secret_kms_key_arn,
+            connect_arn=feast_registry_connect_arn,
         ),
         *read_bucket_statements("ReadArtifacts", artifact_bucket_arn),
         statement("WritePredictions", ["s3:PutObject"], [prefix_arn(output_uri, partition)]),
@@ -271,7 +267,7 @@ class ServingEndpoint(pulumi.ComponentResource):
                 kms_key_arns=data.kms_key_arns,
                 feast_registry_uri=data.settings.get("feast_registry_uri"),
                 prediction_log_uri=log_uri,
-                **login_secret(data.feast_registry_database),
+                **login_grant(data.feast_registry_database),
             ),
         )
         # A SQL Feast registry: the database login (sidecar, password file) comes along.
@@ -346,7 +342,7 @@ class ServingEndpoint(pulumi.ComponentResource):
                 revision_history_limit=5,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=labels,
+                        labels={**labels, **login.labels},
                         annotations={
                             "prometheus.io/scrape": "true",
                             "prometheus.io/port": str(HTTP_PORT),
@@ -484,12 +480,12 @@ class ServingEndpoint(pulumi.ComponentResource):
                 kms_key_arns=data.kms_key_arns,
                 feast_registry_uri=data.settings.get("feast_registry_uri"),
                 output_uri=output_uri,
-                **login_secret(data.feast_registry_database),
+                **login_grant(data.feast_registry_database),
             ),
         )
         # A SQL Feast registry: the database login (sidecar, password file) comes along.
         login = database_login(data.feast_registry_database, team.image)
-        labels = workload.labels(team.labels, "batch-serving", endpoint.name)
+        labels = {**workload.labels(team.labels, "batch-serving", endpoint.name), **login.labels}
         container = workload.runtime_container(
             "batch-predict",
             image=team.image,

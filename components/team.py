@@ -84,16 +84,19 @@ class ClusterInfo:
 
 @dataclass(frozen=True)
 class DatabaseAccess:
-    """How a workload reaches the registry database: where it is and which secret holds the login."""
+    """How a workload reaches the registry database: where it is, as which role, and the
+    `rds-db:connect` resource its IAM role needs to sign a login token for that role."""
 
     host: pulumi.Output[str]
     port: pulumi.Output[int]
-    secret_arn: pulumi.Output[str]
-    """Secrets Manager secret (JSON with username and password) that RDS manages and rotates."""
-    secret_kms_key_arn: pulumi.Input[str] | None
-    """The key the secret is encrypted with, when it is the team's own."""
     database: str
+    """The role's own database (no other role may connect to it)."""
     username: str
+    """The role (made by the database bootstrap Job; never the master user)."""
+    connect_arn: pulumi.Output[str]
+    """`arn:aws:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<username>`."""
+    region: str
+    """Where the instance is (the token is signed for it)."""
 
     def uri(self) -> pulumi.Output[str]:
         """A libpq URI without password (it comes from PGPASSFILE), TLS required."""

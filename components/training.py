@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 from components import aws_values, naming, workload
 from components.config.resources import ContainerResources
 from components.config.training import Capacity, NodePool, TrainingConfig, TrainingPipeline
-from components.database import database_login, login_secret
+from components.database import database_login, login_grant
 from components.iam import (
     WorkloadIdentity,
     feast_registry_statements,
@@ -175,12 +175,11 @@ def training_policy(
     artifact_uri: str,
     kms_key_arns: Sequence[str],
     feast_registry_uri: str | None,
-    feast_registry_secret_arn: str | None = None,
-    feast_registry_secret_kms_key_arn: str | None = None,
+    feast_registry_connect_arn: str | None = None,
 ) -> dict[str, Any]:
     """Read features, (re)apply the Feast registry, write models under the artifact root, put metrics.
 
-    A SQL Feast registry: also read the registry database's login secret.
+    A SQL Feast registry: also log in to the registry database as the Feast role (IAM token).
     """
     partition = naming.arn_partition(artifact_bucket_arn)
     return policy_document(
@@ -189,8 +188,7 @@ def training_policy(
             feast_registry_uri,
             partition,
             write=True,
-            secret_arn=feast_registry_secret_arn,
-            secret_kms_key_arn=feast_registry_secret_kms_key_arn,
+            connect_arn=feast_registry_connect_arn,
         ),
         *online_read_statement("ReadOnlineFeatures", online_table_arns, describe=True),
         statement(
@@ -268,7 +266,7 @@ class TrainingCompute(pulumi.ComponentResource):
                 artifact_uri=data.settings["artifact_uri"],
                 kms_key_arns=data.kms_key_arns,
                 feast_registry_uri=settings.get("feast_registry_uri"),
-                **login_secret(data.feast_registry_database),
+                **login_grant(data.feast_registry_database),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -374,9 +372,9 @@ class TrainingCompute(pulumi.ComponentResource):
         identity: WorkloadIdentity,
     ) -> pulumi.Output[str]:
         team = args.team
-        labels = workload.labels(team.labels, "training", pipeline.name)
         # A SQL Feast registry: the database login (sidecar, password file) comes along.
         login = database_login(args.data_plane.feast_registry_database, team.image)
+        labels = {**workload.labels(team.labels, "training", pipeline.name), **login.labels}
         continuous = pipeline.continuous_training is not None
         # Continuous training: the schedule is when the job checks whether a retrain is due.
         container = workload.runtime_container(

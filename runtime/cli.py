@@ -412,6 +412,29 @@ def ct_history(
     _run(action)
 
 
+@app.command("database-bootstrap")
+def database_bootstrap() -> None:
+    """Make the registry database's login roles, each owning its database (idempotent).
+
+    Run by the stack's bootstrap Job, the one pod that may read the RDS master secret
+    (MLOPS_DATABASE_MASTER_SECRET_ARN); MLOPS_DATABASE_ROLES says which roles. Prints what it
+    changed, or that nothing needed to; never a password.
+    """
+
+    def action() -> None:
+        from runtime.database_roles import bootstrap
+
+        settings = _settings()
+        changes = bootstrap(settings)
+        for change in changes:
+            out.print(f"changed {change}", highlight=False, markup=False)
+        roles = ", ".join(f"{r.role} (database {r.database})" for r in settings.database_roles)
+        verdict = f"{len(changes)} change(s)" if changes else "nothing to change"
+        out.print(f"database roles ready: {roles}; {verdict}", highlight=False, markup=False)
+
+    _run(action)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from runtime.spec import EndpointSpec, FeatureStoreSpec, PipelineSpec
+from runtime.spec import DatabaseRoleSpec, EndpointSpec, FeatureStoreSpec, PipelineSpec
 
 ENV_PREFIX = "MLOPS_"
 
@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     online_store: Literal["sqlite", "dynamodb"] = "sqlite"
     feast_registry_uri: str | None = None
     """Feast registry: `s3://...`, `postgresql://...`, or None = a file in `home`."""
+
+    # Registry database bootstrap (the one Job that may read the master secret)
+    database_admin_uri: str | None = None
+    """libpq URI of the admin login (host, port, database; no password), for
+    `mlops-runtime database-bootstrap`."""
+    database_master_secret_arn: str | None = None
+    """The RDS-managed master secret (JSON username, password); None: the URI logs in as is."""
+    database_roles: list[DatabaseRoleSpec] = []
+    """The login roles to make, each with the database it owns (JSON in env)."""
+    database_iam_auth: bool = True
+    """The roles log in with RDS IAM tokens only (members of `rds_iam`)."""
 
     # Training
     pipelines: list[PipelineSpec] = []

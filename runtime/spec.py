@@ -407,3 +407,13 @@ class EndpointSpec(SpecModel):
     trust_model_code: bool = False
     """Load model formats that run code when loaded (pickled scikit-learn, custom pyfunc).
     Off: scikit-learn models saved with skops only (what the team's pipelines log)."""
+
+
+class DatabaseRoleSpec(SpecModel):
+    """A login role of the registry database and the one database it owns (the bootstrap Job
+    makes both; `runtime.database_roles`)."""
+
+    role: Annotated[str, Field(pattern=SNAKE_NAME, max_length=63)]
+    """The PostgreSQL role (the login name of the workloads of this purpose)."""
+    database: Annotated[str, Field(pattern=SNAKE_NAME, max_length=63)]
+    """The database it owns; PUBLIC may not connect to it."""

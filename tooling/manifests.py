@@ -30,8 +30,71 @@ def manifests(plan: Plan) -> list[dict[str, Any]]:
     ]
 
 
+SECURITY_GROUP_POLICY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "vpc.amazonaws.com/v1beta1"},
+        "kind": {"const": "SecurityGroupPolicy"},
+        "metadata": {
+            "type": "object",
+            "required": ["name", "namespace"],
+            "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}},
+        },
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["securityGroups"],
+            "properties": {
+                "podSelector": {"$ref": "#/$defs/selector"},
+                "serviceAccountSelector": {"$ref": "#/$defs/selector"},
+                "securityGroups": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["groupIds"],
+                    "properties": {
+                        "groupIds": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 5,
+                            "items": {"type": "string", "pattern": "^sg-[0-9a-f]+$"},
+                        }
+                    },
+                },
+            },
+        },
+    },
+    "$defs": {
+        "selector": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "matchExpressions": {"type": "array"},
+            },
+        }
+    },
+}
+"""The SecurityGroupPolicy CRD of the VPC resource controller (aws/amazon-vpc-resource-
+controller-k8s, `config/crd/bases/vpcresources.k8s.aws_securitygrouppolicies.yaml`): no
+Kubernetes OpenAPI document has it, so its schema is kept here."""
+CUSTOM_SCHEMAS = {
+    ("vpc.amazonaws.com/v1beta1", "SecurityGroupPolicy"): SECURITY_GROUP_POLICY_SCHEMA
+}
+
+
 def schema_errors(obj: dict[str, Any], version: str = KUBERNETES_VERSION) -> list[str]:
     """How ``obj`` violates the Kubernetes OpenAPI schema (strict: unknown fields are errors)."""
+    custom = CUSTOM_SCHEMAS.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+    if custom is not None:
+        import jsonschema
+
+        return [
+            f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}: {error.message} at "
+            + (".".join(map(str, error.path)) or "(top)")
+            for error in jsonschema.Draft202012Validator(custom).iter_errors(obj)
+        ]
     try:
         kubernetes_validate.validate(obj, version, strict=True)
     except kubernetes_validate.ValidationError as error:

@@ -75,8 +75,17 @@ def secrets_encryption_policy(key_arn: str) -> dict[str, Any]:
 
 
 def vpc_cni_configuration() -> str:
-    """vpc-cni's configuration values: NetworkPolicy enforced (team namespaces rely on it)."""
-    return json.dumps({"enableNetworkPolicy": "true"}, sort_keys=True)
+    """vpc-cni's configuration values: NetworkPolicy enforced (team namespaces rely on it), and
+    security groups for pods (a team's database admits only the pods its SecurityGroupPolicy
+    gives the database-client group; `standard` mode keeps the node's rules for kubelet probes
+    and Services, and source NAT, for them)."""
+    return json.dumps(
+        {
+            "enableNetworkPolicy": "true",
+            "env": {"ENABLE_POD_ENI": "true", "POD_SECURITY_GROUP_ENFORCING_MODE": "standard"},
+        },
+        sort_keys=True,
+    )
 
 
 def kubeconfig(name: str, endpoint: str, certificate_authority: str, region: str) -> str:
@@ -195,6 +204,13 @@ class Cluster(pulumi.ComponentResource):
             policy_arn=self._managed_policy("AmazonEKSClusterPolicy"),
             opts=child,
         )
+        # Security groups for pods: the VPC resource controller manages the pods' branch ENIs.
+        vpc_resources = aws.iam.RolePolicyAttachment(
+            f"{name}-role-vpc-resource-controller",
+            role=role.name,
+            policy_arn=self._managed_policy("AmazonEKSVPCResourceController"),
+            opts=child,
+        )
         encryption = aws.iam.RolePolicy(
             f"{name}-role-secrets-key",
             role=role.name,
@@ -233,7 +249,9 @@ class Cluster(pulumi.ComponentResource):
             deletion_protection=config.deletion_protection,
             tags=platform.tags,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[logs, attachment, encryption], protect=platform.prod
+                parent=self,
+                depends_on=[logs, attachment, vpc_resources, encryption],
+                protect=platform.prod,
             ),
         )
         issuer = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)  # type: ignore[index]

@@ -7,8 +7,11 @@ import json
 from typing import Any
 
 from components.config import StackConfig, load_stack_file
+from components.iam import db_user_arn
 from tooling.plan import Plan, PlannedResource, stack_file
 
+DB_ROLES = ("mlflow", "feast")
+"""The registry database's login roles (components.registry MLFLOW_ROLE, FEAST_ROLE)."""
 S3_CHILDREN = (
     "bucketVersioning",
     "bucketServerSideEncryptionConfiguration",
@@ -52,6 +55,7 @@ def own_arns(plan: Plan) -> set[str]:
     for db in plan.of_type("aws:rds/instance:Instance"):
         arns |= {s["secretArn"] for s in db.outputs.get("masterUserSecrets", [])}
         arns |= {s["kmsKeyId"] for s in db.outputs.get("masterUserSecrets", [])}
+        arns |= {db_user_arn(db.outputs["arn"], db.outputs["resourceId"], r) for r in DB_ROLES}
     return arns
 
 

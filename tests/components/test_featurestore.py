@@ -100,7 +100,7 @@ def test_feature_store_spec_keeps_only_what_the_runtime_accepts(
                 table_arns=ARNS.table_arns,
                 metrics_namespace="MLOps/fraud",
                 kms_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
-                registry_secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!x",
+                registry_connect_arn="arn:aws:rds-db:eu-west-1:123456789012:dbuser:db-X/feast",
             ),
             {"DataKey", "DatabaseLogin"},
             id="sql-registry-with-key",
@@ -114,7 +114,7 @@ def test_reader_and_writer_documents_are_scoped(
         ARNS.bucket_arn,
         *ARNS.table_arns,
         arns.kms_key_arn or "",
-        arns.registry_secret_arn or "",
+        arns.registry_connect_arn or "",
     }
     for document in (reader_document(arns), writer_document(arns)):
         assert scoping_problems(document, own) == []
@@ -134,7 +134,7 @@ def test_sql_registry_drops_the_s3_registry_statements() -> None:
         bucket_arn=ARNS.bucket_arn,
         table_arns=ARNS.table_arns,
         metrics_namespace="MLOps/fraud",
-        registry_secret_arn="arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!x",
+        registry_connect_arn="arn:aws:rds-db:eu-west-1:123456789012:dbuser:db-X/feast",
     )
     assert "RegistryWrite" not in {s["Sid"] for s in writer_document(sql)["Statement"]}
     assert "RegistryRead" not in {s["Sid"] for s in reader_document(sql)["Statement"]}
@@ -289,7 +289,9 @@ def test_feature_store_yaml_comes_from_the_contract(example_stack: str) -> None:
     offline = plan.one(BUCKET, "features-offline-bucket").outputs["bucket"]
     if config.feature_store.registry.type == "sql":
         assert rendered["registry"]["registry_type"] == "sql"
-        assert rendered["registry"]["path"].startswith("postgresql+psycopg2://mlops@")
+        # The Feast role's own database, never the master user's.
+        assert rendered["registry"]["path"].startswith("postgresql+psycopg2://feast@")
+        assert rendered["registry"]["path"].split("?")[0].endswith("/feast_registry")
         assert ":" not in rendered["registry"]["path"].split("@")[0].removeprefix(
             "postgresql+psycopg2://"
         )

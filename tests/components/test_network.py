@@ -112,7 +112,11 @@ def expected_flows(stack: str) -> list[Flow]:
         ]
         if pod != mlflow:
             flows.append(Flow(pod, mlflow, TRACKING_PORT, "TCP", ALLOW, "the registry"))
-        logs_in = pod == mlflow or (sql_registry and "db-credentials" in _init_names(stack, pod))
+        logs_in = (
+            pod == mlflow
+            or pod.name == "Job/database-bootstrap"
+            or (sql_registry and "db-credentials" in _init_names(stack, pod))
+        )
         flows.append(
             Flow(
                 pod,

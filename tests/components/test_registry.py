@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
 
 from components.config.registry import Database
 from components.registry import (
+    FEAST_ROLE,
+    MLFLOW_ROLE,
     allowed_hosts,
     max_storage_gb,
     parameter_group_family,
@@ -25,9 +28,16 @@ from tests.components._data_plane_helpers import (
     stack_config,
 )
 from tests.conftest import planned
+from tooling.plan import Plan
 
 DB = "aws:rds/instance:Instance"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+JOB = "kubernetes:batch/v1:Job"
+SG = "aws:ec2/securityGroup:SecurityGroup"
+SGP = "kubernetes:vpc.amazonaws.com/v1beta1:SecurityGroupPolicy"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 # -- planning functions, no mocks -------------------------------------------------------------
@@ -61,10 +71,10 @@ def test_database_sizing(database: Database, family: str, ceiling: int) -> None:
 
 def test_server_document_is_scoped() -> None:
     bucket = "arn:aws:s3:::fraud-dev-models-abc"
-    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-x"
+    connect = "arn:aws:rds-db:eu-west-1:123456789012:dbuser:db-X/mlflow"
     key = "arn:aws:kms:eu-west-1:123456789012:key/k"
-    document = server_document(bucket, key, secret, key)
-    assert scoping_problems(document, {bucket, secret, key}) == []
+    document = server_document(bucket, key, connect)
+    assert scoping_problems(document, {bucket, connect, key}) == []
     assert {s["Sid"] for s in document["Statement"]} >= {
         "ReadArtifacts",
         "DatabaseLogin",
@@ -90,6 +100,7 @@ def test_database_is_private_encrypted_and_keeps_no_password(example_stack: str)
     assert inputs["storageEncrypted"] is True
     assert inputs["publiclyAccessible"] is False
     assert inputs["manageMasterUserPassword"] is True
+    assert inputs["iamDatabaseAuthenticationEnabled"] is True
     assert "password" not in inputs and "passwordWo" not in inputs
     assert inputs["allocatedStorage"] == db.storage_gb
     assert inputs["maxAllocatedStorage"] == max_storage_gb(db)
@@ -109,26 +120,147 @@ def test_database_is_private_encrypted_and_keeps_no_password(example_stack: str)
     assert subnets.inputs["subnetIds"] == cluster_values(example_stack)["privateSubnetIds"]
 
 
-def test_database_admits_only_the_cluster_nodes(example_stack: str) -> None:
+def _group_id(plan: Plan, name: str) -> str:
+    return str(plan.one(SG, name).outputs["arn"].rsplit("/", 1)[1])
+
+
+def test_database_admits_only_its_clients_security_group(example_stack: str) -> None:
+    """Not the node group's (every pod of every team wears it): the database-client group, which
+    the SecurityGroupPolicy gives exactly the pods labelled as database clients."""
     plan = planned(example_stack)
-    group = plan.one("aws:ec2/securityGroup:SecurityGroup", "registry-db-sg")
-    group_id = group.outputs["arn"].rsplit("/", 1)[1]
-    assert plan.one(DB, "registry-db").inputs["vpcSecurityGroupIds"] == [group_id]
-    assert "ingress" not in group.inputs or group.inputs["ingress"] == []
-    rules = [
-        r
-        for r in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-        if r.parent == plan.one("mlops:registry:ModelRegistry", "registry").urn
-    ]
-    (rule,) = rules
+    db_group, clients = _group_id(plan, "registry-db-sg"), _group_id(plan, "registry-db-clients-sg")
+    assert plan.one(DB, "registry-db").inputs["vpcSecurityGroupIds"] == [db_group]
+    registry = plan.one("mlops:registry:ModelRegistry", "registry").urn
+    ingress = [r for r in plan.of_type(INGRESS) if r.parent == registry]
+    (rule,) = ingress
+    assert rule.inputs["securityGroupId"] == db_group
+    assert rule.inputs["referencedSecurityGroupId"] == clients
     nodes = cluster_values(example_stack)["nodeSecurityGroupId"]
-    assert rule.inputs["referencedSecurityGroupId"] == nodes
+    assert rule.inputs["referencedSecurityGroupId"] != nodes
     assert (rule.inputs["fromPort"], rule.inputs["toPort"], rule.inputs["ipProtocol"]) == (
         5432,
         5432,
         "tcp",
     )
     assert "cidrIpv4" not in rule.inputs
+    (egress,) = [r for r in plan.of_type(EGRESS) if r.parent == registry]
+    assert (egress.inputs["securityGroupId"], egress.inputs["referencedSecurityGroupId"]) == (
+        clients,
+        db_group,
+    )
+
+    policy = plan.one(SGP, "registry-db-clients").inputs
+    assert policy["apiVersion"] == "vpc.amazonaws.com/v1beta1"
+    assert policy["metadata"]["namespace"] == f"ml-{stack_config(example_stack).team}"
+    assert policy["spec"] == {
+        "podSelector": {"matchLabels": {"mlops.dev/database-client": "true"}},
+        # The node group's too: the pods keep DNS, the AWS APIs, probes and their Services.
+        "securityGroups": {"groupIds": [clients, nodes]},
+    }
+
+
+def test_security_groups_replayed_in_moto_admit_the_clients_not_the_nodes(
+    example_stack: str, aws_endpoint: str
+) -> None:
+    """The planned groups and rules through the EC2 API (moto): who may open 5432."""
+    plan = planned(example_stack)
+    ec2 = boto3.client("ec2", endpoint_url=aws_endpoint, region_name="eu-west-1", **KEYS)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    real: dict[str, str] = {}
+    nodes = cluster_values(example_stack)["nodeSecurityGroupId"]
+    groups = [(nodes, "nodes"), *((_group_id(plan, r.name), r.name) for r in plan.of_type(SG))]
+    for planned_id, name in groups:
+        description = "nodes" if name == "nodes" else plan.one(SG, name).inputs["description"]
+        real[planned_id] = ec2.create_security_group(
+            GroupName=f"{example_stack}-{name}", Description=description, VpcId=vpc
+        )["GroupId"]
+    for rule in plan.of_type(INGRESS):
+        i = rule.inputs
+        ec2.authorize_security_group_ingress(
+            GroupId=real[i["securityGroupId"]],
+            IpPermissions=[
+                {
+                    "IpProtocol": i["ipProtocol"],
+                    "FromPort": i["fromPort"],
+                    "ToPort": i["toPort"],
+                    "UserIdGroupPairs": [{"GroupId": real[i["referencedSecurityGroupId"]]}],
+                }
+            ],
+        )
+    (db,) = ec2.describe_security_groups(GroupIds=[real[_group_id(plan, "registry-db-sg")]])[
+        "SecurityGroups"
+    ]
+    admitted = {
+        (p["FromPort"], pair["GroupId"])
+        for p in db["IpPermissions"]
+        for pair in p.get("UserIdGroupPairs", [])
+    }
+    assert admitted == {(5432, real[_group_id(plan, "registry-db-clients-sg")])}
+    assert not [p for p in db["IpPermissions"] if p.get("IpRanges")]
+    assert real[nodes] not in {group for _, group in admitted}
+
+
+def test_bootstrap_job_alone_reads_the_master_secret(example_stack: str) -> None:
+    plan, config = planned(example_stack), stack_config(example_stack)
+    instance = plan.one(DB, "registry-db")
+    (master,) = instance.outputs["masterUserSecrets"]
+    secret = master["secretArn"]
+    readers = {
+        r.name
+        for r in plan.of_type("aws:iam/rolePolicy:RolePolicy")
+        if secret in json.dumps(json.loads(r.inputs["policy"]))
+    }
+    assert readers == {"registry-bootstrap-identity-policy"}
+    document = role_policy(plan, "registry-bootstrap-identity-policy")
+    key = instance.inputs.get("masterUserSecretKmsKeyId")
+    assert [(s["Action"], s["Resource"]) for s in document["Statement"]] == [
+        (["secretsmanager:GetSecretValue"], [secret]),
+        *([(["kms:Decrypt"], [key])] if key else []),
+    ]
+    # No workload's manifest names the master secret, but the bootstrap Job's.
+    for resource in plan.resources:
+        if resource.type.startswith("kubernetes:") and resource.name != "registry-bootstrap":
+            assert secret not in json.dumps(resource.inputs), resource.name
+
+    job = plan.one(JOB, "registry-bootstrap")
+    pod = job.inputs["spec"]["template"]["spec"]
+    sa = plan.one("kubernetes:core/v1:ServiceAccount", "registry-bootstrap-identity-sa")
+    assert pod["serviceAccountName"] == sa.inputs["metadata"]["name"] == "database-bootstrap"
+    assert pod["restartPolicy"] == "Never"
+    (bootstrap,) = pod["containers"]
+    assert bootstrap["args"] == ["database-bootstrap"]
+    env = env_of(bootstrap)
+    sql = config.feature_store.registry.type == "sql"
+    roles = [MLFLOW_ROLE, *([FEAST_ROLE] if sql else [])]
+    assert json.loads(env["MLOPS_DATABASE_ROLES"]) == [r.model_dump() for r in roles]
+    assert env["MLOPS_DATABASE_MASTER_SECRET_ARN"] == secret
+    assert env["MLOPS_DATABASE_ADMIN_URI"] == (
+        f"postgresql://mlops@{instance.outputs['address']}:5432/mlops?sslmode=require"
+    )
+    assert "password" not in json.dumps(job.inputs).lower()
+    # MLflow starts once its role exists.
+    assert job.urn in plan.one(DEPLOYMENT, "registry-server").dependencies
+
+
+def test_workloads_log_in_as_their_purpose_role(example_stack: str) -> None:
+    """MLflow as `mlflow`, every Feast pod (SQL registry) as `feast`: `rds-db:connect` on
+    exactly that database user, and no other database permission."""
+    plan = planned(example_stack)
+    instance = plan.one(DB, "registry-db").outputs
+    users = instance["arn"].replace(":rds:", ":rds-db:").rsplit(":db:", 1)[0]
+    user = f"{users}:dbuser:{instance['resourceId']}"
+    for policy in plan.of_type("aws:iam/rolePolicy:RolePolicy"):
+        document = json.loads(policy.inputs["policy"])
+        connects = [
+            resource
+            for s in document["Statement"]
+            if "rds-db:connect" in s["Action"]
+            for resource in s["Resource"]
+        ]
+        if policy.name == "registry-identity-policy":
+            assert connects == [f"{user}/mlflow"]
+        else:
+            assert connects in ([], [f"{user}/feast"]), policy.name
 
 
 def test_prod_database_is_safe_and_dev_is_cheap(example_stack: str) -> None:
@@ -177,8 +309,12 @@ def test_tracking_server(example_stack: str) -> None:
     assert set(server["resources"]["limits"]) >= {"cpu", "memory"}
     env = env_of(server)
     instance = plan.one(DB, "registry-db").outputs
+    # MLflow's own role and database, never the master user's.
     assert env["MLFLOW_BACKEND_STORE_URI"] == (
-        f"postgresql+psycopg2://mlops@{instance['address']}:5432/mlops?sslmode=require"
+        f"postgresql+psycopg2://mlflow@{instance['address']}:5432/mlflow?sslmode=require"
+    )
+    assert deployment["spec"]["template"]["metadata"]["labels"]["mlops.dev/database-client"] == (
+        "true"
     )
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     bucket = plan.outputs["artifactBucket"]
@@ -187,9 +323,11 @@ def test_tracking_server(example_stack: str) -> None:
     # The login reaches the pod only through the sidecar; nothing in the manifest is a password.
     sidecar = container(pod, "db-credentials")
     assert sidecar["restartPolicy"] == "Always"
-    secret_arn = instance["masterUserSecrets"][0]["secretArn"]
-    assert env_of(sidecar)["DB_SECRET_ARN"] == secret_arn
+    sidecar_env = env_of(sidecar)
+    assert (sidecar_env["DB_USER"], sidecar_env["DB_HOST"]) == ("mlflow", instance["address"])
+    assert "DB_SECRET_ARN" not in sidecar_env
     manifest = json.dumps(deployment).lower()
+    assert instance["masterUserSecrets"][0]["secretArn"].lower() not in manifest
     assert "password=" not in manifest and '"password"' not in manifest
     (volume,) = [v for v in pod["volumes"] if v["name"] == "db-credentials"]
     assert volume["emptyDir"]["medium"] == "Memory"

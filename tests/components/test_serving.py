@@ -125,7 +125,7 @@ def test_batch_policy_writes_only_under_its_output_prefix() -> None:
     assert "kms:Decrypt" in actions_of(document)
 
 
-SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-x"
+CONNECT = "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-X/feast"
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,7 @@ SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-x"
                 kms_key_arns=[],
                 feast_registry_uri="postgresql://mlops@db:5432/mlops?sslmode=require",
                 prediction_log_uri="s3://art/prediction-logs/scorer/",
-                feast_registry_secret_arn=SECRET,
+                feast_registry_connect_arn=CONNECT,
             ),
             id="realtime",
         ),
@@ -151,7 +151,7 @@ SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-x"
                 kms_key_arns=[],
                 feast_registry_uri="postgresql://mlops@db:5432/mlops?sslmode=require",
                 output_uri="s3://art/recommendations/",
-                feast_registry_secret_arn=SECRET,
+                feast_registry_connect_arn=CONNECT,
             ),
             id="batch",
         ),
@@ -161,11 +161,10 @@ def test_a_sql_feast_registry_adds_only_the_login_to_an_endpoint_policy(
     document: dict[str, Any],
 ) -> None:
     by_sid = {s["Sid"]: s for s in document["Statement"]}
-    assert by_sid["DatabaseLogin"]["Resource"] == [SECRET]
+    assert by_sid["DatabaseLogin"]["Resource"] == [CONNECT]
     assert "FeastRegistry" not in by_sid
-    assert "DatabaseLoginKey" not in by_sid, "an AWS-managed key needs no grant"
-    assert {a for a in actions_of(document) if a.startswith("secretsmanager:")} == {
-        "secretsmanager:GetSecretValue"
+    assert {a for a in actions_of(document) if a.startswith(("secretsmanager:", "rds-db:"))} == {
+        "rds-db:connect"
     }
 
 

@@ -14,6 +14,7 @@ from components import naming
 from components.config import StackConfig, load_stack_file
 from components.config.cluster import StackReferenceCluster
 from components.config.training import Capacity, NodePool, TrainingPipeline
+from components.iam import db_user_arn
 from components.training import (
     NODE_MANAGED_POLICIES,
     Taint,
@@ -102,23 +103,24 @@ def sql_registry(stack: str) -> bool:
     return config_of(stack).feature_store.registry.type == "sql"
 
 
-def registry_login_secret(plan: Plan) -> str:
-    """This stack's own login secret of the registry database (RDS-managed)."""
+def feast_db_user(plan: Plan) -> str:
+    """The `rds-db:connect` resource of the Feast role on this stack's registry database."""
     (instance,) = plan.of_type("aws:rds/instance:Instance")
-    (secret,) = instance.outputs["masterUserSecrets"]
-    return str(secret["secretArn"])
+    return db_user_arn(instance.outputs["arn"], instance.outputs["resourceId"], "feast")
 
 
 def assert_registry_login(
     plan: Plan, pod: dict[str, Any], name: str, policy: dict[str, Any], *, sql: bool
 ) -> None:
     """Container ``name`` of ``pod`` can log in to the registry database (credentials sidecar,
-    PGPASSFILE, memory-backed volume, IAM read of this stack's secret) exactly when ``sql``."""
+    PGPASSFILE, memory-backed volume, an IAM token for the `feast` role) exactly when ``sql``;
+    never with the master secret."""
     (main,) = [c for c in pod["containers"] if c["name"] == name]
     sidecars = [c for c in pod.get("initContainers", []) if c["name"] == "db-credentials"]
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     mounts = {m["name"]: m for m in main.get("volumeMounts", [])}
-    logins = [s for s in policy["Statement"] if "secretsmanager:GetSecretValue" in s["Action"]]
+    logins = [s for s in policy["Statement"] if "rds-db:connect" in s["Action"]]
+    assert not [s for s in policy["Statement"] if "secretsmanager:GetSecretValue" in s["Action"]]
     if not sql:
         assert sidecars == [] and "initContainers" not in pod
         assert "PGPASSFILE" not in env_of(main)
@@ -129,11 +131,13 @@ def assert_registry_login(
     assert sidecar["restartPolicy"] == "Always", "a native sidecar"
     assert sidecar["startupProbe"]["exec"]["command"] == ["test", "-s", "/var/run/mlops-db/pgpass"]
     assert sidecar["image"] == main["image"]
-    secret = registry_login_secret(plan)
     (instance,) = plan.of_type("aws:rds/instance:Instance")
     sidecar_env = env_of(sidecar)
-    assert sidecar_env["DB_SECRET_ARN"] == secret
-    assert sidecar_env["DB_HOST"] == instance.outputs["address"]
+    assert "DB_SECRET_ARN" not in sidecar_env
+    assert (sidecar_env["DB_HOST"], sidecar_env["DB_USER"]) == (
+        instance.outputs["address"],
+        "feast",
+    )
     assert env_of(main)["PGPASSFILE"] == sidecar_env["PGPASSFILE"] == "/var/run/mlops-db/pgpass"
     assert volumes["db-credentials"]["emptyDir"]["medium"] == "Memory"
     assert mounts["db-credentials"] == {
@@ -142,12 +146,8 @@ def assert_registry_login(
         "readOnly": True,
     }
     (login,) = logins
-    assert login["Action"] == ["secretsmanager:GetSecretValue"]
-    assert login["Resource"] == [secret]
-    # A secret under the team's own key: decrypting it is part of the login.
-    key = instance.inputs.get("masterUserSecretKmsKeyId")
-    decrypt = [s["Resource"] for s in policy["Statement"] if s["Sid"] == "DatabaseLoginKey"]
-    assert decrypt == ([[key]] if key else [])
+    assert login["Action"] == ["rds-db:connect"]
+    assert login["Resource"] == [feast_db_user(plan)]
 
 
 def assert_hardened(pod: dict[str, Any]) -> None:
@@ -296,19 +296,16 @@ def test_training_policy_reads_features_and_writes_only_the_registry_bucket() ->
 
 
 def test_a_sql_feast_registry_needs_the_database_login_not_an_s3_object() -> None:
-    secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-x"
-    key = "arn:aws:kms:eu-west-1:123456789012:key/k"
+    connect = "arn:aws:rds-db:eu-west-1:123456789012:dbuser:db-X/feast"
     document = _policy(
-        "postgresql://mlops@db.example:5432/mlops?sslmode=require",
-        feast_registry_secret_arn=secret,
-        feast_registry_secret_kms_key_arn=key,
+        "postgresql://feast@db.example:5432/feast_registry?sslmode=require",
+        feast_registry_connect_arn=connect,
     )
     by_sid = {s["Sid"]: s for s in document["Statement"]}
     assert "FeastRegistry" not in by_sid
-    assert by_sid["DatabaseLogin"]["Action"] == ["secretsmanager:GetSecretValue"]
-    assert by_sid["DatabaseLogin"]["Resource"] == [secret]
-    assert by_sid["DatabaseLoginKey"]["Resource"] == [key]
-    assert "secretsmanager:GetSecretValue" not in actions_of(_policy())
+    assert by_sid["DatabaseLogin"]["Action"] == ["rds-db:connect"]
+    assert by_sid["DatabaseLogin"]["Resource"] == [connect]
+    assert "rds-db:connect" not in actions_of(_policy())
 
 
 def test_training_policy_leaves_out_what_the_data_plane_does_not_have() -> None:
@@ -350,7 +347,7 @@ def test_training_policy_has_no_wildcard_action(example_stack: str) -> None:
         "kms:DescribeKey",
         "kms:GenerateDataKey",
         "cloudwatch:PutMetricData",
-        *(["secretsmanager:GetSecretValue"] if sql_registry(example_stack) else []),
+        *(["rds-db:connect"] if sql_registry(example_stack) else []),
     }
     (metrics,) = [s for s in policy["Statement"] if "cloudwatch:PutMetricData" in s["Action"]]
     team = config_of(example_stack).team

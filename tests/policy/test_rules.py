@@ -752,6 +752,7 @@ def test_a_budget_in_a_region_without_prices_fails_with_the_reason() -> None:
 
 
 def test_every_rule_has_a_violating_fixture() -> None:
+    from tests.policy.test_database_rules import RULES as DATABASE_RULES
     from tests.policy.test_image_rules import IMAGE_RULES
     from tests.policy.test_isolation_rules import VIOLATING_RULES
     from tests.policy.test_platform_rules import PLATFORM_STACK_RULES, PLATFORM_VIOLATIONS
@@ -762,7 +763,7 @@ def test_every_rule_has_a_violating_fixture() -> None:
         | {p.values[0] for p in BUDGET_VIOLATIONS}
     )
     caught |= {p.values[0] for p in PLATFORM_VIOLATIONS} | PLATFORM_STACK_RULES | VIOLATING_RULES
-    caught |= IMAGE_RULES
+    caught |= IMAGE_RULES | DATABASE_RULES
     assert caught == set(RULE_NAMES)
     assert len(RULE_NAMES) == len(set(RULE_NAMES)) >= 20
 

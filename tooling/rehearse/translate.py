@@ -48,6 +48,9 @@ SUBSTITUTIONS = (
     "MLOPS_TRACKING_URI: http://127.0.0.1:5000 (the MLflow server on the host network)",
     "registry database: the local PostgreSQL (trust auth, a fresh database) instead of RDS; the "
     "login sidecar and PGPASSFILE are dropped",
+    "database bootstrap Job and SecurityGroupPolicy: not played (every workload logs in to the "
+    "one fresh database as the server's trusted admin, so no role is needed; "
+    "tests/runtime/test_database_roles.py runs the bootstrap against the same PostgreSQL)",
     "IRSA: service accounts dropped; AWS_SHARED_CREDENTIALS_FILE points at moto's fake keys in a "
     "read-only hostPath",
     "placement: node selectors, tolerations, spread constraints and GPU requests dropped",

@@ -193,7 +193,9 @@ def test_addons_are_pinned_and_ordered_around_the_nodes(stack: str) -> None:
         ]
     }
     assert json.loads(addons["vpc-cni"].inputs["configurationValues"]) == {
-        "enableNetworkPolicy": "true"
+        "enableNetworkPolicy": "true",
+        # Security groups for pods: a team's database admits only its database clients' group.
+        "env": {"ENABLE_POD_ENI": "true", "POD_SECURITY_GROUP_ENFORCING_MODE": "standard"},
     }
     # Networking before the nodes; Deployments (CoreDNS, EBS CSI controller) after them.
     for name in ("vpc-cni", "kube-proxy", "eks-pod-identity-agent"):
@@ -252,12 +254,18 @@ def test_a_team_stack_plans_on_the_planned_platform_exports() -> None:
     # The team's resources land on the platform's network and trust its OIDC provider.
     (subnets,) = team.of_type("aws:rds/subnetGroup:SubnetGroup")
     assert subnets.inputs["subnetIds"] == platform.outputs["privateSubnetIds"]
+    # The database admits the team's database clients, which keep the platform's node group.
+    (policy,) = team.of_type("kubernetes:vpc.amazonaws.com/v1beta1:SecurityGroupPolicy")
+    assert (
+        policy.inputs["spec"]["securityGroups"]["groupIds"][1]
+        == (platform.outputs["nodeSecurityGroupId"])
+    )
     (rule,) = [
         r
         for r in team.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
-        if r.name.endswith("db-from-nodes")
+        if r.name.endswith("db-from-clients")
     ]
-    assert rule.inputs["referencedSecurityGroupId"] == platform.outputs["nodeSecurityGroupId"]
+    assert rule.inputs["referencedSecurityGroupId"] != platform.outputs["nodeSecurityGroupId"]
     trusts = [json.loads(r.inputs["assumeRolePolicy"]) for r in team.of_type("aws:iam/role:Role")]
     federated = {
         s["Principal"]["Federated"]
