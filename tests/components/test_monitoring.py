@@ -307,7 +307,7 @@ def test_continuous_training_alarms() -> None:
     expected = (config.monitoring.missed_runs + 1) * naming.schedule_period(p.schedule)
     assert missed["period"] * missed["evaluationPeriods"] == expected.total_seconds()
     for alarm in (failed, budget, held, missed):
-        assert f"ct status {p.model_name}" in alarm["alarmDescription"] or (
+        assert f"mlops-runtime status {p.model_name}" in alarm["alarmDescription"] or (
             "--if-due" in alarm["alarmDescription"]
         )
     drawn = {

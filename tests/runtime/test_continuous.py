@@ -516,17 +516,17 @@ def cli_env(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     yield settings
 
 
-def test_ct_commands_hold_release_status_history(cli_env: Settings) -> None:
+def test_hold_release_status_history_commands(cli_env: Settings) -> None:
     runner = CliRunner()
     first = runner.invoke(app, ["train", "--pipeline", MODEL, "--if-due"])
     # The stand-in trainer is not used here: no feature store, so the real one fails cleanly.
-    held = runner.invoke(app, ["ct", "hold", MODEL, "--reason", "investigating", "--by", "ana"])
-    status = runner.invoke(app, ["ct", "status", MODEL])
-    again = runner.invoke(app, ["ct", "hold", MODEL, "--reason", "twice", "--by", "bo"])
-    released = runner.invoke(app, ["ct", "release", MODEL, "--by", "ana"])
-    released_twice = runner.invoke(app, ["ct", "release", MODEL])
-    history = runner.invoke(app, ["ct", "history", MODEL])
-    as_json = runner.invoke(app, ["ct", "history", MODEL, "--json", "--since", "1d"])
+    held = runner.invoke(app, ["hold", MODEL, "--reason", "investigating", "--by", "ana"])
+    status = runner.invoke(app, ["status", MODEL])
+    again = runner.invoke(app, ["hold", MODEL, "--reason", "twice", "--by", "bo"])
+    released = runner.invoke(app, ["release", MODEL, "--by", "ana"])
+    released_twice = runner.invoke(app, ["release", MODEL])
+    history = runner.invoke(app, ["history", MODEL])
+    as_json = runner.invoke(app, ["history", MODEL, "--json", "--since", "1d"])
 
     assert first.exit_code == 1 and "first-model: fired" in first.stderr
     assert "retraining (first-model), lease 1" in first.stderr
