@@ -129,7 +129,8 @@ def monitor(
         except DataCheckError as error:
             # Labels arrive when they arrive: none yet is no verdict, not a failed monitor.
             _log.warning("no live quality this window: %s", error)
-    if pipeline is not None and pipeline.continuous_training is not None:
+    ct = pipeline is not None and pipeline.continuous_training is not None
+    if ct and continuous.is_held(mlflow_client, endpoint.model) is None:  # a hold changes nothing
         _note_canary_started(settings, mlflow_client, endpoint.model, str(champion.version), result)
     if endpoint.canary is not None:
         result.canary = _guard_canary(settings, endpoint, mlflow_client, log, start, end, pipeline)
