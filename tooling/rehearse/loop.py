@@ -29,7 +29,8 @@ from tooling.rehearse.errors import RehearsalError
 from tooling.rehearse.translate import SERVING_PORT, Workloads, job_pod, job_template
 
 DRIFT_FACTOR = 3.0
-"""Drifted traffic: every float feature multiplied by this (amounts three times larger)."""
+"""Drifted traffic: every float value multiplied by this (the training reference holds its
+features as floats, so on fraud-dev that is every feature)."""
 ROWS_PER_REQUEST = 5
 NORMAL_REQUESTS = 60
 DRIFTED_REQUESTS = 60
