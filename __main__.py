@@ -11,6 +11,7 @@ from components.config.featurestore import SqlRegistry
 from components.featurestore import FeatureStore, FeatureStoreArgs
 from components.image import RuntimeRepository
 from components.monitoring import Monitoring, MonitoringArgs
+from components.monitoring.notifications import expected_topic_arn
 from components.namespace import TeamNamespace
 from components.network import TeamNetwork, TeamNetworkArgs
 from components.program import load_config
@@ -111,6 +112,8 @@ training = TrainingCompute(
         namespace=namespace.name,
         data_plane=data_plane,
         training=config.training,
+        # The monitoring component makes the topic; its name is known now.
+        alert_topic_arn=expected_topic_arn(team),
     ),
 )
 endpoints = {
@@ -147,6 +150,8 @@ monitoring = Monitoring(
         feature_store=config.feature_store,
         database=config.registry.database,
         key_administrators=config.key_administrators,
+        training_role_name=training.role_name,
+        training_role_arn=training.role_arn,
     ),
 )
 pulumi.export("alertTopicArn", monitoring.topic_arn)

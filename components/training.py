@@ -227,6 +227,8 @@ class TrainingComputeArgs:
     """The team namespace (an output, so workloads wait for it)."""
     data_plane: DataPlane
     training: TrainingConfig
+    alert_topic_arn: pulumi.Input[str] | None = None
+    """The team's alert topic: continuous training tells it what it decided."""
 
 
 class TrainingCompute(pulumi.ComponentResource):
@@ -234,6 +236,8 @@ class TrainingCompute(pulumi.ComponentResource):
 
     role_arn: pulumi.Output[str]
     """ARN of the IAM role the training pods assume."""
+    role_name: pulumi.Output[str]
+    """Its name (the monitoring component lets it publish continuous training's notices)."""
     service_account: pulumi.Output[str]
     """Name of the training service account."""
     node_role_arn: pulumi.Output[str] | None
@@ -271,6 +275,7 @@ class TrainingCompute(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.role_arn = identity.role.arn
+        self.role_name = identity.role.name
         self.service_account = workload.name_of(identity.service_account)
 
         self.node_role_arn = None
@@ -387,6 +392,7 @@ class TrainingCompute(pulumi.ComponentResource):
                     team,
                     pipelines=[pipeline_spec(pipeline)],
                     events_uri=args.data_plane.events_uri() if continuous else None,
+                    alert_topic_arn=args.alert_topic_arn if continuous else None,
                 ),
                 *login.env,
             ],

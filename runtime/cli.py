@@ -118,7 +118,7 @@ def train(
                 out.print(
                     f"{check.assessment.model}: quarantined (held) after "
                     f"{check.assessment.failures_in_a_row} failed retrain(s) in a row; "
-                    f"`mlops-runtime ct release {check.assessment.model}` resumes",
+                    f"`mlops-runtime release {check.assessment.model}` resumes",
                     highlight=False,
                 )
             return
@@ -307,17 +307,11 @@ def monitor(
     _run(action)
 
 
-ct = typer.Typer(
-    name="ct",
-    help="Continuous training of a model: hold or release its automated actions, see its state "
-    "and its history.",
-    no_args_is_help=True,
-)
-app.add_typer(ct)
+# Continuous training: a person's commands (the issue's `hold MODEL`, `release`, `history`).
 
 
-@ct.command("hold")
-def ct_hold(
+@app.command("hold")
+def hold_command(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (shown to everyone).")],
     by: Annotated[str | None, typer.Option(help="Who holds it (default: the user).")] = None,
@@ -336,8 +330,8 @@ def ct_hold(
     _run(action)
 
 
-@ct.command("release")
-def ct_release(
+@app.command("release")
+def release_command(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
     by: Annotated[str | None, typer.Option(help="Who releases it (default: the user).")] = None,
 ) -> None:
@@ -355,8 +349,8 @@ def ct_release(
     _run(action)
 
 
-@ct.command("status")
-def ct_status(model: Annotated[str, typer.Argument(help="Registered model name.")]) -> None:
+@app.command("status")
+def status_command(model: Annotated[str, typer.Argument(help="Registered model name.")]) -> None:
     """Whether a retrain of MODEL is due now: each trigger, each guardrail, the budget."""
 
     def action() -> None:
@@ -368,8 +362,8 @@ def ct_status(model: Annotated[str, typer.Argument(help="Registered model name."
     _run(action)
 
 
-@ct.command("history")
-def ct_history(
+@app.command("history")
+def history_command(
     model: Annotated[str, typer.Argument(help="Registered model name.")],
     since: Annotated[
         str | None, typer.Option(help="Only events this recent (e.g. 7d, 12h).")

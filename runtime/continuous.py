@@ -583,7 +583,7 @@ def _guardrails(ct: ContinuousTraining, a: Assessment, used: list[Retrain]) -> l
             Guardrail(
                 kind,
                 f"held by {state.hold.by} since {_iso(state.hold.since)}: {state.hold.reason} "
-                f"(`mlops-runtime ct release {model}` resumes)",
+                f"(`mlops-runtime release {model}` resumes)",
             )
         )
     elif a.should_quarantine:
@@ -1106,7 +1106,7 @@ def pipeline_of(settings: Settings, model: str) -> PipelineSpec | None:
 
 
 def status_lines(settings: Settings, model: str) -> list[str]:
-    """What `ct status` prints: triggers, guardrails, budget, hold, lease, the last retrains."""
+    """What `mlops-runtime status` prints: triggers, guardrails, budget, hold, lease, the last retrains."""
     mlflow_client = registry.client(settings)
     pipeline = pipeline_of(settings, model)
     if pipeline is None or pipeline.continuous_training is None:

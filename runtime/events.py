@@ -3,8 +3,8 @@
 An event is one JSON object under ``<events root>/<model>/`` (``MLOPS_EVENTS_URI``, next to the
 prediction logs in the artifact bucket; a folder in ``home`` by default), named by its time so a
 listing is the timeline. Objects are only ever created, never rewritten: concurrent jobs cannot
-lose each other's events, and S3 needs no append. Events that matter to a person (a retrain
-triggered or failed, a quarantine, a promotion, a hold) also go to the team's alert topic.
+lose each other's events, and S3 needs no append. Every event is also a notice on the team's
+alert topic and a count of the catalogue metric ContinuousTrainingDecisions (by kind).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class Kind(StrEnum):
     """The retrain registered a version: the challenger, now on its canary."""
     gated_out = "gated-out"
     """The retrain's model failed its gates; nothing was registered."""
+    canary_started = "canary-started"
+    """The challenger answered its first canary requests (seen by the monitor)."""
     failed = "failed"
     """The retrain stopped with an error."""
     crashed = "crashed"
@@ -46,17 +48,9 @@ class Kind(StrEnum):
     released = "released"
 
 
-NOTIFY = {
-    Kind.triggered,
-    Kind.failed,
-    Kind.crashed,
-    Kind.quarantined,
-    Kind.promoted,
-    Kind.rolled_back,
-    Kind.held,
-    Kind.released,
-}
-"""Events a person is told about on the alert topic (the rest are in the log and the history)."""
+NOTIFY = frozenset(Kind)
+"""Events the alert topic is told about: every decision (a skip only when its reason changes;
+a canary rollback and its quarantine share the monitor's one `canary-rollback` notice)."""
 
 
 @dataclass(frozen=True)
@@ -127,9 +121,29 @@ def record(
         Path(folder).mkdir(parents=True, exist_ok=True)
     with fs.open_output_stream(f"{folder}/{name}") as out:
         out.write(json.dumps(event.to_json(), default=str).encode())
+    _count(settings, event)
     if notify and kind in NOTIFY:
         _notify(settings, event)
     return event
+
+
+def _count(settings: Settings, event: Event) -> None:
+    """Every decision is also a catalogue metric: ContinuousTrainingDecisions by kind."""
+    from runtime.metrics import CONTINUOUS_TRAINING_DECISIONS, Dimension
+    from runtime.publish import publisher
+
+    pipeline = next(
+        (p.name for p in settings.pipelines if p.model_name == event.model), event.model
+    )
+    try:
+        with publisher(settings) as sink:
+            sink.publish(
+                CONTINUOUS_TRAINING_DECISIONS,
+                1,
+                {Dimension.pipeline: pipeline, Dimension.decision: str(event.kind)},
+            )
+    except Exception as error:  # the event is written; a metric lost is no reason to fail
+        _log.error("%s %s: the decision metric failed: %s", event.model, event.kind, error)
 
 
 def read(settings: Settings, model: str, *, since: datetime | None = None) -> list[Event]:

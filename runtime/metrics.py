@@ -22,6 +22,7 @@ class Dimension(StrEnum):
     feature = "Feature"
     pipeline = "Pipeline"
     feature_view = "FeatureView"
+    decision = "Decision"
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,13 @@ MODEL_HELD_SECONDS = Metric(
     "How long automated actions on the pipeline's model have been held (0: not held; "
     "published at every check)",
 )
+CONTINUOUS_TRAINING_DECISIONS = Metric(
+    "ContinuousTrainingDecisions",
+    Unit.count,
+    (Dimension.pipeline, Dimension.decision),
+    "Automated decisions of continuous training, by kind (triggered, skipped, trained, "
+    "gated-out, canary-started, promoted, rolled-back, quarantined, ...): one per event",
+)
 
 CATALOGUE: tuple[Metric, ...] = (
     PREDICTIONS,
@@ -127,6 +135,7 @@ CATALOGUE: tuple[Metric, ...] = (
     RETRAIN_FAILURES,
     RETRAIN_BUDGET_REMAINING,
     MODEL_HELD_SECONDS,
+    CONTINUOUS_TRAINING_DECISIONS,
 )
 BY_NAME = {metric.name: metric for metric in CATALOGUE}
 

@@ -65,6 +65,8 @@ PREDICTION_COLUMN = "prediction"
 SCORE_COLUMN = "score"
 CANARY_ROLLED_BACK_TAG = registry.CANARY_ROLLED_BACK_TAG
 CANARY_REASON_TAG = registry.CANARY_REASON_TAG
+CANARY_STARTED_TAG = "mlops.ct.canary_started"
+"""Model-version tag: when the monitor first saw the version answer canary requests."""
 PROMOTED_BY_TAG = "mlops.ct.promoted_by"
 """Model-version tag: the evidence an automatic promotion rested on."""
 _log = logging.getLogger(__name__)
@@ -127,6 +129,9 @@ def monitor(
         except DataCheckError as error:
             # Labels arrive when they arrive: none yet is no verdict, not a failed monitor.
             _log.warning("no live quality this window: %s", error)
+    ct = pipeline is not None and pipeline.continuous_training is not None
+    if ct and continuous.is_held(mlflow_client, endpoint.model) is None:  # a hold changes nothing
+        _note_canary_started(settings, mlflow_client, endpoint.model, str(champion.version), result)
     if endpoint.canary is not None:
         result.canary = _guard_canary(settings, endpoint, mlflow_client, log, start, end, pipeline)
     result.model_ages = _model_ages(settings, mlflow_client, end)
@@ -140,6 +145,34 @@ def monitor(
             settings, result, reference, answered, names, _prediction_column(reference, answered)
         )
     return result
+
+
+def _note_canary_started(
+    settings: Settings, mlflow_client: Any, model: str, champion: str, result: MonitorResult
+) -> None:
+    """The first window in which a challenger answered canary requests: one event per version."""
+    for served in result.served:
+        if served.variant != VARIANT_CHALLENGER or served.version == champion or not served.rows:
+            continue
+        try:
+            tags = mlflow_client.get_model_version(model, served.version).tags or {}
+        except Exception:
+            continue
+        if CANARY_STARTED_TAG in tags:
+            continue
+        mlflow_client.set_model_version_tag(
+            model, served.version, CANARY_STARTED_TAG, result.end.isoformat(timespec="seconds")
+        )
+        events.record(
+            settings,
+            model,
+            events.Kind.canary_started,
+            f"version {served.version} answers its canary share on {result.endpoint} "
+            f"({served.rows} row(s) in this window; champion version {champion})",
+            version=served.version,
+            by=f"mlops (monitor of {result.endpoint})",
+            endpoint=result.endpoint,
+        )
 
 
 def _timeline(settings: Settings, model: str, end: datetime) -> list[events.Event]:
@@ -699,6 +732,8 @@ def _notify(settings: Settings, endpoint: EndpointSpec, verdict: CanaryVerdict) 
         "challenger_version": verdict.challenger.version,
         "champion_version": verdict.champion.version,
         "reasons": verdict.breaches,
+        # Continuous training's decisions this notice stands for (the event log has both).
+        "decisions": [str(events.Kind.rolled_back), str(events.Kind.quarantined)],
         "challenger": _health_json(verdict.challenger),
         "champion": _health_json(verdict.champion),
     }

@@ -262,7 +262,7 @@ def _timeline(result: MonitorResult) -> str:
     )
     return (
         "<h2>Continuous training</h2><p class='muted'>Automated decisions on this model, oldest "
-        f"first (all of them: <code>mlops-runtime ct history {e(result.model)}</code>).</p>"
+        f"first (all of them: <code>mlops-runtime history {e(result.model)}</code>).</p>"
         "<table><tr><th>UTC</th><th>decision</th><th>version</th><th>what and why</th>"
         "<th>by</th></tr>" + rows + "</table>"
     )

@@ -331,7 +331,7 @@ class ContinuousTraining(SpecModel):
     (default: the pipeline's `deadline`, else 6h)."""
     quarantine_after: Annotated[StrictInt, Field(ge=1, le=10)] = 3
     """Failed retrains in a row (error, gates, canary rolled back) after which the model is held
-    until `mlops-runtime ct release`."""
+    until `mlops-runtime release`."""
     max_held: Duration = timedelta(days=3)
     """Alarm when the model is held longer than this."""
     promotion: AutoPromotion | None = None

@@ -761,6 +761,15 @@ def rehearse(
     tear_down: Annotated[
         bool, typer.Option("--down", help="Tear down a rehearsal left up with --keep.")
     ] = False,
+    loop: Annotated[
+        bool,
+        typer.Option(
+            "--loop",
+            help="Then play continuous training's loop with the stack's own jobs: normal and "
+            "drifted traffic, the drift monitor, `train --if-due`, the canary, the monitor "
+            "promoting it (the short windows of `mlops demo --loop`).",
+        ),
+    ] = False,
 ) -> None:
     """Play STACK's planned workloads on this machine with podman (moto for AWS, the local
     PostgreSQL for RDS): MLflow server, one run of each job, the endpoints; report, tear down."""
@@ -778,7 +787,7 @@ def rehearse(
     try:
         with err.status(f"planning {file.name} under the mock engine"):
             result = plan_stack(file)
-        state = rehearsal.Rehearsal(result, image_ref, log=err.print).run()
+        state = rehearsal.Rehearsal(result, image_ref, log=err.print, loop=loop).run()
     except ConfigError as error:
         _report(error)
         raise typer.Exit(1) from None
@@ -794,6 +803,12 @@ def rehearse(
         table.add_row(*map(escape, row))
     out.print(table)
     out.print(f"AWS: moto at {state.aws_endpoint}; registry database: {state.database_uri}")
+    if state.loop is not None:
+        out.print(
+            f"continuous training: {state.loop['model']} v{state.loop['version']} retrained on "
+            f"drift and promoted over v{state.loop['previous']} in {state.loop['seconds']:.0f}s",
+            highlight=False,
+        )
     if keep:
         out.print("left up: `pytest tests/infra`, then `mlops rehearse --down`")
     else:

@@ -671,7 +671,7 @@ def _summary(console: Console, demo: DemoResult, settings: Settings) -> None:
             markup=False,
         )
     console.print(
-        f"  status       : mlops-runtime --env-file {demo.home / RUNTIME_ENV} ct status "
-        f"{demo.model}   (history: ct history {demo.model})",
+        f"  status       : mlops-runtime --env-file {demo.home / RUNTIME_ENV} status "
+        f"{demo.model}   (the timeline: mlops-runtime history {demo.model})",
         highlight=False,
     )

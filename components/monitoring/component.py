@@ -22,7 +22,7 @@ from components.monitoring.alarms.serving import realtime_endpoints
 from components.monitoring.alarms.spec import AlarmSpec
 from components.monitoring.dashboard import DASHBOARD_NAME_MAX, dashboard_body
 from components.monitoring.drift_monitor import DRIFT_MONITOR_RESOURCES, drift_monitors
-from components.monitoring.notifications import CLOUDWATCH, alert_topic
+from components.monitoring.notifications import CLOUDWATCH, alert_topic, notify_policy
 from components.storage import KeyAccess
 from components.team import ClusterInfo, DataPlane, Team
 
@@ -48,6 +48,9 @@ class MonitoringArgs:
     )
     key_administrators: Sequence[str] = ()
     """Who administers the topic's own key (`mlops:keyAdministrators`; none: the account)."""
+    training_role_name: pulumi.Input[str] | None = None
+    training_role_arn: pulumi.Input[str] | None = None
+    """The training role: with continuous training it tells the topic what it decided."""
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -125,6 +128,19 @@ class Monitoring(pulumi.ComponentResource):
             )
             publishers.append(drift_role)
             self.drift_role_arn = drift_role
+        continuous = any(p.continuous_training is not None for p in args.pipelines)
+        if continuous and args.training_role_name is not None:
+            # Continuous training's decisions (triggered, skipped, trained, ...) as notices.
+            aws.iam.RolePolicy(
+                f"{name}-training-notify",
+                role=args.training_role_name,
+                policy=pulumi.Output.all(topic.arn, alerts.key_arn).apply(
+                    lambda v: json.dumps(notify_policy(v[0], v[1]))
+                ),
+                opts=child,
+            )
+            if args.training_role_arn is not None:
+                publishers.append(args.training_role_arn)
         if alerts.key is not None:
             # The topic's key: its administrators, the roles that publish, and CloudWatch alarms.
             KeyAccess(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -19,6 +20,28 @@ CLOUDWATCH = "cloudwatch.amazonaws.com"
 
 def topic_name(team: Team) -> str:
     return team.physical("alerts", TOPIC_NAME_MAX)
+
+
+def expected_topic_arn(
+    team: Team, opts: pulumi.InvokeOutputOptions | None = None
+) -> pulumi.Output[str]:
+    """The alert topic's ARN before the topic exists (its name is the stack's): for the jobs
+    made before the monitoring component, e.g. continuous training's notices."""
+    caller = aws.get_caller_identity_output(opts=opts)
+    partition = aws.get_partition_output(opts=opts)
+    return pulumi.Output.all(partition.partition, caller.account_id).apply(
+        lambda v: f"arn:{v[0]}:sns:{team.region}:{v[1]}:{topic_name(team)}"
+    )
+
+
+def notify_policy(topic_arn: str, key_arn: str) -> dict[str, Any]:
+    """Publish into the team's topic (encrypted with its key): what a publisher role needs."""
+    from components import iam
+
+    return iam.policy_document(
+        iam.statement("NotifyTheTeam", ["sns:Publish"], [topic_arn]),
+        iam.statement("EncryptNotifications", ["kms:GenerateDataKey", "kms:Decrypt"], [key_arn]),
+    )
 
 
 @dataclass(frozen=True)

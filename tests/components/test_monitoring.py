@@ -34,6 +34,7 @@ from components.team import Team
 from runtime import metrics
 from runtime.settings import Settings
 from tests.conftest import STACKS, planned
+from tooling.manifests import manifests as manifests_of
 from tooling.manifests import schema_errors
 from tooling.plan import Plan, PlannedResource
 
@@ -307,7 +308,7 @@ def test_continuous_training_alarms() -> None:
     expected = (config.monitoring.missed_runs + 1) * naming.schedule_period(p.schedule)
     assert missed["period"] * missed["evaluationPeriods"] == expected.total_seconds()
     for alarm in (failed, budget, held, missed):
-        assert f"ct status {p.model_name}" in alarm["alarmDescription"] or (
+        assert f"mlops-runtime status {p.model_name}" in alarm["alarmDescription"] or (
             "--if-due" in alarm["alarmDescription"]
         )
     drawn = {
@@ -515,7 +516,11 @@ def test_drift_monitor_runs_per_realtime_endpoint_with_the_contract_env(
 @pytest.mark.parametrize("stack", ["fraud-prod", "fraud-dev"])
 def test_drift_monitor_may_do_exactly_its_job(stack: str) -> None:
     plan = plan_of(stack)
-    (policy,) = owned(plan, "aws:iam/rolePolicy:RolePolicy")
+    (policy,) = [
+        r
+        for r in owned(plan, "aws:iam/rolePolicy:RolePolicy")
+        if "training-notify" not in r.name  # the training role's, tested below
+    ]
     statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
     data_keys = [
         str(r.outputs["arn"])
@@ -761,3 +766,51 @@ def test_the_monitor_of_a_model_with_live_labels_reads_them_and_nothing_else() -
     assert statements["WriteContinuousTrainingEvents"]["Resource"] == [
         "arn:aws:s3:::models/ct-events/fraud-model/*"
     ]
+
+
+@pytest.mark.parametrize("stack", EXAMPLES)
+def test_continuous_training_tells_the_topic_through_the_training_role(stack: str) -> None:
+    plan, config = plan_of(stack), loaded(stack).config
+    continuous = [p for p in config.training.pipelines if p.continuous_training is not None]
+    notify = [
+        r for r in owned(plan, "aws:iam/rolePolicy:RolePolicy") if "training-notify" in r.name
+    ]
+    training_env = {
+        c["metadata"]["name"]: _env_of(c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0])
+        for c in manifests_of(plan)
+        if c["kind"] == "CronJob" and c["metadata"]["name"].startswith("train-")
+    }  # fmt: skip
+    if not continuous:
+        assert not notify
+        assert not any("MLOPS_ALERT_TOPIC_ARN" in env for env in training_env.values())
+        return
+    # The training job of a continuously trained pipeline publishes into the team's topic...
+    for p in config.training.pipelines:
+        env = training_env[naming.cronjob_name("train", p.name)]
+        if p.continuous_training is not None:
+            assert env["MLOPS_ALERT_TOPIC_ARN"] == topic_arn(plan)
+        else:
+            assert "MLOPS_ALERT_TOPIC_ARN" not in env
+    # ... with exactly that right on its role, and the topic's key names the role.
+    (policy,) = notify
+    (role,) = [
+        r
+        for r in plan.of_type("aws:iam/role:Role")
+        if r.outputs["arn"] == plan.outputs["trainingRoleArn"]
+    ]
+    assert policy.inputs["role"] == role.outputs["name"]
+    (topic_key,) = owned(plan, "aws:kms/key:Key")
+    statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+    assert {sid: (sorted(s["Action"]), s["Resource"]) for sid, s in statements.items()} == {
+        "NotifyTheTeam": (["sns:Publish"], [topic_arn(plan)]),
+        "EncryptNotifications": (
+            ["kms:Decrypt", "kms:GenerateDataKey"],
+            [topic_key.outputs["arn"]],
+        ),
+    }
+    (access,) = owned(plan, "aws:kms/keyPolicy:KeyPolicy")
+    assert role.outputs["arn"] in access.inputs["policy"]
+
+
+def _env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", [])}

@@ -283,3 +283,98 @@ def test_the_endpoint_serves_the_version_training_registered(
     status, answer = _http(host, "POST", "/predict", {"rows": [_entity(host, 3)]})
     assert status == 200, answer
     assert (answer["model"], answer["version"]) == (model, str(champion.version))
+
+
+# --- continuous training's loop (`mlops rehearse STACK --keep --loop`) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def loop(state: rehearse.State) -> dict[str, Any]:
+    if state.loop is None:
+        _unavailable(f"the rehearsal of {state.stack} did not play the loop (`--loop`)")
+    assert state.loop is not None
+    return state.loop
+
+
+def _events(state: rehearse.State, loop: dict[str, Any]) -> list[Any]:
+    """The model's event log as the jobs wrote it (in moto's S3), oldest first."""
+    from runtime import events
+    from runtime.settings import Settings
+    from tooling.rehearse.loop import moto_env
+
+    settings = Settings(
+        events_uri=loop["events_uri"],
+        aws_endpoint_url=state.aws_endpoint,
+        aws_region=loop["region"],
+    )
+    with moto_env(state.aws_endpoint, loop["region"]):
+        return events.read(settings, loop["model"])
+
+
+def test_the_loop_ran_every_step_in_pods_that_succeeded(
+    state: rehearse.State, loop: dict[str, Any]
+) -> None:
+    assert loop["finished"], f"the loop stopped after {[s['step'] for s in loop['steps']]}"
+    steps = [s["step"] for s in loop["steps"]]
+    assert steps == [
+        "normal traffic",
+        "monitor window 1",
+        "drifted traffic (1)",
+        "monitor window 2",
+        "drifted traffic (2)",
+        "monitor window 3",
+        "train --if-due",
+        "serving takes the challenger",
+        "canary traffic",
+        "monitor promotes",
+        "serving follows the promotion",
+        "history",
+    ]
+    played = [*state.pods_of("monitor"), *state.pods_of("train"), *state.pods_of("history")]
+    assert len(state.pods_of("monitor")) == 4 and len(state.pods_of("train")) == 2
+    for pod in played:
+        assert pod.exit_code == 0, pod.detail
+        assert _inspect(pod.containers[0])["State"]["ExitCode"] == 0
+
+
+def test_the_loop_retrained_on_drift_and_the_monitor_promoted_the_challenger(
+    state: rehearse.State, loop: dict[str, Any], registry: Any
+) -> None:
+    model, version, previous = loop["model"], loop["version"], loop["previous"]
+    assert version and version != previous
+    champion = registry.get_model_version_by_alias(model, "champion")
+    assert str(champion.version) == version
+    tags = champion.tags
+    assert "PSI" in tags["mlops.ct.trigger"]  # why: the drift trigger's evidence
+    assert tags["mlops.ct.promoted_by"].startswith(f"monitor of {loop['endpoint']}")
+    assert tags["mlops.previous_champion"] == previous
+
+    # Serving follows the alias: it answers with the promoted version.
+    host = testinfra.get_host(f"podman://{_serving_pod(state).containers[0]}")
+    status, ready = _http(host, "GET", "/ready")
+    assert status == 200 and ready["champion"] == version, ready
+
+
+def test_the_event_log_holds_the_loops_timeline(
+    state: rehearse.State, loop: dict[str, Any]
+) -> None:
+    from datetime import datetime
+
+    version = loop["version"]
+    started = datetime.fromisoformat(loop["started"])
+    timeline = [(e.kind, e.version, e) for e in _events(state, loop) if e.at >= started]
+    kinds = [str(kind) for kind, _, _ in timeline]
+    # triggered (by drift) -> trained (the challenger) -> promoted (by the monitor), in order.
+    triggered = kinds.index("triggered")
+    assert "drift" in timeline[triggered][2].details["triggers"]
+    trained = kinds.index("trained", triggered)
+    assert timeline[trained][1] == version
+    promoted = kinds.index("promoted", trained)
+    assert timeline[promoted][1] == version
+    assert timeline[promoted][2].by.startswith("mlops (monitor")
+    assert not {"failed", "gated-out", "rolled-back", "quarantined", "crashed"} & set(kinds)
+    # `mlops-runtime history` in a pod printed the same timeline.
+    (history,) = state.pods_of("history")
+    printed = [line.split()[2] for line in history.detail.splitlines() if line[:2] == "20"]
+    for kind in ("triggered", "trained", "promoted"):
+        assert kind in printed, history.detail

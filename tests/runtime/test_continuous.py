@@ -516,17 +516,17 @@ def cli_env(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     yield settings
 
 
-def test_ct_commands_hold_release_status_history(cli_env: Settings) -> None:
+def test_hold_release_status_history_commands(cli_env: Settings) -> None:
     runner = CliRunner()
     first = runner.invoke(app, ["train", "--pipeline", MODEL, "--if-due"])
     # The stand-in trainer is not used here: no feature store, so the real one fails cleanly.
-    held = runner.invoke(app, ["ct", "hold", MODEL, "--reason", "investigating", "--by", "ana"])
-    status = runner.invoke(app, ["ct", "status", MODEL])
-    again = runner.invoke(app, ["ct", "hold", MODEL, "--reason", "twice", "--by", "bo"])
-    released = runner.invoke(app, ["ct", "release", MODEL, "--by", "ana"])
-    released_twice = runner.invoke(app, ["ct", "release", MODEL])
-    history = runner.invoke(app, ["ct", "history", MODEL])
-    as_json = runner.invoke(app, ["ct", "history", MODEL, "--json", "--since", "1d"])
+    held = runner.invoke(app, ["hold", MODEL, "--reason", "investigating", "--by", "ana"])
+    status = runner.invoke(app, ["status", MODEL])
+    again = runner.invoke(app, ["hold", MODEL, "--reason", "twice", "--by", "bo"])
+    released = runner.invoke(app, ["release", MODEL, "--by", "ana"])
+    released_twice = runner.invoke(app, ["release", MODEL])
+    history = runner.invoke(app, ["history", MODEL])
+    as_json = runner.invoke(app, ["history", MODEL, "--json", "--since", "1d"])
 
     assert first.exit_code == 1 and "first-model: fired" in first.stderr
     assert "retraining (first-model), lease 1" in first.stderr
@@ -632,3 +632,159 @@ def test_guardrails_on_postgresql_and_s3(production_settings: Settings) -> None:
         "triggered",
         "trained",
     ]
+
+
+# --- audit: every decision on every channel ---------------------------------------------------
+
+DECISIONS = [
+    "triggered",
+    "gated-out",
+    "skipped",
+    "triggered",
+    "trained",
+    "canary-started",
+    "promoted",
+    "rolled-back",
+    "quarantined",
+]
+
+
+def play_every_decision(settings: Settings) -> dict[str, str]:
+    """A retrain gated out, a skip, a retrain whose canary starts and is promoted, then a
+    challenger rolled back and quarantined: the decisions the issue lists, in that order."""
+    from runtime import monitor
+    from runtime.monitor_result import CanaryVerdict, ServedVersion, VariantHealth
+    from runtime.spec import EndpointSpec
+
+    model = model_of(settings)
+    client = registry.client(settings)
+    clock, trainer = Clock(), Trainer(gate_failure())
+    first = register(settings)
+    client.set_registered_model_alias(model, registry.CHAMPION, first)
+    clock.advance(days=2)
+    with pytest.raises(GateFailure):
+        run_if_due(settings, MODEL, trainer=trainer, clock=clock)
+    skipped = run_if_due(settings, MODEL, trainer=trainer, clock=clock)
+    assert skipped.stopped_by is not None and skipped.stopped_by.key == "cooldown"
+    skip_tag = client.get_registered_model(model).tags[continuous.SKIPPED_TAG]
+    clock.advance(hours=7)
+    retrained = run_if_due(settings, MODEL, trainer=trainer, clock=clock)
+    assert retrained.version is not None
+    second = retrained.version
+    endpoint = EndpointSpec(name=ENDPOINT, model=model, canary={"weight": 20})
+    seen = MonitorResult(
+        endpoint=ENDPOINT, model=model, champion_version=first, start=clock.now,
+        end=clock.now, rows=200, psi_threshold=0.2,
+        served=[ServedVersion("champion", first, 160, None),
+                ServedVersion("challenger", second, 40, None)],
+    )  # fmt: skip
+    monitor._note_canary_started(settings, client, model, first, seen)
+    monitor._note_canary_started(settings, client, model, first, seen)  # once per version
+    challenger = client.get_model_version(model, second)
+    decision = monitor.PromotionDecision(promote=True, evidence="40 requests")
+    assert monitor._promote(settings, endpoint, challenger, decision)
+    third = register(settings)
+    client.set_registered_model_alias(model, registry.CHALLENGER, third)
+    assert monitor._roll_back_canary(settings, model, third, ["p99 latency above the SLO"])
+    monitor._notify(
+        settings,
+        endpoint,
+        CanaryVerdict(
+            champion=VariantHealth("champion", second, 100, 0, 12.0),
+            challenger=VariantHealth("challenger", third, 30, 0, 480.0),
+            breaches=["p99 latency above the SLO"],
+            judged=True,
+        ),
+    )
+    return {"first": first, "second": second, "third": third, "skip": skip_tag}
+
+
+def assert_recorded_in_mlflow_and_metrics(settings: Settings, played: dict[str, str]) -> None:
+    model = model_of(settings)
+    client = registry.client(settings)
+    # MLflow: the registered model's retrains (gated out, trained) and last skip; version tags.
+    state = continuous.read_state(client, model)
+    assert [r.outcome for r in state.retrains] == [Outcome.gated_out, Outcome.promoted]
+    assert json.loads(played["skip"])["guardrail"] == "cooldown"
+    second = client.get_model_version(model, played["second"]).tags
+    assert {continuous.TRIGGER_TAG, "mlops.ct.canary_started", "mlops.ct.promoted_by"} <= set(
+        second
+    )
+    third = client.get_model_version(model, played["third"]).tags
+    assert {continuous.QUARANTINED_TAG, registry.CANARY_ROLLED_BACK_TAG} <= set(third)
+    # Catalogue metrics: one ContinuousTrainingDecisions count per decision, by kind.
+    path = settings.home / "metrics" / "metrics.jsonl"
+    counted = [
+        item["dimensions"]["Decision"]
+        for item in map(json.loads, path.read_text().splitlines())
+        if item["metric"] == "ContinuousTrainingDecisions"
+    ]
+    assert counted == DECISIONS
+
+
+def test_every_decision_is_an_event_a_metric_and_an_mlflow_record(home: Path) -> None:
+    settings = settings_with(home, triggers={"schedule": {"every": "1d"}})
+    played = play_every_decision(settings)
+
+    # The log sorts by time: the checks ran on a clock moved days ahead, the monitor's on today's.
+    assert sorted(kinds(settings)) == sorted(DECISIONS)
+    assert_recorded_in_mlflow_and_metrics(settings, played)
+
+
+@pytest.mark.postgres
+@pytest.mark.moto
+def test_every_decision_is_also_a_notice_on_the_topic_on_postgresql_and_moto(
+    production_settings: Settings, moto_endpoint: str
+) -> None:
+    import boto3
+
+    sns = boto3.client("sns", endpoint_url=moto_endpoint, region_name=REGION)
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, region_name=REGION)
+    topic = sns.create_topic(Name=f"alerts-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"inbox-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    settings = production_settings.model_copy(update={"alert_topic_arn": topic})
+    settings = settings.model_copy(
+        update={
+            "pipelines": [
+                settings.pipelines[0].model_copy(
+                    update={
+                        "continuous_training": PipelineSpec.model_validate(
+                            {
+                                **PIPELINE,
+                                "continuousTraining": {"triggers": {"schedule": {"every": "1d"}}},
+                            }
+                        ).continuous_training
+                    }
+                )
+            ]
+        }
+    )
+    played = play_every_decision(settings)
+
+    # The log sorts by time: the checks ran on a clock moved days ahead, the monitor's on today's.
+    assert sorted(kinds(settings)) == sorted(DECISIONS)
+    assert_recorded_in_mlflow_and_metrics(settings, played)
+    notices = []
+    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        notices += [json.loads(m["Body"]) for m in messages]
+        sqs.delete_message_batch(
+            QueueUrl=queue,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+            ],
+        )
+    told = sorted(n["kind"] for n in notices if "kind" in n)
+    # Every decision a notice; the rollback and its quarantine share the monitor's notice.
+    assert told == sorted(k for k in DECISIONS if k not in ("rolled-back", "quarantined"))
+    (rollback,) = [n for n in notices if n["event"] == "canary-rollback"]
+    assert rollback["decisions"] == ["rolled-back", "quarantined"]
+    assert rollback["challenger_version"] == played["third"]

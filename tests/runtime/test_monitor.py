@@ -635,7 +635,10 @@ def test_a_healthy_canary_promotes_itself_after_its_observation_time(
     tags = client.get_model_version(MODEL, challenger).tags
     assert tags[registry.PREVIOUS_CHAMPION_TAG] == champion  # the same safe promote as the CLI
     assert "no live labels configured" in tags[PROMOTED_BY_TAG]
-    (event,) = events.read(settings, MODEL)
+    # The monitor saw the canary answer (its first window of it), then promoted it.
+    started, event = events.read(settings, MODEL)
+    assert (started.kind, started.version) == ("canary-started", challenger)
+    assert "mlops.ct.canary_started" in tags
     assert (event.kind, event.version, event.by) == (
         "promoted",
         challenger,
@@ -704,7 +707,11 @@ def test_live_quality_worse_than_the_champion_rolls_back_and_quarantines(
     client = registry.client(settings)
     assert str(registry.alias_version(client, MODEL, registry.CHAMPION).version) == champion
     assert continuous.QUARANTINED_TAG in client.get_model_version(MODEL, challenger).tags
-    assert [e.kind for e in events.read(settings, MODEL)] == ["rolled-back", "quarantined"]
+    assert [e.kind for e in events.read(settings, MODEL)] == [
+        "canary-started",
+        "rolled-back",
+        "quarantined",
+    ]
     # Pointed at again by hand, it is still never promoted automatically.
     client.set_registered_model_alias(MODEL, registry.CHALLENGER, challenger)
     again = monitor(settings, ENDPOINT, end=later(), report=False).canary
@@ -810,10 +817,14 @@ def test_automatic_promotion_on_production_backends(
     assert verdict is not None and verdict.promoted, verdict
     client = registry.client(settings)
     assert str(registry.alias_version(client, model, registry.CHAMPION).version) == challenger
-    (event,) = events.read(settings, model)
+    started, event = events.read(settings, model)
+    assert (started.kind, started.version) == ("canary-started", challenger)
     assert (event.kind, event.version) == ("promoted", challenger)
-    (message,) = messages(topic[1], moto_endpoint)
-    assert (message["event"], message["version"]) == ("continuous-training-promoted", challenger)
+    told = [(m["event"], m["version"]) for m in messages(topic[1], moto_endpoint)]
+    assert told == [
+        ("continuous-training-canary-started", challenger),
+        ("continuous-training-promoted", challenger),
+    ]
 
 
 @pytest.mark.parametrize(

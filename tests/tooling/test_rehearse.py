@@ -268,3 +268,53 @@ def test_rehearse_needs_a_stack_or_down(monkeypatch: pytest.MonkeyPatch, tmp_pat
     down = runner.invoke(app, ["rehearse", "--down"])
     assert down.exit_code == 0
     assert "no rehearsal is up" in down.stderr
+
+
+def test_the_loop_plays_the_endpoint_its_monitor_and_the_training_job_with_short_windows() -> None:
+    from tooling.rehearse import loop
+
+    played = workloads(planned("fraud-dev"))
+    plan = loop.loop_plan(played)
+    assert (plan.model, plan.endpoint, plan.port) == ("fraud-model", "scorer", SERVING_PORT)
+    assert plan.training["metadata"]["name"] == "train-fraud-model"
+    assert plan.monitor["metadata"]["name"] == "drift-scorer"
+
+    pod = loop.loop_pod(
+        plan.monitor, STAND_INS, name="m", args=loop.monitor_args(plan.monitor, 89.5)
+    )
+    (container,) = _pod(pod)["containers"]
+    assert container["args"] == [
+        "monitor", "--endpoint", "scorer", "--psi-threshold", "0.2", "--window", "90s"
+    ]  # fmt: skip
+    env = {e["name"]: e["value"] for e in container["env"]}
+    rehearsed = {e["name"]: e["value"] for e in _pod(job_pod(plan.monitor, STAND_INS, name="m"))[
+        "containers"][0]["env"]}  # fmt: skip
+    # Only the pipeline's continuousTraining changes: the demo's short windows, merged in.
+    assert {k for k in env if env[k] != rehearsed[k]} == {"MLOPS_PIPELINES"}
+    (pipeline,) = json.loads(env["MLOPS_PIPELINES"])
+    (before,) = json.loads(rehearsed["MLOPS_PIPELINES"])
+    assert {k: v for k, v in pipeline.items() if k != "continuousTraining"} == {
+        k: v for k, v in before.items() if k != "continuousTraining"
+    }
+    ct = PipelineSpec.model_validate(pipeline).continuous_training
+    assert ct is not None and ct.triggers.drift is not None and ct.promotion is not None
+    assert (ct.triggers.drift.breaches, ct.triggers.drift.windows, ct.min_rows) == (2, 3, 100)
+    assert ct.triggers.schedule is not None  # the stack's own triggers stay
+    assert ct.promotion.min_requests == 25 and ct.promotion.observe.total_seconds() == 60
+    assert ct.cooldown.total_seconds() == 10
+    assert not schema_errors(pod)
+    assert loop.drifted([{"a": 2.0, "b": 3}]) == [{"a": 6.0, "b": 3}]
+
+
+def test_the_loop_needs_a_canary_on_a_continuously_trained_model() -> None:
+    from tooling.rehearse import RehearsalError, loop
+
+    played = workloads(planned("fraud-dev"))
+    for deployment in played.serving:
+        for entry in deployment["spec"]["template"]["spec"]["containers"][0]["env"]:
+            if entry["name"] == "MLOPS_ENDPOINT":
+                entry["value"] = json.dumps(
+                    {k: v for k, v in json.loads(entry["value"]).items() if k != "canary"}
+                )
+    with pytest.raises(RehearsalError, match="--loop needs an endpoint with a canary"):
+        loop.loop_plan(played)

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,6 +76,8 @@ class Rehearsal:
     admin_database_uri: str = DEFAULT_ADMIN_DATABASE
     log: Callable[[str], None] = print
     job_timeout: float = 900
+    loop: bool = False
+    """Then play continuous training's loop (loop.py)."""
     created: list[str] = field(default_factory=list)
 
     def run(self) -> State:
@@ -158,7 +161,147 @@ class Rehearsal:
             pod.url = f"http://127.0.0.1:{port}"
             self._wait_http(podman, pod, f"{pod.url}/ping", timeout=300)
         state.save(self.folder)
+        if self.loop:
+            self._loop(podman, state, played, stand_ins, config.region)
         return state
+
+    def _loop(
+        self, podman: Podman, state: State, played: Any, stand_ins: StandIns, region: str
+    ) -> None:
+        """Continuous training's loop on the stack's own jobs (loop.py says what it plays)."""
+        import numpy as np
+        from mlflow import MlflowClient
+
+        from tooling.rehearse import loop
+
+        plan = loop.loop_plan(played)
+        base_url = f"http://127.0.0.1:{plan.port}"
+        monitor_env = loop.planned_env(plan.monitor)
+        log_uri = loop.planned_env(next(
+            d for d in played.serving
+            if json.loads(loop.planned_env(d)["MLOPS_ENDPOINT"])["name"] == plan.endpoint
+        ))["MLOPS_PREDICTION_LOG_URI"]  # fmt: skip
+        registry = MlflowClient(tracking_uri=stand_ins.tracking_uri)
+        previous = str(registry.get_model_version_by_alias(plan.model, "champion").version)
+        record: dict[str, Any] = {
+            "model": plan.model,
+            "endpoint": plan.endpoint,
+            "pipeline": plan.pipeline["name"],
+            "events_uri": monitor_env.get("MLOPS_EVENTS_URI"),
+            "region": region,
+            "started": loop.now().isoformat(),
+            "previous": previous,
+            "version": None,
+            "finished": False,
+            "steps": [],
+        }
+        state.loop = record
+        state.save(self.folder)
+        began = time.monotonic()
+
+        def step(name: str, detail: str) -> None:
+            record["steps"].append({"step": name, "seconds": round(time.monotonic() - began, 1),
+                                    "detail": detail})  # fmt: skip
+            state.save(self.folder)
+            self.log(f"loop: {name}: {detail}")
+
+        features = [ref.split(":", 1)[1] for ref in plan.pipeline["features"]]
+        rng = np.random.default_rng(loop.SEED)
+        with loop.moto_env(state.aws_endpoint, region):
+            rows = loop.sample_rows(stand_ins.tracking_uri, plan.model, features)
+            windows = 0
+
+            def monitor(since: datetime, sent_rows: int) -> str:
+                nonlocal windows
+                windows += 1
+                loop.wait_logged(log_uri, plan.endpoint, region, state.aws_endpoint, since,
+                                 sent_rows)  # fmt: skip
+                seconds = (loop.now() - since).total_seconds() + loop.WINDOW_SLACK_SECONDS
+                pod = self._job(
+                    podman, state, "monitor", plan.monitor, stand_ins,
+                    args=loop.monitor_args(plan.monitor, seconds), name_suffix=str(windows),
+                    make=loop.loop_pod,
+                )  # fmt: skip
+                pod.detail = podman.logs(pod.containers[0], lines=20)
+                state.save(self.folder)
+                return pod.detail
+
+            for name, requests, shift in (
+                ("normal traffic", loop.NORMAL_REQUESTS, False),
+                ("drifted traffic (1)", loop.DRIFTED_REQUESTS, True),
+                ("drifted traffic (2)", loop.DRIFTED_REQUESTS, True),
+            ):
+                since = loop.now()
+                answered, sent = loop.send(base_url, rows, requests, shift=shift, rng=rng)
+                step(name, f"{requests} requests x {loop.ROWS_PER_REQUEST} rows: {answered}")
+                step(
+                    f"monitor window {windows + 1}",
+                    _first_line(monitor(since, sent), f"{plan.endpoint}:"),
+                )
+
+            train = self._job(
+                podman, state, "train", plan.training, stand_ins, name_suffix="loop",
+                make=loop.loop_pod,
+            )  # fmt: skip
+            challenger = _alias(registry, plan.model, "challenger")
+            if challenger is None or challenger == previous:
+                logs = podman.logs(train.containers[0], lines=20)
+                raise RehearsalError(f"train --if-due did not retrain:\n{logs}")
+            train.detail = f"registered {plan.model}"
+            record["version"] = challenger
+            step("train --if-due", f"version {challenger} registered as challenger")
+
+            answer = loop.wait_ready(
+                base_url, lambda r: r.get("challenger") == challenger,
+                what=f"challenger {challenger}", timeout=loop.SWAP_SECONDS,
+            )  # fmt: skip
+            step(
+                "serving takes the challenger",
+                f"/ready: champion {answer.get('champion')}, challenger {answer.get('challenger')} "
+                f"({answer.get('mode')})",
+            )
+
+            since = loop.now()
+            wanted = f"challenger v{challenger}"
+            answered, sent = loop.send(
+                base_url, rows, loop.MAX_CANARY_REQUESTS, shift=True, rng=rng,
+                until=lambda a: a.get(wanted, 0) >= loop.CANARY_CHALLENGER_REQUESTS,
+                pace=0.02,
+            )  # fmt: skip
+            if answered.get(wanted, 0) < loop.CANARY_CHALLENGER_REQUESTS:
+                raise RehearsalError(f"the canary answered too few requests: {answered}")
+            step("canary traffic", f"{sum(answered.values())} requests: {answered}")
+            # The promotion rule's observation time counts from the version's registration.
+            registered = datetime.fromtimestamp(
+                int(registry.get_model_version(plan.model, challenger).creation_timestamp) / 1000,
+                UTC,
+            )
+            waited = (registered - loop.now()).total_seconds() + _seconds(loop_observe()) + 1
+            time.sleep(max(0.0, waited))
+            verdict = monitor(since, sent)
+            champion = _alias(registry, plan.model, "champion")
+            if champion != challenger:
+                raise RehearsalError(
+                    f"the monitor did not promote version {challenger} (champion: "
+                    f"{champion}):\n{verdict}"
+                )
+            step("monitor promotes", _first_line(verdict, "canary:"))
+
+            answer = loop.wait_ready(
+                base_url, lambda r: r.get("champion") == challenger,
+                what=f"champion {challenger}", timeout=loop.SWAP_SECONDS,
+            )  # fmt: skip
+            step("serving follows the promotion", f"/ready: champion {answer.get('champion')}")
+
+        history = self._job(
+            podman, state, "history", plan.monitor, stand_ins, args=["history", plan.model],
+            name_suffix="loop", make=loop.loop_pod,
+        )  # fmt: skip
+        history.detail = podman.logs(history.containers[0], lines=60)
+        step("history", f"{len(history.detail.splitlines())} event(s)")
+        record["finished"] = True
+        record["seconds"] = round(time.monotonic() - began, 1)
+        state.save(self.folder)
 
     def _play(
         self, podman: Podman, state: State, role: str, docs: list[dict[str, Any]]
@@ -187,10 +330,13 @@ class Rehearsal:
         *,
         args: list[str] | None = None,
         config_maps: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        name_suffix: str = "",
+        make: Callable[..., dict[str, Any]] = job_pod,
     ) -> PlayedPod:
-        name = f"rehearse-{role}-{cronjob['metadata']['name']}"[:60].rstrip("-")
+        name = f"rehearse-{role}-{cronjob['metadata']['name']}"[:56].rstrip("-")
+        name = f"{name}-{name_suffix}" if name_suffix else name
         self.log(f"running {role} once ({cronjob['metadata']['name']})")
-        obj = job_pod(cronjob, stand_ins, name=name, args=args)
+        obj = make(cronjob, stand_ins, name=name, args=args)
         pod = self._play(podman, state, role, [*config_maps, obj])
         code = podman.wait(pod.containers[0], timeout=self.job_timeout)
         pod.exit_code = code
@@ -236,6 +382,32 @@ class Rehearsal:
             check=False,
         ).split()
         return (found[0], int(found[1])) if len(found) == 2 else ("gone", 0)
+
+
+def _first_line(text: str, prefix: str = "") -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    chosen = [line for line in lines if prefix and line.startswith(prefix)] or lines[-1:]
+    return chosen[0] if chosen else ""
+
+
+def _alias(registry: Any, model: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(registry.get_model_version_by_alias(model, alias).version)
+    except MlflowException:
+        return None
+
+
+def loop_observe() -> Any:
+    from runtime.spec import AutoPromotion
+    from tooling.rehearse.loop import loop_continuous_training
+
+    return AutoPromotion.model_validate(loop_continuous_training()["promotion"]).observe
+
+
+def _seconds(value: Any) -> float:
+    return float(value.total_seconds())
 
 
 def _planned_env(cronjob: Mapping[str, Any] | None) -> dict[str, str]:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tooling.project import Workspace, find_workspace
 from tooling.rehearse.translate import SUBSTITUTIONS
@@ -23,7 +24,8 @@ def state_dir(workspace: Workspace | None = None) -> Path:
 @dataclass
 class PlayedPod:
     role: str
-    """`mlflow`, `serving`, `demo-data`, `materialize`, `train`, `promote`."""
+    """`mlflow`, `serving`, `demo-data`, `materialize`, `train`, `promote`; with `--loop` also
+    `monitor` and `history`."""
     name: str
     """Pod name."""
     containers: list[str]
@@ -46,6 +48,8 @@ class State:
     moto_pid: int | None = None
     pods: list[PlayedPod] = field(default_factory=list)
     substitutions: list[str] = field(default_factory=lambda: list(SUBSTITUTIONS))
+    loop: dict[str, Any] | None = None
+    """With `--loop`: model, endpoint, versions, events URI, the steps and whether it finished."""
 
     def save(self, folder: Path) -> None:
         (folder / STATE_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")

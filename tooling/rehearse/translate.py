@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tooling.manifests import manifests
@@ -23,6 +23,7 @@ CREDENTIALS_VOLUME = "rehearsal-aws"
 MODEL_REGISTRY_COMPONENT = "model-registry"
 SERVING_COMPONENT = "serving"
 TRAINING_COMPONENT = "training"
+DRIFT_MONITOR_COMPONENT = "drift-monitor"
 SIDECAR = "db-credentials"
 """The RDS-login sidecar (components.registry): the local PostgreSQL trusts its clients."""
 DROPPED_POD_FIELDS = (
@@ -212,6 +213,8 @@ class Workloads:
     training: list[dict[str, Any]]
     materialization: list[dict[str, Any]]
     config_maps: list[dict[str, Any]]
+    monitors: list[dict[str, Any]] = field(default_factory=list)
+    """The drift monitors' CronJobs (played only by `--loop`)."""
 
 
 def workloads(plan: Plan) -> Workloads:
@@ -232,6 +235,7 @@ def workloads(plan: Plan) -> Workloads:
         training=[c for c in cronjobs if _component(c) == TRAINING_COMPONENT],
         materialization=[c for c in cronjobs if c["metadata"]["name"].startswith("materialize")],
         config_maps=[o for o in objects if o["kind"] == "ConfigMap"],
+        monitors=[c for c in cronjobs if _component(c) == DRIFT_MONITOR_COMPONENT],
     )
 
 

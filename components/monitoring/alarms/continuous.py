@@ -38,7 +38,9 @@ def continuous_training_alarms(
         check = naming.schedule_period(p.schedule)
         # Every check publishes the budget and the hold: one check's period is one datapoint.
         each_check = window(check, every_period=False)
-        history = f"`mlops-runtime ct status {p.model_name}` and `ct history {p.model_name}`"
+        history = (
+            f"`mlops-runtime status {p.model_name}` and `mlops-runtime history {p.model_name}`"
+        )
         alarms += [
             AlarmSpec(
                 key=f"training-{p.name}-retrain-failed",
@@ -95,7 +97,7 @@ def continuous_training_alarms(
                 ),
                 runbook=(
                     f"{history} say who held it and why (a person, or a quarantine after failed "
-                    f"retrains); resolve it and `mlops-runtime ct release {p.model_name}`"
+                    f"retrains); resolve it and `mlops-runtime release {p.model_name}`"
                 ),
                 comparison=Comparison.above,
                 threshold=ct.max_held.total_seconds(),
