@@ -13,6 +13,7 @@ import pulumi_aws as aws
 
 from components.config.featurestore import Lifecycle
 from components.iam import policy_document, tls_only_statement
+from components.keys import key_administrators, key_policy
 from components.team import Team
 
 S3_BUCKET_PREFIX_MAX = 37
@@ -212,103 +213,11 @@ class SecureBucket(pulumi.ComponentResource):
         self.register_outputs({"name": self.name, "arn": self.arn})
 
 
-# --- who may use a key: KMS key policies (plain data) --------------------------------------------
+# --- who may use a key: the team keys' policies (components/keys.py) -----------------------------
 
-KEY_ADMIN_ACTIONS = (
-    "kms:CancelKeyDeletion",
-    "kms:Create*",
-    "kms:Delete*",
-    "kms:Describe*",
-    "kms:Disable*",
-    "kms:Enable*",
-    "kms:Get*",
-    "kms:List*",
-    "kms:Put*",
-    "kms:Revoke*",
-    "kms:RotateKeyOnDemand",
-    "kms:ScheduleKeyDeletion",
-    "kms:TagResource",
-    "kms:UntagResource",
-    "kms:Update*",
-)
-"""What a key administrator may do (AWS's key-administrator statement): manage, never use."""
-KEY_USE_ACTIONS = (
-    "kms:Decrypt",
-    "kms:DescribeKey",
-    "kms:Encrypt",
-    "kms:GenerateDataKey*",
-    "kms:ReEncrypt*",
-)
 DATA_KEY_SERVICES = ("dynamodb", "ecr", "rds", "s3", "secretsmanager")
 """Services that encrypt the team's data with its key; an administrator (the deploy role) may
 use the key only through them, to create the encrypted tables, buckets, database and secret."""
-
-
-def key_policy(
-    *,
-    administrators: Sequence[str],
-    users: Sequence[str],
-    region: str,
-    services: Sequence[str] = (),
-    service_principals: Sequence[str] = (),
-) -> dict[str, Any]:
-    """A key policy that names who administers the key and who uses it; nobody else may.
-
-    No statement delegates to the account (`:root` with kms:*), as the default policy does: an
-    IAM policy alone gives nobody the key. ``administrators`` must include whoever runs
-    `pulumi up` (KMS refuses a policy that would lock its caller out).
-    """
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "KeyAdministrators",
-            "Effect": "Allow",
-            "Principal": {"AWS": sorted(administrators)},
-            "Action": list(KEY_ADMIN_ACTIONS),
-            "Resource": "*",
-        }
-    ]
-    if services:
-        statements.append(
-            {
-                "Sid": "AdministratorsProvisionThroughServices",
-                "Effect": "Allow",
-                "Principal": {"AWS": sorted(administrators)},
-                "Action": [*KEY_USE_ACTIONS, "kms:CreateGrant"],
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {
-                        "kms:ViaService": [f"{s}.{region}.amazonaws.com" for s in services]
-                    }
-                },
-            }
-        )
-    if users:
-        statements.append(
-            {
-                "Sid": "TeamWorkloads",
-                "Effect": "Allow",
-                "Principal": {"AWS": sorted(set(users))},
-                "Action": list(KEY_USE_ACTIONS),
-                "Resource": "*",
-            }
-        )
-    if service_principals:
-        statements.append(
-            {
-                "Sid": "Services",
-                "Effect": "Allow",
-                "Principal": {"Service": sorted(service_principals)},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-def key_administrators(configured: Sequence[str], account_id: str, partition: str) -> list[str]:
-    """The configured administrators, or (dev, none configured) the account: IAM decides who
-    administers, but nobody uses the key through IAM alone."""
-    return list(configured) or [f"arn:{partition}:iam::{account_id}:root"]
 
 
 class KeyAccess(pulumi.ComponentResource):

@@ -35,6 +35,7 @@ cluster = Cluster(
         addons=config.addons,
         system_nodes=config.system_nodes,
         private_subnet_ids=network.private_subnet_ids,
+        key_administrators=config.key_administrators,
     ),
 )
 

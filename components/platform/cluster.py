@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import irsa_trust_policy, policy_document, statement
+from components.keys import administrators_statement, key_administrators
 from components.platform.base import Platform
 from components.platform.config import (
     SYSTEM_AMI_TYPE,
@@ -50,28 +51,35 @@ def cluster_trust_policy() -> dict[str, Any]:
     )
 
 
-def secrets_key_policy(account: str, partition: str) -> dict[str, Any]:
-    """The account administers the key; use is granted by IAM (the cluster role's policy)."""
+ENVELOPE_ENCRYPTION_ACTIONS = (
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:ListGrants",
+)
+"""What the EKS control plane (as the cluster role) needs of the secrets key: envelope
+encryption of Kubernetes secrets, and the grants EKS keeps for it; nothing else."""
+
+
+def secrets_key_policy(administrators: Sequence[str], cluster_role_arn: str) -> dict[str, Any]:
+    """The administrators manage the key; the cluster role alone uses it. No statement
+    delegates to the account's IAM (`:root` with kms:*), as KMS's default policy does."""
     return policy_document(
+        administrators_statement(administrators),
         {
-            "Sid": "AccountAdministers",
+            "Sid": "ClusterEnvelopeEncryption",
             "Effect": "Allow",
-            "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-            "Action": "kms:*",
+            "Principal": {"AWS": cluster_role_arn},
+            "Action": list(ENVELOPE_ENCRYPTION_ACTIONS),
             "Resource": "*",
-        }
+        },
     )
 
 
 def secrets_encryption_policy(key_arn: str) -> dict[str, Any]:
-    """What the control plane needs of the secrets key: envelope encryption, nothing else."""
-    return policy_document(
-        statement(
-            "EnvelopeEncryption",
-            ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:ListGrants", "kms:CreateGrant"],
-            [key_arn],
-        )
-    )
+    """The cluster role's own grant of the same actions, on this key only."""
+    return policy_document(statement("EnvelopeEncryption", ENVELOPE_ENCRYPTION_ACTIONS, [key_arn]))
 
 
 def vpc_cni_configuration() -> str:
@@ -135,6 +143,8 @@ class ClusterArgs:
     addons: AddonsConfig
     system_nodes: SystemNodesConfig
     private_subnet_ids: pulumi.Input[Sequence[str]]
+    key_administrators: Sequence[str] = ()
+    """Who administers the secrets key (`platform:keyAdministrators`; none: the account)."""
 
 
 class Cluster(pulumi.ComponentResource):
@@ -169,9 +179,6 @@ class Cluster(pulumi.ComponentResource):
             description=f"Kubernetes secrets of EKS cluster {platform.cluster_name}",
             enable_key_rotation=True,
             deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
-            policy=pulumi.Output.all(caller.account_id, partition).apply(
-                lambda v: json.dumps(secrets_key_policy(v[0], v[1]))
-            ),
             tags=platform.tags,
             opts=pulumi.ResourceOptions(parent=self, protect=platform.prod),
         )
@@ -217,6 +224,20 @@ class Cluster(pulumi.ComponentResource):
             policy=key.arn.apply(lambda arn: json.dumps(secrets_encryption_policy(arn))),
             opts=child,
         )
+        # Who may use the key, by name: a policy of its own, applied once the cluster role it
+        # names exists (KMS refuses a principal that does not), before the cluster uses the key.
+        key_policy = aws.kms.KeyPolicy(
+            f"{name}-secrets-key-policy",
+            key_id=key.key_id,
+            policy=pulumi.Output.all(caller.account_id, partition, role.arn).apply(
+                lambda v: json.dumps(
+                    secrets_key_policy(
+                        key_administrators(args.key_administrators, v[0], v[1]), v[2]
+                    )
+                )
+            ),
+            opts=child,
+        )
 
         endpoint = config.endpoint
         # Unset with public access on means EKS's default, anywhere: config refuses that in prod.
@@ -250,7 +271,7 @@ class Cluster(pulumi.ComponentResource):
             tags=platform.tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[logs, attachment, vpc_resources, encryption],
+                depends_on=[logs, attachment, vpc_resources, encryption, key_policy],
                 protect=platform.prod,
             ),
         )

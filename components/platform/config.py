@@ -180,6 +180,10 @@ class PlatformConfig(ConfigModel):
     addons: AddonsConfig
     system_nodes: SystemNodesConfig = SystemNodesConfig()
     services: ServicesConfig = ServicesConfig()
+    key_administrators: list[PrincipalArn] = []
+    """IAM roles/users that administer the cluster's secrets-encryption KMS key: include the role
+    that runs `pulumi up`. They manage the key; only the cluster role uses it, and no IAM policy
+    alone grants either. Required in prod (dev default: the account administers, via IAM)."""
     tags: Tags = {}
     """Extra AWS tags on every resource (team=platform, environment, managed-by are always set)."""
     budget: Budget | None = None
@@ -290,6 +294,7 @@ def _problems(values: dict[str, Any], region: str | None, stack: str | None) -> 
                 f"{catalog.CLUSTER_AUTOSCALER_TAGS[cluster.kubernetes_version]}): each release "
                 "supports one Kubernetes minor",
             )
+    yield from _key_administrator_problems(values.get("key_administrators", []), prod)
     nodes: SystemNodesConfig = values["system_nodes"]
     for finding in aws_values.node_group_problems(nodes.instance_types):
         yield Problem(
@@ -456,6 +461,20 @@ def _cluster_problems(cluster: ClusterConfig, prod: bool) -> Iterator[Problem]:
             "platform:cluster.access.admins",
             [],
             "at least one admin or deployer ARN: the cluster creator gets no access of its own",
+        )
+
+
+def _key_administrator_problems(arns: list[str], prod: bool) -> Iterator[Problem]:
+    """Who administers the secrets key: named in prod (else the account would, through IAM)."""
+    for i, arn in enumerate(arns):
+        if arns.index(arn) != i:
+            yield Problem(f"platform:keyAdministrators[{i}]", arn, "listed once")
+    if prod and not arns:
+        yield Problem(
+            "platform:keyAdministrators",
+            [],
+            "the IAM roles that administer the cluster's secrets key in prod, including the one "
+            "that runs `pulumi up`, e.g. [arn:aws:iam::123456789012:role/platform-admin]",
         )
 
 

@@ -49,8 +49,11 @@ def _account_wide(principal: str) -> bool:
     return principal == "*" or principal.endswith(":root") or principal.isdigit()
 
 
-def key_policy_problems(document: Mapping[str, Any] | None, prod: bool) -> list[str]:
-    """Why a key policy does not name who uses and who administers the key (empty: it does)."""
+def key_policy_problems(
+    document: Mapping[str, Any] | None, prod: bool, setting: str = "mlops:keyAdministrators"
+) -> list[str]:
+    """Why a key policy does not name who uses and who administers the key (empty: it does).
+    ``setting``: the config key that names the administrators, for the message."""
     if document is None:
         return ["its key policy is not readable"]
     found = []
@@ -69,13 +72,12 @@ def key_policy_problems(document: Mapping[str, Any] | None, prod: bool) -> list[
             administrators |= {p for p in principals if not _account_wide(p)}
     if prod and not administrators:
         found.append(
-            "no named key administrator (a role or user with kms:PutKeyPolicy): set "
-            "mlops:keyAdministrators"
+            f"no named key administrator (a role or user with kms:PutKeyPolicy): set {setting}"
         )
     return found
 
 
-def _policy_of(key: Resource, resources: Sequence[Resource]) -> tuple[bool, Any]:
+def policy_of(key: Resource, resources: Sequence[Resource]) -> tuple[bool, Any]:
     """(found, document) of the key's policy: a KeyPolicy attached to it wins over the key's own."""
     ids = {key.props.get(k) for k in ("keyId", "id", "arn")}
     ids = {i for i in ids if isinstance(i, str) and known(i)}
@@ -100,12 +102,12 @@ def kms_key_policy_names_principals(
     resources: Sequence[Resource], stack: str
 ) -> list[tuple[str, str]]:
     if not any(r.type == TEAM_NAMESPACE for r in resources):
-        return []  # the platform's own keys delegate to IAM by design (components/platform)
+        return []  # a platform stack: its cluster's key has a rule of its own (rules/platform.py)
     found = []
     for key in resources:
         if key.type != KMS_KEY:
             continue
-        present, raw = _policy_of(key, resources)
+        present, raw = policy_of(key, resources)
         if not present:
             found.append(
                 (

@@ -6,7 +6,17 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policy.rules.properties import UNKNOWN, as_list, dig, is_off, is_prod, is_true, known
+from policy.rules.kms import KMS_KEY, TEAM_NAMESPACE, key_policy_problems, policy_of
+from policy.rules.properties import (
+    UNKNOWN,
+    as_list,
+    dig,
+    is_off,
+    is_prod,
+    is_true,
+    known,
+    policy_document,
+)
 from policy.rules.registry import Context, Resource, resource_rule, stack_rule
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
@@ -36,6 +46,43 @@ def eks_secrets_encryption(type_: str, props: Mapping[str, Any], ctx: Context) -
     if "secrets" not in as_list(dig(config, "resources")) or not dig(config, "provider.keyArn"):
         return ["set encryptionConfig {resources: [secrets], provider: {keyArn: <KMS key>}}"]
     return []
+
+
+@stack_rule(
+    "eks-secrets-key-policy-names-administrators",
+    "The platform's KMS key (the cluster's secrets key) has a key policy naming who administers "
+    "it (platform:keyAdministrators, required in prod); no account-wide use (the default "
+    "policy's root kms:*).",
+)
+def eks_secrets_key_policy_names_administrators(
+    resources: Sequence[Resource], stack: str
+) -> list[tuple[str, str]]:
+    if any(r.type == TEAM_NAMESPACE for r in resources) or not any(
+        r.type == EKS_CLUSTER for r in resources
+    ):
+        return []  # not a platform stack: a team's keys have their own rule (rules/kms.py)
+    found = []
+    for key in resources:
+        if key.type != KMS_KEY:
+            continue
+        present, raw = policy_of(key, resources)
+        if not present:
+            found.append(
+                (
+                    key.urn,
+                    "no key policy: the default one lets every principal of the account that its "
+                    "IAM policies allow use the key; attach a KeyPolicy naming "
+                    "platform:keyAdministrators and the cluster role",
+                )
+            )
+        elif known(raw):
+            found += [
+                (key.urn, problem)
+                for problem in key_policy_problems(
+                    policy_document(raw), is_prod(key.props, stack), "platform:keyAdministrators"
+                )
+            ]
+    return found
 
 
 @resource_rule(

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from components.config import load_stack_file
-from components.storage import (
+from components.keys import (
     KEY_ADMIN_ACTIONS,
     KEY_USE_ACTIONS,
     key_administrators,

@@ -321,7 +321,7 @@ def test_a_key_policy_is_found_by_dependency_while_the_key_id_is_unknown() -> No
 
 
 def test_the_platform_keys_are_not_a_teams() -> None:
-    assert mine([KEY]) == []  # no TeamNamespace: a platform stack, whose keys delegate to IAM
+    assert mine([KEY]) == []  # no TeamNamespace: a platform stack, its key has a rule of its own
 
 
 def test_dev_may_leave_administration_to_the_account() -> None:

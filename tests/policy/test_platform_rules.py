@@ -3,6 +3,7 @@ own resource, changed one way) and passes the resource as planned."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -93,7 +94,7 @@ PLATFORM_VIOLATIONS = [
     _case("k8s-no-admin-binding", BINDING, "cluster-admin", roleRef__name="cluster-admin"),
     _case("tls-key-strength", KEY, "rsa-1024", algorithm="RSA", rsaBits=1024.0),
 ]
-PLATFORM_STACK_RULES = {"nat-gateway-per-zone-prod"}
+PLATFORM_STACK_RULES = {"nat-gateway-per-zone-prod", "eks-secrets-key-policy-names-administrators"}
 
 
 @pytest.mark.parametrize("type_", TYPES)
@@ -144,3 +145,109 @@ def test_prod_needs_a_nat_gateway_per_zone() -> None:
         ("nat-gateway-per-zone-prod", "network-nat-a")
     ]
     assert "1 NAT gateway(s) for private subnets in 3 zones" in violations[0].message
+
+
+# --- the cluster's secrets key: a key policy naming its administrators --------------------------
+
+KMS_KEY = "aws:kms/key:Key"
+KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
+KEY_RULE = "eks-secrets-key-policy-names-administrators"
+ROOT = "arn:aws:iam::123456789012:root"
+ROOT_USES = {
+    "Sid": "AccountAdministers",
+    "Effect": "Allow",
+    "Principal": {"AWS": ROOT},
+    "Action": "kms:*",
+    "Resource": "*",
+}
+
+
+def _keys(stack: str) -> list[Resource]:
+    """The planned cluster, its secrets key and the key's policy (what the rule reads)."""
+    return [
+        Resource(r.type, r.urn, r.outputs, dependencies=tuple(r.dependencies))
+        for r in planned(stack).resources
+        if r.type in (CLUSTER, KMS_KEY, KEY_POLICY)
+    ]
+
+
+def _with_policy(resources: list[Resource], document: dict[str, Any] | None) -> list[Resource]:
+    """The key policy replaced by ``document`` (None: no KeyPolicy at all)."""
+    kept = [r for r in resources if r.type != KEY_POLICY]
+    if document is None:
+        return kept
+    (policy,) = [r for r in resources if r.type == KEY_POLICY]
+    return [
+        *kept,
+        Resource(policy.type, policy.urn, {**policy.props, "policy": json.dumps(document)}),
+    ]
+
+
+def _statements(stack: str) -> list[dict[str, Any]]:
+    (policy,) = planned(stack).of_type(KEY_POLICY)
+    return json.loads(policy.inputs["policy"])["Statement"]
+
+
+def _key_violations(resources: list[Resource], stack: str) -> list[tuple[str, str]]:
+    return [
+        (v.rule, v.urn.rsplit("::", 1)[-1])
+        for v in check_stack(resources, stack)
+        if v.rule == KEY_RULE
+    ]
+
+
+def test_the_planned_secrets_key_policies_pass() -> None:
+    for stack in ("prod", "dev", "us-prod", "us-dev"):
+        assert _key_violations(_keys(f"platform/{stack}"), stack) == []
+
+
+def _key_case(id: str, document: Any, count: int = 1, stack: str = "prod") -> Any:
+    return pytest.param(document, stack, count, id=id)
+
+
+ADMINS, CLUSTER_USES = 0, 1
+"""Where the planned policy puts its statements."""
+
+
+@pytest.mark.parametrize(
+    ("document", "stack", "count"),
+    [
+        # No KeyPolicy: KMS's default policy, the account's IAM decides who uses the key.
+        _key_case("no-key-policy", None),
+        # What the platform planned before: the account root may do kms:*.
+        _key_case("root-kms-star", {"Statement": [ROOT_USES]}, count=2),
+        _key_case("root-added", lambda s: {"Statement": [*s, ROOT_USES]}),
+        _key_case("prod-without-administrators", lambda s: {"Statement": [s[CLUSTER_USES]]}),
+        _key_case(
+            "account-uses-in-dev",
+            lambda s: {"Statement": [s[ADMINS], {**s[CLUSTER_USES], "Principal": {"AWS": ROOT}}]},
+            stack="dev",
+        ),
+    ],
+)
+def test_the_secrets_key_rule_catches_its_violating_policy(
+    document: Any, stack: str, count: int
+) -> None:
+    if callable(document):
+        document = document(_statements(f"platform/{stack}"))
+
+    violations = _key_violations(_with_policy(_keys(f"platform/{stack}"), document), stack)
+
+    assert violations == [(KEY_RULE, "cluster-secrets-key")] * count
+
+
+def test_dev_may_leave_administration_of_the_secrets_key_to_the_account() -> None:
+    (admins, cluster_uses) = _statements("platform/dev")
+    assert admins["Principal"] == {"AWS": [ROOT]} and "kms:*" not in admins["Action"]
+    assert _key_violations(_keys("platform/dev"), "dev") == []
+    # The same policy in prod has no named administrator.
+    prod = _with_policy(_keys("platform/prod"), {"Statement": [admins, cluster_uses]})
+    assert _key_violations(prod, "prod") == [(KEY_RULE, "cluster-secrets-key")]
+
+
+def test_a_team_stack_is_not_judged_by_the_platform_key_rule() -> None:
+    team = Resource(
+        "mlops:team:TeamNamespace", "urn:pulumi:fraud-prod::mlops::mlops:team:TeamNamespace::t", {}
+    )
+    old = _with_policy(_keys("platform/prod"), {"Statement": [ROOT_USES]})
+    assert _key_violations([team, *old], "prod") == []

@@ -149,7 +149,7 @@ def test_unknown_keys_and_missing_ones_are_named() -> None:
     config["platform:cluster"]["kubernetesVersoin"] = "1.33"
 
     assert problems(config, "dev") == [
-        "stacks/Pulumi.prod.yaml: platform:netwrok: should be a known key (platform:environment, platform:network, platform:cluster, platform:addons, platform:systemNodes, platform:services, platform:tags, platform:budget, platform:usage); did you mean platform:network?",
+        "stacks/Pulumi.prod.yaml: platform:netwrok: should be a known key (platform:environment, platform:network, platform:cluster, platform:addons, platform:systemNodes, platform:services, platform:keyAdministrators, platform:tags, platform:budget, platform:usage); did you mean platform:network?",
         "stacks/Pulumi.prod.yaml: platform:addons: should be set",
         "stacks/Pulumi.prod.yaml: platform:cluster.kubernetesVersoin: should be a known key (access, deletionProtection, endpoint, kubernetesVersion, logRetentionDays, logTypes, name, serviceCidr); did you mean 'kubernetesVersion'? (got '1.33')",
     ]
@@ -185,3 +185,29 @@ def test_system_nodes_run_on_what_their_ami_drives() -> None:
         "stacks/Pulumi.prod.yaml: platform:systemNodes.instanceTypes[1]: should be an EC2 instance "
         "type (the 1437 of botocore's EC2 model); did you mean 'm6i.large'? (got 'm6i.larg')",
     ]
+
+
+def test_prod_names_the_administrators_of_the_secrets_key() -> None:
+    config = copy.deepcopy(example("prod"))
+    del config["platform:keyAdministrators"]
+    config["platform:systemNodes"]["minSize"] = 1  # reported in the same run
+
+    assert problems(config) == [
+        "stacks/Pulumi.prod.yaml: platform:keyAdministrators: should be the IAM roles that administer the cluster's secrets key in prod, including the one that runs `pulumi up`, e.g. [arn:aws:iam::123456789012:role/platform-admin] (got [])",
+        "stacks/Pulumi.prod.yaml: platform:systemNodes.minSize: should be at least 2 in prod (cluster services must survive the loss of a node or a zone) (got 1)",
+    ]
+    admin = "arn:aws:iam::123456789012:role/platform-admin"
+    config = copy.deepcopy(example("prod"))
+    config["platform:keyAdministrators"] = [admin, "arn:aws:iam::123456789012:root", admin]
+    assert problems(config) == [
+        "stacks/Pulumi.prod.yaml: platform:keyAdministrators[1]: should be one IAM role or user ARN, e.g. 'arn:aws:iam::123456789012:role/mlops-deploy' (got 'arn:aws:iam::123456789012:root')",
+    ]
+    config["platform:keyAdministrators"] = [admin, admin]
+    assert problems(config) == [
+        "stacks/Pulumi.prod.yaml: platform:keyAdministrators[1]: should be listed once (got 'arn:aws:iam::123456789012:role/platform-admin')",
+    ]
+
+
+def test_dev_leaves_the_secrets_key_to_the_account_as_administrator() -> None:
+    loaded = load_platform_file(PLATFORM_STACKS / "Pulumi.dev.yaml")
+    assert loaded.config.key_administrators == []

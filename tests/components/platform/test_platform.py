@@ -12,6 +12,7 @@ import pytest
 
 from components.config import load_stack_file
 from components.config.cluster import STACK_REFERENCE_OUTPUTS, StackReferenceCluster
+from components.keys import KEY_ADMIN_ACTIONS
 from components.platform import catalog
 from components.platform.config import load_platform_file
 from policy.rules import check_plan
@@ -151,6 +152,11 @@ def test_the_cluster_is_private_encrypted_logged_and_access_is_in_config(stack: 
         "resources": ["secrets"],
     }
     assert key.inputs["enableKeyRotation"] is True and key.protect is stack.endswith("prod")
+    # The key's policy is a resource of its own, in place before the cluster encrypts with it.
+    assert "policy" not in key.inputs
+    (key_policy,) = plan.of_type("aws:kms/keyPolicy:KeyPolicy")
+    assert key_policy.inputs["keyId"] == key.outputs["keyId"]
+    assert key_policy.urn in cluster.dependencies
     assert cluster.inputs["vpcConfig"]["endpointPrivateAccess"] is True
     if stack.endswith("prod"):
         assert cluster.inputs["vpcConfig"]["endpointPublicAccess"] is False
@@ -174,6 +180,39 @@ def test_the_cluster_is_private_encrypted_logged_and_access_is_in_config(stack: 
         (a.inputs["principalArn"], a.inputs["policyArn"].rsplit("/", 1)[-1]) for a in associations
     } == wanted
     assert all(a.inputs["accessScope"] == {"type": "cluster"} for a in associations)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_secrets_key_is_administered_by_name_and_used_by_the_cluster_role_alone(
+    stack: str,
+) -> None:
+    plan, config = planned(stack), loaded(stack).config
+    (key_policy,) = plan.of_type("aws:kms/keyPolicy:KeyPolicy")
+    (role,) = [r for r in plan.of_type("aws:iam/role:Role") if r.name == "cluster-role"]
+    by_sid = {s["Sid"]: s for s in json.loads(key_policy.inputs["policy"])["Statement"]}
+
+    assert set(by_sid) == {"KeyAdministrators", "ClusterEnvelopeEncryption"}
+    administrators = by_sid["KeyAdministrators"]
+    if stack.endswith("prod"):
+        assert config.key_administrators  # required in prod
+    assert administrators["Principal"] == {
+        "AWS": sorted(config.key_administrators) or ["arn:aws:iam::123456789012:root"]
+    }
+    assert administrators["Action"] == list(KEY_ADMIN_ACTIONS)  # manage, never use
+    assert by_sid["ClusterEnvelopeEncryption"] == {
+        "Sid": "ClusterEnvelopeEncryption",
+        "Effect": "Allow",
+        "Principal": {"AWS": role.outputs["arn"]},
+        "Action": [
+            "kms:CreateGrant",
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:Encrypt",
+            "kms:ListGrants",
+        ],
+        "Resource": "*",
+    }
+    assert role.urn in key_policy.dependencies  # KMS refuses a principal that does not exist
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -442,11 +481,13 @@ def test_planned_iam_kms_and_logs_replay_through_their_apis(stack: str, aws_endp
     assert created.rsplit("/", 3)[1:] == plan.outputs["oidcProviderArn"].rsplit("/", 3)[1:]
 
     (key,) = plan.of_type("aws:kms/key:Key")
-    key_id = kms.create_key(Policy=key.inputs["policy"], Description=key.inputs["description"])[
-        "KeyMetadata"
-    ]["KeyId"]
+    key_id = kms.create_key(Description=key.inputs["description"])["KeyMetadata"]["KeyId"]
     kms.enable_key_rotation(KeyId=key_id)
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+    (key_policy,) = plan.of_type("aws:kms/keyPolicy:KeyPolicy")
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=key_policy.inputs["policy"])
+    stored = kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
+    assert json.loads(stored) == json.loads(key_policy.inputs["policy"])
 
     (group,) = plan.of_type("aws:cloudwatch/logGroup:LogGroup")
     logs.create_log_group(logGroupName=group.inputs["name"], tags=group.inputs["tags"])
