@@ -497,7 +497,9 @@ class ServingEndpoint(pulumi.ComponentResource):
                     endpoint=endpoint_spec(endpoint),
                     batch_input=endpoint.input,
                     batch_output_uri=output_uri,
+                    batch_shards=endpoint.completions,
                 ),
+                workload.job_name_env("batch_run"),
                 *login.env,
             ],
             spec=endpoint.resources,
@@ -527,6 +529,8 @@ class ServingEndpoint(pulumi.ComponentResource):
             deadline_seconds=deadline,
             starting_deadline_seconds=CRONJOB_STARTING_DEADLINE,
             opts=pulumi.ResourceOptions(parent=self, provider=args.cluster.provider),
+            completions=endpoint.completions,
+            parallelism=endpoint.parallelism,
         )
         self.cronjob = workload.name_of(cronjob)
         return identity.role.arn

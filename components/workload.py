@@ -13,7 +13,7 @@ from components import naming
 from components.config.resources import ContainerResources
 from components.team import DataPlane, Team
 from runtime import metrics
-from runtime.settings import render_env
+from runtime.settings import env_var, render_env
 
 RUNTIME_UID = 10001
 """The runtime image's non-root user (and group)."""
@@ -64,6 +64,19 @@ def team_settings(team: Team) -> dict[str, Any]:
         "metrics_namespace": metrics.namespace(team.name),
         "code_version": team.image,
     }
+
+
+def job_name_env(field: str) -> k8s.core.v1.EnvVarArgs:
+    """The Settings ``field`` set to the name of the pod's Job (the same for every index and
+    retry of one run), from the label Kubernetes puts on a Job's pods."""
+    return k8s.core.v1.EnvVarArgs(
+        name=env_var(field),
+        value_from=k8s.core.v1.EnvVarSourceArgs(
+            field_ref=k8s.core.v1.ObjectFieldSelectorArgs(
+                field_path="metadata.labels['batch.kubernetes.io/job-name']"
+            )
+        ),
+    )
 
 
 def env(**settings: Any) -> list[k8s.core.v1.EnvVarArgs]:
@@ -180,8 +193,13 @@ def cron_job(
     starting_deadline_seconds: int,
     opts: pulumi.ResourceOptions,
     pod_failure_policy: k8s.batch.v1.PodFailurePolicyArgs | None = None,
+    completions: int = 1,
+    parallelism: int | None = None,
 ) -> k8s.batch.v1.CronJob:
-    """A CronJob under the house rules: UTC, one run at a time, bounded in retries and time."""
+    """A CronJob under the house rules: UTC, one run at a time, bounded in retries and time.
+    Above one completion its Job is Indexed: each pod gets its JOB_COMPLETION_INDEX, and
+    ``retries`` count per index (a failing share is retried alone, the others keep theirs)."""
+    indexed = completions > 1
     return k8s.batch.v1.CronJob(
         name,
         metadata=metadata,
@@ -195,7 +213,11 @@ def cron_job(
             job_template=k8s.batch.v1.JobTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels)),
                 spec=k8s.batch.v1.JobSpecArgs(
-                    backoff_limit=retries,
+                    backoff_limit=None if indexed else retries,
+                    completion_mode="Indexed" if indexed else None,
+                    completions=completions if indexed else None,
+                    parallelism=(parallelism or completions) if indexed else None,
+                    backoff_limit_per_index=retries if indexed else None,
                     active_deadline_seconds=deadline_seconds,
                     ttl_seconds_after_finished=FINISHED_JOB_TTL,
                     pod_failure_policy=pod_failure_policy,

@@ -215,15 +215,26 @@ def _replace_keys(type_: str) -> frozenset[str]:
 
 
 def flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """(`a.b[0].c`, leaf) for every leaf of nested dicts and lists."""
+    """(`a.b[0].c`, leaf) for every leaf of nested dicts and lists. A list of objects each with
+    its own `name` (containers, env, volumes, ports) is keyed by it, `env[MLOPS_TEAM].value`, as
+    Kubernetes merges them: one entry added does not shift every entry after it."""
     if isinstance(value, dict) and value:
         for key, item in value.items():
             yield from flatten(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list) and value:
-        for index, item in enumerate(value):
-            yield from flatten(item, f"{path}[{index}]")
+        for key, item in zip(_list_keys(value), value, strict=True):
+            yield from flatten(item, f"{path}[{key}]")
     else:
         yield path, value
+
+
+def _list_keys(items: list[Any]) -> list[str]:
+    names = [item.get("name") if isinstance(item, dict) else None for item in items]
+    if all(isinstance(n, str) and n and not n.isdigit() for n in names) and len(set(names)) == len(
+        names
+    ):
+        return [str(n) for n in names]
+    return [str(i) for i in range(len(items))]
 
 
 def _mask(path: str, value: Any, secret: set[str]) -> Any:

@@ -211,6 +211,19 @@ def estimators_fit_their_pipelines(c: Concerns) -> Iterator[Problem]:
 
 
 @rule
+def batch_parallelism_within_completions(c: Concerns) -> Iterator[Problem]:
+    for i, endpoint in enumerate(c.serving.endpoints if c.serving else []):
+        if not isinstance(endpoint, BatchEndpoint) or endpoint.parallelism is None:
+            continue
+        if endpoint.parallelism > endpoint.completions:
+            yield Problem(
+                f"mlops:serving.endpoints[{i}].parallelism",
+                endpoint.parallelism,
+                f"at most completions ({endpoint.completions}): one pod per share at most",
+            )
+
+
+@rule
 def endpoints_serve_known_models(c: Concerns) -> Iterator[Problem]:
     if not c.serving or not c.training:
         return

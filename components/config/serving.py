@@ -87,6 +87,10 @@ class BatchEndpoint(ConfigModel):
     trust_model_code: bool = False
     """Load model formats that run code when loaded (pickled scikit-learn, custom pyfunc).
     Off: scikit-learn models saved with skops only (what the team's pipelines log)."""
+    completions: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Shares the entity list is scored in, one pod each (a Kubernetes Indexed Job above 1)."""
+    parallelism: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """Pods scoring at once (default: all of ``completions``); at most ``completions``."""
 
 
 def _mode(value: Any) -> str | None:

@@ -88,7 +88,8 @@ def container(pod: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def env_of(c: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in c.get("env", [])}
+    # Values only: an entry from the downward API (valueFrom) has none until the pod runs.
+    return {e["name"]: e["value"] for e in c.get("env", []) if "value" in e}
 
 
 def cluster_values(stack: str) -> dict[str, Any]:

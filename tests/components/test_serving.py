@@ -13,6 +13,7 @@ import yaml
 from components import naming
 from components.config.serving import BatchEndpoint, Ingress, RealtimeEndpoint
 from components.serving import (
+    BATCH_RETRIES,
     HTTP_PORT,
     TLS_POLICY,
     batch_policy,
@@ -447,6 +448,19 @@ def test_batch_endpoint_cronjob(example_stack: str, monkeypatch: pytest.MonkeyPa
         assert settings.batch_output_uri.endswith(f"/{endpoint.output.rstrip('/')}/")
         assert settings.endpoint == endpoint_spec(endpoint)
         assert settings.team == config.team
+        # The run's folder is the Job's name: the same for every index and retry of a run.
+        (run,) = [e for e in container["env"] if e["name"] == "MLOPS_BATCH_RUN"]
+        assert run["valueFrom"]["fieldRef"]["fieldPath"] == (
+            "metadata.labels['batch.kubernetes.io/job-name']"
+        )
+        assert settings.batch_shards == endpoint.completions
+        if endpoint.completions > 1:
+            assert job["completionMode"] == "Indexed"
+            assert job["completions"] == endpoint.completions
+            assert job["parallelism"] == (endpoint.parallelism or endpoint.completions)
+            assert job["backoffLimitPerIndex"] == BATCH_RETRIES and "backoffLimit" not in job
+        else:
+            assert "completionMode" not in job and job["backoffLimit"] == BATCH_RETRIES
         assert not [
             r
             for r in plan.resources

@@ -63,7 +63,8 @@ def child(plan: Plan, type_: str, name: str) -> PlannedResource:
 
 
 def env_of(container: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container["env"]}
+    # Values only: an entry from the downward API (valueFrom) has none until the pod runs.
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
 
 
 def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:

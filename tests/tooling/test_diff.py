@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ import yaml
 
 from tests.conftest import REPOSITORY as ROOT
 from tooling import diff_report, plan_cache
-from tooling.diff import Op, PropertyChange, ResourceChange, StackDiff, changed_stacks
+from tooling.diff import Op, PropertyChange, ResourceChange, StackDiff, changed_stacks, flatten
 from tooling.diff import diff_stacks as fresh_diff_stacks
 from tooling.plan_cache import PlanCache
 
@@ -405,3 +406,30 @@ def test_a_broken_config_shows_the_problems_validate_shows(
             "(one of 'fraud-model') (got 'nobody')",
         ],
     )
+
+
+def test_named_list_entries_are_compared_by_name_not_position() -> None:
+    env = [{"name": "B", "value": "2"}, {"name": "C", "value": "3"}]
+    before = {"containers": [{"name": "serve", "env": env}], "args": ["x", "y"]}
+    after = copy.deepcopy(before)
+    after["containers"][0]["env"].insert(0, {"name": "A", "value": "1"})
+    after["args"].insert(0, "w")
+
+    old, new = dict(flatten(before)), dict(flatten(after))
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+    # One env entry added is one entry in the diff; plain lists still compare by position.
+    assert changed == [
+        "args[0]",
+        "args[1]",
+        "args[2]",
+        "containers[serve].env[A].name",
+        "containers[serve].env[A].value",
+    ]
+    duplicates = [{"name": "x", "v": 1}, {"name": "x", "v": 2}]
+    assert dict(flatten({"l": duplicates})) == {
+        "l[0].name": "x",
+        "l[0].v": 1,
+        "l[1].name": "x",
+        "l[1].v": 2,
+    }

@@ -143,6 +143,13 @@ def tag_aws_refuses(config: Config, rng: random.Random) -> str:
     return "mlops:tags"
 
 
+def more_pods_than_shares(config: Config, rng: random.Random) -> str:
+    endpoint = _endpoint(config, rng, mode="batch")
+    endpoint["completions"] = rng.randint(1, 6)
+    endpoint["parallelism"] = endpoint["completions"] + rng.randint(1, 3)
+    return "mlops:serving.endpoints"
+
+
 MISTAKES: list[Callable[[Config, random.Random], str]] = [
     instance_type_typo,
     architectures_mixed,
@@ -157,6 +164,7 @@ MISTAKES: list[Callable[[Config, random.Random], str]] = [
     endpoint_name_not_a_dns_label,
     lifecycle_days_zero,
     tag_aws_refuses,
+    more_pods_than_shares,
 ]
 
 
