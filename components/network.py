@@ -62,7 +62,8 @@ def exposures(endpoints: Sequence[RealtimeEndpoint | BatchEndpoint]) -> list[Exp
     return [
         Exposure(e.name, e.ingress is not None)
         for e in endpoints
-        if isinstance(e, RealtimeEndpoint)
+        # A SageMaker endpoint has no pod in the namespace to admit traffic to.
+        if isinstance(e, RealtimeEndpoint) and not e.on_sagemaker
     ]
 
 

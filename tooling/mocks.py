@@ -565,6 +565,30 @@ def _secret(
     return arn, state
 
 
+_SAGEMAKER_ARN_KINDS = {
+    "model": "model",
+    "endpointConfiguration": "endpoint-config",
+    "endpoint": "endpoint",
+}
+
+
+@_handles("sagemaker", "model")
+@_handles("sagemaker", "endpointConfiguration")
+@_handles("sagemaker", "endpoint")
+def _sagemaker(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    # Named by the provider when not given (models and configurations are immutable: each
+    # change is a new one); ARNs in lower case, as SageMaker returns them.
+    resource = state.get("name") or autoname(name, type_)
+    kind = _SAGEMAKER_ARN_KINDS[type_.split("/", 1)[1].split(":", 1)[0]]
+    state.update(
+        name=resource,
+        arn=f"arn:{PARTITION}:sagemaker:{m.region}:{ACCOUNT_ID}:{kind}/{resource.lower()}",
+    )
+    return resource, state
+
+
 @_handles("appautoscaling", "target")
 def _scalable_target(
     m: PlatformMocks, name: str, type_: str, state: dict[str, Any]

@@ -100,7 +100,11 @@ def expected_flows(stack: str) -> list[Flow]:
     _, pods, other = cluster_of(stack)
     mlflow, intruder = other["mlflow"], other["intruder"]
     sql_registry = isinstance(config.feature_store.registry, SqlRegistry)
-    realtime = [e for e in config.serving.endpoints if isinstance(e, RealtimeEndpoint)]
+    realtime = [
+        e
+        for e in config.serving.endpoints
+        if isinstance(e, RealtimeEndpoint) and not e.on_sagemaker  # SageMaker: no pod here
+    ]
     serving = {e.name: next(p for p in pods if p.name == f"Deployment/{e.name}") for e in realtime}
     flows = []
     for pod in pods:
