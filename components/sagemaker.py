@@ -76,11 +76,14 @@ def weights(endpoint: RealtimeEndpoint) -> dict[str, float]:
 
 
 def variant_spec(endpoint: RealtimeEndpoint) -> EndpointSpec:
-    """What a variant's runtime reads: the endpoint without canary or shadow (SageMaker splits
-    or copies the traffic; each variant scores with its own alias only)."""
+    """What a variant's runtime reads: the endpoint without its canary (SageMaker splits the
+    traffic by variant weight; each variant scores with its own alias only). ``shadow`` stays:
+    the challenger variant is then SageMaker's shadow variant and logs its rows as shadow rows,
+    which the monitor keeps apart from the answers."""
     return EndpointSpec(
         name=endpoint.name,
         model=endpoint.model,
+        shadow=endpoint.shadow,
         slo=endpoint.slo,
         trust_model_code=endpoint.trust_model_code,
     )

@@ -48,6 +48,11 @@ def _aliases(settings: Settings) -> str:
     endpoint = settings.endpoint
     if endpoint is None:
         return "nothing"
+    if settings.serve_alias is not None:
+        shadow = (
+            " (a shadow variant)" if endpoint.shadow and settings.serve_alias != "champion" else ""
+        )
+        return f"models:/{endpoint.model}@{settings.serve_alias} as variant {settings.serve_alias}{shadow}"
     shown = f"models:/{endpoint.model}@champion"
     if endpoint.canary is not None:
         shown += f" and @{endpoint.canary.alias} ({endpoint.canary.weight}% canary)"

@@ -123,7 +123,7 @@ def test_a_model_per_variant_with_the_pods_contract_and_its_alias(
         assert settings.serve_alias == alias
         assert settings.port == 8080
         assert settings.endpoint is not None and settings.endpoint.name == ENDPOINT
-        assert settings.endpoint.canary is None and not settings.endpoint.shadow
+        assert settings.endpoint.canary is None and settings.endpoint.shadow == endpoint.shadow
         assert settings.prediction_log_uri is not None
         assert settings.prediction_log_uri.endswith(f"/prediction-logs/{ENDPOINT}/")
         assert str(settings.home).startswith("/opt/ml")
