@@ -42,6 +42,9 @@ CANARY_WAIT_SECONDS = 600
 rest of the traffic moves (SageMaker's default baking period is as long)."""
 CANARY_PERCENT = 10
 """Share of the capacity that takes traffic first in a blue/green deployment."""
+SHUTDOWN_DRAIN_SECONDS = 20
+"""SageMaker stops a container with SIGTERM and SIGKILLs it 30 s later: in-flight requests get
+20 s, the prediction log's flush the rest (a pod drains for 40 s of its 60)."""
 TERMINATION_WAIT_SECONDS = 300
 """The old fleet stays up this long after the shift, for a rollback without a cold start."""
 SCALE_IN_COOLDOWN = 300
@@ -95,7 +98,12 @@ def container_env(
     """The variant container's env: the contract the Kubernetes pod gets, plus its alias."""
     return render_env(
         home=CONTAINER_HOME,
-        **{**settings, "endpoint": variant_spec(endpoint), "serve_alias": alias},
+        **{
+            **settings,
+            "endpoint": variant_spec(endpoint),
+            "serve_alias": alias,
+            "shutdown_drain_seconds": SHUTDOWN_DRAIN_SECONDS,
+        },
     )
 
 

@@ -67,6 +67,10 @@ class UnsupportedMediaTypeError(ServingError):
     status_code = 415
 
 
+class NotAcceptableError(ServingError):
+    status_code = 406
+
+
 class PayloadTooLargeError(ServingError):
     status_code = 413
 
@@ -300,13 +304,16 @@ def create_app(
     )
     async def invocations(request: Request) -> Response:
         """SageMaker inference: JSON (`rows`, `instances`, `dataframe_records`,
-        `dataframe_split`) or CSV (header optional, columns in signature order)."""
+        `dataframe_split`) or CSV (header optional, columns in signature order). The answer is
+        JSON, or CSV when the caller accepts text/csv only (one line per row, no header: the
+        prediction, then each class's probability in the model's class order)."""
         started = time.perf_counter()
         media = _media_type(request)
         if media not in ("application/json", "text/csv", ""):
             raise UnsupportedMediaTypeError(
                 f"content type {media!r} is not supported: use application/json or text/csv"
             )
+        answer = _answer_type(request)
         body = await _body(request, settings.max_request_bytes)
         return await _answer(
             state,
@@ -314,6 +321,7 @@ def create_app(
             started,
             lambda schema: _parse_invocation(schema, body, media),
             len(body),
+            answer=answer,
         )
 
     def openapi() -> dict[str, Any]:
@@ -330,6 +338,7 @@ def create_app(
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "request body over the limit (MLOPS_MAX_REQUEST_BYTES)"},
+    406: {"description": "no answer type in Accept that /invocations writes"},
     415: {"description": "unsupported content type"},
     503: {"description": "no model loaded yet, or online features unavailable"},
 }
@@ -425,6 +434,24 @@ def _too_many_rows(rows: Any) -> None:
                 }
             ]
         )
+
+
+def _answer_type(request: Request) -> str:
+    """What /invocations answers with: the Accept header's first type we can write (SageMaker
+    passes the caller's Accept through; none or `*/*` is JSON)."""
+    accepted = [
+        part.split(";", 1)[0].strip().lower()
+        for part in request.headers.get("accept", "").split(",")
+        if part.strip()
+    ]
+    for media in accepted or ["*/*"]:
+        if media in ("application/json", "application/*", "*/*"):
+            return "application/json"
+        if media in ("text/csv", "text/*"):
+            return "text/csv"
+    raise NotAcceptableError(
+        f"cannot answer as {', '.join(accepted)}: accept application/json or text/csv"
+    )
 
 
 def _media_type(request: Request) -> str:
@@ -547,7 +574,13 @@ def _variant_for(state: ServingState, request_id: str) -> str:
 
 
 async def _answer(
-    state: ServingState, request: Request, started: float, parse: Any, size: int
+    state: ServingState,
+    request: Request,
+    started: float,
+    parse: Any,
+    size: int,
+    *,
+    answer: str = "application/json",
 ) -> Response:
     request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
     variant = _variant_for(state, request_id)
@@ -606,6 +639,13 @@ async def _answer(
             shadow=True,
         )
     model = prepared.model
+    headers = {
+        "x-request-id": request_id,
+        "x-model-version": model.version,
+        "x-model-variant": variant,
+    }
+    if answer == "text/csv":
+        return Response(_csv_answer(scored), media_type="text/csv", headers=headers)
     body = {
         "request_id": request_id,
         "model": model.name,
@@ -616,14 +656,19 @@ async def _answer(
         "classes": model.classes,
     }
     return Response(
-        json.dumps(body, separators=(",", ":")),
-        media_type="application/json",
-        headers={
-            "x-request-id": request_id,
-            "x-model-version": model.version,
-            "x-model-variant": variant,
-        },
+        json.dumps(body, separators=(",", ":")), media_type="application/json", headers=headers
     )
+
+
+def _csv_answer(scored: Scored) -> str:
+    """One line per row (SageMaker's CSV answer: batch transform joins it to the input line by
+    line): the prediction, then the probability of each class."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for index, prediction in enumerate(scored.predictions):
+        probabilities = scored.probabilities[index] if scored.probabilities else []
+        writer.writerow([prediction, *probabilities])
+    return out.getvalue()
 
 
 async def _shadow_score(
@@ -763,4 +808,6 @@ def _openapi(app: FastAPI, champion: Prepared | None) -> dict[str, Any]:
             "text/csv": {"schema": {"type": "string"}},
         },
     }
+    answered = paths["/invocations"]["post"]["responses"]["200"].setdefault("content", {})
+    answered["text/csv"] = {"schema": {"type": "string"}}
     return document

@@ -115,13 +115,14 @@ def test_a_model_per_variant_with_the_pods_contract_and_its_alias(
         assert {k: v for k, v in pod_env.items() if k not in per_endpoint} == {
             k: v for k, v in env.items() if k in pod_env and k not in per_endpoint
         }
-        assert set(env) - set(pod_env) == {"MLOPS_SERVE_ALIAS"}
+        assert set(env) - set(pod_env) == {"MLOPS_SERVE_ALIAS", "MLOPS_SHUTDOWN_DRAIN_SECONDS"}
         with monkeypatch.context() as patch:  # the variant's container env, as it starts
             for key, value in env.items():
                 patch.setenv(key, value)
             settings = Settings()
         assert settings.serve_alias == alias
         assert settings.port == 8080
+        assert settings.shutdown_drain_seconds < 30  # SageMaker SIGKILLs 30 s after SIGTERM
         assert settings.endpoint is not None and settings.endpoint.name == ENDPOINT
         assert settings.endpoint.canary is None and settings.endpoint.shadow == endpoint.shadow
         assert settings.prediction_log_uri is not None

@@ -373,6 +373,26 @@ def test_shadow_scores_both_and_answers_with_the_champion(tmp_path: Path) -> Non
     assert set(log[~log["shadow"]]["model_version"]) == {"1"}
 
 
+def test_invocations_answer_csv_when_the_caller_accepts_only_csv(client: TestClient) -> None:
+    line = ",".join(str(ROW[name]) for name in FEATURES)
+    csv_in = {"content-type": "text/csv"}
+    as_csv = client.post(
+        "/invocations", content=f"{line}\n{line}\n", headers=csv_in | {"accept": "text/csv"}
+    )
+    either = client.post(
+        "/invocations", content=line, headers=csv_in | {"accept": "application/json, text/csv"}
+    )
+    refused = client.post(
+        "/invocations", content=line, headers=csv_in | {"accept": "application/xml"}
+    )
+
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+    lines = as_csv.text.splitlines()
+    assert len(lines) == 2 and all(len(line.split(",")) == 3 for line in lines)
+    assert either.headers["content-type"] == "application/json"
+    assert refused.status_code == 406 and "application/json or text/csv" in refused.json()["detail"]
+
+
 # --- one alias per process (a SageMaker variant) -----------------------------------------------------
 
 
