@@ -65,6 +65,10 @@ registry = ModelRegistry(
         cluster=cluster,
         namespace=namespace.name,
         kms_key_arn=data_key.arn if data_key else None,
+        # SageMaker variants reach MLflow through an internal NLB (not the cluster's DNS).
+        sagemaker_access=any(
+            isinstance(e, RealtimeEndpoint) and e.on_sagemaker for e in config.serving.endpoints
+        ),
     ),
 )
 feature_store = FeatureStore(
@@ -145,6 +149,8 @@ endpoints = {
             data_plane=data_plane,
             endpoint=endpoint,
             repository_arn=image_repository.repository_arn,
+            sagemaker_tracking_uri=registry.sagemaker_tracking_uri,
+            registry_load_balancer_security_group_id=registry.sagemaker_security_group_id,
             rollback_alarms=[
                 monitoring.alarms[key].name
                 for key in (

@@ -22,6 +22,7 @@ import pulumi_aws as aws
 from components import naming
 from components.config.serving import RealtimeEndpoint, SageMakerInstances, SageMakerServerless
 from components.iam import policy_document, statement
+from components.registry import TRACKING_PORT
 from components.team import ClusterInfo, DataPlane, Team
 from runtime import metrics
 from runtime.settings import render_env
@@ -221,6 +222,9 @@ class SageMakerArgs:
     """The stack's ECR repository the image comes from (None: `mlops:image` elsewhere)."""
     rollback_alarms: Sequence[pulumi.Input[str]]
     """Names of the alarms that roll a blue/green deployment back."""
+    registry_security_group_id: pulumi.Input[str] | None = None
+    """The security group of MLflow's internal NLB (settings' tracking_uri points at it): the
+    variants may connect to it on the tracking port, and it admits them."""
 
 
 def sagemaker_endpoint(
@@ -239,7 +243,7 @@ def sagemaker_endpoint(
     # The variants' network: the cluster's private subnets, out to the AWS APIs and the registry.
     security_group = aws.ec2.SecurityGroup(
         f"{name}-sg",
-        description=f"SageMaker endpoint {physical}: no inbound, HTTPS out",
+        description=f"SageMaker endpoint {physical}: no inbound; HTTPS and MLflow out",
         vpc_id=args.cluster.vpc_id,
         tags={**team.tags, "Name": naming.fit(f"{physical}-sagemaker", 255)},
         opts=child,
@@ -255,6 +259,30 @@ def sagemaker_endpoint(
         tags=team.tags,
         opts=child,
     )
+    if args.registry_security_group_id is not None and not serverless:
+        # MLflow, through its internal NLB: out from the variants, into the NLB from them only.
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-mlflow-out",
+            security_group_id=security_group.id,
+            referenced_security_group_id=args.registry_security_group_id,
+            description="MLflow through its internal load balancer",
+            tags=team.tags,
+            ip_protocol="tcp",
+            from_port=TRACKING_PORT,
+            to_port=TRACKING_PORT,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-mlflow-in",
+            security_group_id=args.registry_security_group_id,
+            referenced_security_group_id=security_group.id,
+            description=f"From the variants of SageMaker endpoint {physical}",
+            tags=team.tags,
+            ip_protocol="tcp",
+            from_port=TRACKING_PORT,
+            to_port=TRACKING_PORT,
+            opts=child,
+        )
     # SageMaker's identity for this endpoint: the serving pod's reads, the image, its logs.
     role = aws.iam.Role(
         f"{name}-execution-role",

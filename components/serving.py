@@ -214,6 +214,10 @@ class ServingEndpointArgs:
     """The stack's ECR repository (a SageMaker endpoint's execution role pulls from it)."""
     rollback_alarms: Sequence[pulumi.Input[str]] = ()
     """Alarm names that roll a SageMaker endpoint's blue/green deployment back."""
+    sagemaker_tracking_uri: pulumi.Input[str] | None = None
+    """MLflow through its internal NLB: the tracking URI of a SageMaker endpoint's variants."""
+    registry_load_balancer_security_group_id: pulumi.Input[str] | None = None
+    """That NLB's security group, which a SageMaker endpoint admits its variants to."""
 
 
 class ServingEndpoint(pulumi.ComponentResource):
@@ -275,6 +279,9 @@ class ServingEndpoint(pulumi.ComponentResource):
             "prediction_log_uri": log_uri,
             "port": HTTP_PORT,
         }
+        if args.sagemaker_tracking_uri is not None:
+            # The cluster's service name does not resolve outside the cluster.
+            settings["tracking_uri"] = args.sagemaker_tracking_uri
         policy = json_policy(
             realtime_policy,
             team=team.name,
@@ -296,6 +303,7 @@ class ServingEndpoint(pulumi.ComponentResource):
                 policy=policy,
                 repository_arn=args.repository_arn,
                 rollback_alarms=args.rollback_alarms,
+                registry_security_group_id=args.registry_load_balancer_security_group_id,
             ),
             parent=self,
         )

@@ -283,6 +283,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if kind == "Service":
             state["status"] = {"loadBalancer": {}}
             spec = dict(state.get("spec") or {})
+            if spec.get("type") == "LoadBalancer":
+                # What the AWS Load Balancer Controller reports: the NLB's DNS name.
+                named = (metadata.get("annotations") or {}).get(
+                    "service.beta.kubernetes.io/aws-load-balancer-name", name
+                )
+                host = f"{named}-{_hex(type_, name, length=16)}.elb.{self.region}.amazonaws.com"
+                state["status"] = {"loadBalancer": {"ingress": [{"hostname": host}]}}
             spec.setdefault(
                 "clusterIP",
                 "10.100." + ".".join(str(int(_hex(type_, name, c, length=2), 16)) for c in "ab"),

@@ -510,6 +510,32 @@ def prod_load_balancer_subnets_are_named(c: Concerns) -> Iterator[Problem]:
         )
 
 
+@rule
+def sagemaker_load_balancer_subnets_are_named(c: Concerns) -> Iterator[Problem]:
+    """SageMaker variants reach MLflow through an internal NLB, whose subnets MLflow's
+    NetworkPolicy admits: the VPC-wide default would admit every pod of the VPC (any team's) to
+    the registry, so the subnets are named in every environment."""
+    if not (c.serving and c.network) or c.network.load_balancer_subnet_cidrs:
+        return
+    on_sagemaker = [
+        e.name for e in c.serving.endpoints if isinstance(e, RealtimeEndpoint) and e.on_sagemaker
+    ]
+    if on_sagemaker and not (
+        c.prod
+        and any(
+            isinstance(e, RealtimeEndpoint) and e.ingress is not None for e in c.serving.endpoints
+        )
+    ):
+        yield Problem(
+            "mlops:network.loadBalancerSubnetCidrs",
+            [],
+            f"the load balancer's subnets, where no pod runs (the SageMaker endpoint(s) "
+            f"{', '.join(on_sagemaker)} reach MLflow through an internal load balancer, which "
+            "MLflow admits by these subnets; the VPC-wide default would admit every pod of the "
+            "VPC to the registry), e.g. [10.30.96.0/24, 10.30.97.0/24, 10.30.98.0/24]",
+        )
+
+
 IMAGE_BY_DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 """`<repository>@sha256:<64 hex>`: the one image, whatever happens to tags later."""
 

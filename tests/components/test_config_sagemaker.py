@@ -20,6 +20,8 @@ def _load(environment: str, endpoints: list[dict[str, Any]], **keys: Any) -> Any
         "mlops:team": "ads",
         "mlops:environment": environment,
         "mlops:serving": {"externalModels": ["mm"], "endpoints": endpoints},
+        # MLflow's NLB for the variants lives there (see the test of that rule below).
+        "mlops:network": {"loadBalancerSubnetCidrs": ["10.30.96.0/24"]},
         **keys,
     }
     file = Path(f"stacks/Pulumi.ads-{environment}.yaml")
@@ -216,3 +218,14 @@ def test_a_sql_feast_registry_keeps_serving_on_kubernetes() -> None:
         "sidecar that logs in to the registry database (or keep the Feast registry in S3, the "
         "default) (got 'sagemaker')"
     ]
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_a_sagemaker_endpoint_needs_the_load_balancer_subnets_named(environment: str) -> None:
+    problems = _problems(
+        environment,
+        [{"name": "bb", "model": "mm", "backend": "sagemaker"}],
+        **{"mlops:network": {}},
+    )
+    (problem,) = [p for p in problems if "loadBalancerSubnetCidrs" in p]
+    assert "bb" in problem and "MLflow" in problem and "every pod of the VPC" in problem

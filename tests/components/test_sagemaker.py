@@ -4,6 +4,7 @@ each variant's env parsed by the runtime's own Settings: the contract holds on S
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -109,7 +110,19 @@ def test_a_model_per_variant_with_the_pods_contract_and_its_alias(
     ]
     (container,) = pod.inputs["spec"]["template"]["spec"]["containers"]
     pod_env = {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("MLOPS_")}
-    per_endpoint = {"MLOPS_ENDPOINT", "MLOPS_PREDICTION_LOG_URI", "MLOPS_HOME"}
+    # MLOPS_TRACKING_URI: MLflow's internal NLB (the cluster's names do not resolve there).
+    per_endpoint = {
+        "MLOPS_ENDPOINT",
+        "MLOPS_PREDICTION_LOG_URI",
+        "MLOPS_HOME",
+        "MLOPS_TRACKING_URI",
+    }
+    (balanced,) = [
+        r
+        for r in plan.of_type("kubernetes:core/v1:Service")
+        if r.inputs["spec"]["type"] == "LoadBalancer"
+    ]
+    (ingress,) = balanced.outputs["status"]["loadBalancer"]["ingress"]
     for alias, model in models.items():
         env = model.inputs["primaryContainer"]["environment"]
         assert {k: v for k, v in pod_env.items() if k not in per_endpoint} == {
@@ -121,6 +134,8 @@ def test_a_model_per_variant_with_the_pods_contract_and_its_alias(
                 patch.setenv(key, value)
             settings = Settings()
         assert settings.serve_alias == alias
+        assert settings.tracking_uri == f"http://{ingress['hostname']}:5000"
+        assert pod_env["MLOPS_TRACKING_URI"].endswith(".svc.cluster.local:5000")
         assert settings.port == 8080
         assert settings.shutdown_drain_seconds < 30  # SageMaker SIGKILLs 30 s after SIGTERM
         assert settings.endpoint is not None and settings.endpoint.name == ENDPOINT
@@ -133,6 +148,68 @@ def test_a_model_per_variant_with_the_pods_contract_and_its_alias(
         )
         assert model.inputs["primaryContainer"]["image"] == plan.outputs["image"]
     assert endpoint.shadow
+
+
+def test_mlflow_behind_an_internal_nlb_admits_only_the_variants() -> None:
+    """The NLB: internal, ip targets, a security group of its own that the variants' security
+    group alone may enter on the tracking port (and the variants may leave for), and MLflow's
+    host check accepts its DNS name."""
+    plan = plan_of(STACK)
+    (service,) = [
+        r
+        for r in plan.of_type("kubernetes:core/v1:Service")
+        if r.inputs["spec"]["type"] == "LoadBalancer"
+    ]
+    annotations = service.inputs["metadata"]["annotations"]
+    prefix = "service.beta.kubernetes.io/aws-load-balancer-"
+    assert {k.removeprefix(prefix): v for k, v in annotations.items()} | {
+        "security-groups": "sg"
+    } == {
+        "type": "external",
+        "nlb-target-type": "ip",
+        "scheme": "internal",
+        "name": annotations[f"{prefix}name"],
+        "security-groups": "sg",
+        "manage-backend-security-group-rules": "true",
+        "target-group-attributes": "preserve_client_ip.enabled=false",
+    }
+    assert service.inputs["spec"]["ports"][0]["port"] == 5000
+    (lb_sg,) = [
+        r for r in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if "sagemaker-lb" in r.name
+    ]
+    assert annotations[f"{prefix}security-groups"] == lb_sg.id
+    (variants_sg,) = _of(plan, "aws:ec2/securityGroup:SecurityGroup")
+    ingress = [
+        r.inputs
+        for r in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == lb_sg.id
+    ]
+    assert ingress == [
+        {
+            **ingress[0],
+            "referencedSecurityGroupId": variants_sg.id,
+            "fromPort": 5000,
+            "toPort": 5000,
+            "ipProtocol": "tcp",
+        }
+    ]
+    assert "cidrIpv4" not in ingress[0]
+    (out,) = [
+        r.inputs
+        for r in _of(plan, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if r.inputs.get("referencedSecurityGroupId") == lb_sg.id
+    ]
+    assert (out["fromPort"], out["toPort"]) == (5000, 5000)
+    (server,) = [
+        r
+        for r in plan.of_type("kubernetes:apps/v1:Deployment")
+        if r.inputs["metadata"]["name"] == "mlflow"
+    ]
+    (container,) = server.inputs["spec"]["template"]["spec"]["containers"]
+    hosts = container["args"][container["args"].index("--allowed-hosts") + 1].split(",")
+    hostname = service.outputs["status"]["loadBalancer"]["ingress"][0]["hostname"]
+    assert any(fnmatch.fnmatch(f"{hostname}:5000", pattern) for pattern in hosts)
+    assert not any(fnmatch.fnmatch("evil.example:5000", pattern) for pattern in hosts)
 
 
 def test_replayed_through_the_sagemaker_and_autoscaling_apis(clients: dict[str, Any]) -> None:
