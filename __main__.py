@@ -8,10 +8,12 @@ from components.budget import CostModel
 from components.cluster import ClusterReference
 from components.config import parse_stack_config
 from components.config.featurestore import SqlRegistry
+from components.config.serving import RealtimeEndpoint
 from components.featurestore import FeatureStore, FeatureStoreArgs
 from components.image import RuntimeRepository
 from components.monitoring import Monitoring, MonitoringArgs
 from components.monitoring.notifications import expected_topic_arn
+from components.monitoring.alarms.sagemaker import rollback_keys
 from components.namespace import TeamNamespace
 from components.network import TeamNetwork, TeamNetworkArgs
 from components.program import load_config
@@ -64,6 +66,10 @@ registry = ModelRegistry(
         namespace=namespace.name,
         kms_key_arn=data_key.arn if data_key else None,
         feast_registry=isinstance(config.feature_store.registry, SqlRegistry),
+        # SageMaker variants reach MLflow through an internal NLB (not the cluster's DNS).
+        sagemaker_access=any(
+            isinstance(e, RealtimeEndpoint) and e.on_sagemaker for e in config.serving.endpoints
+        ),
     ),
 )
 feature_store = FeatureStore(
@@ -116,27 +122,8 @@ training = TrainingCompute(
         alert_topic_arn=expected_topic_arn(team),
     ),
 )
-endpoints = {
-    endpoint.name: ServingEndpoint(
-        f"endpoint-{endpoint.name}",
-        ServingEndpointArgs(
-            team=team,
-            cluster=cluster,
-            namespace=namespace.name,
-            data_plane=data_plane,
-            endpoint=endpoint,
-        ),
-    )
-    for endpoint in config.serving.endpoints  # sorted by name: the config is canonical
-}
-pulumi.export("trainingRoleArn", training.role_arn)
-pulumi.export("nodeGroups", training.node_groups)
-pulumi.export(
-    "endpoints",
-    {name: e.service_name for name, e in endpoints.items() if e.service_name is not None},
-)
-
-# --- monitoring (components/monitoring/) ---
+# --- monitoring (components/monitoring/), before the endpoints: a SageMaker endpoint's
+# deployments roll back on its alarms ---
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
@@ -156,6 +143,36 @@ monitoring = Monitoring(
 )
 pulumi.export("alertTopicArn", monitoring.topic_arn)
 pulumi.export("dashboardName", monitoring.dashboard_name)
+
+endpoints = {
+    endpoint.name: ServingEndpoint(
+        f"endpoint-{endpoint.name}",
+        ServingEndpointArgs(
+            team=team,
+            cluster=cluster,
+            namespace=namespace.name,
+            data_plane=data_plane,
+            endpoint=endpoint,
+            repository_arn=image_repository.repository_arn,
+            sagemaker_tracking_uri=registry.sagemaker_tracking_uri,
+            registry_load_balancer_security_group_id=registry.sagemaker_security_group_id,
+            rollback_alarms=[
+                monitoring.alarms[key].name
+                for key in (
+                    rollback_keys(endpoint) if isinstance(endpoint, RealtimeEndpoint) else []
+                )
+                if key in monitoring.alarms
+            ],
+        ),
+    )
+    for endpoint in config.serving.endpoints  # sorted by name: the config is canonical
+}
+pulumi.export("trainingRoleArn", training.role_arn)
+pulumi.export("nodeGroups", training.node_groups)
+pulumi.export(
+    "endpoints",
+    {name: e.service_name for name, e in endpoints.items() if e.service_name is not None},
+)
 
 
 # --- who may use the data, and who did (components/storage.py) ---

@@ -148,6 +148,22 @@ def instance_type_problem(instance_type: str) -> str | None:
     )
 
 
+@functools.cache
+def sagemaker_instance_types() -> frozenset[str]:
+    """What SageMaker hosting runs a variant on: botocore's `ProductionVariantInstanceType` enum."""
+    return frozenset(shape("sagemaker", "ProductionVariantInstanceType")["enum"])
+
+
+def sagemaker_instance_type_problem(instance_type: str) -> str | None:
+    if instance_type in sagemaker_instance_types():
+        return None
+    return (
+        f"an instance type SageMaker hosting offers, ml.<family>.<size> (the "
+        f"{len(sagemaker_instance_types())} of botocore's ProductionVariantInstanceType)"
+        f"{_did_you_mean(instance_type, sagemaker_instance_types())}"
+    )
+
+
 @dataclass(frozen=True)
 class Finding:
     """A problem with one value of a list (``index``) or with the whole list (None)."""

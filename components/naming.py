@@ -20,6 +20,8 @@ CRONJOB_MAX = 52  # the controller appends an 11-character suffix to Job names
 S3_AUTONAME_MAX = 63 - 8  # Pulumi appends '-' and 7 random characters to a bucket's name
 DYNAMODB_TABLE_MAX = 255
 ALARM_NAME_MAX = 255
+SAGEMAKER_NAME_MAX = 63
+"""Endpoint, model and endpoint configuration names."""
 
 _GPU_FAMILIES = (
     "p2",
@@ -176,3 +178,8 @@ def s3_arn(uri: str, partition: str = "aws") -> str:
 def arn_partition(arn: str) -> str:
     """The partition (`aws`, `aws-cn`, ...) an ARN lives in."""
     return arn.split(":", 2)[1]
+
+
+def arn_account(arn: str) -> str:
+    """The account id an ARN names (`arn:aws:iam::123456789012:...` -> `123456789012`)."""
+    return arn.split(":", 5)[4]

@@ -9,7 +9,7 @@ each flow the workloads need is opened on its own, by one policy that says why:
 | dns | all | out to CoreDNS in kube-system, port 53 |
 | aws-apis | all | out to port 443 (S3, DynamoDB, STS, CloudWatch, Secrets Manager, KMS) |
 | in-namespace | all | out to the MLflow server and the serving pods of the same namespace |
-| model-registry | MLflow | in from the team's own pods only, port 5000 |
+| model-registry | MLflow | in from the team's own pods only and, with a SageMaker endpoint, its internal load balancer's subnets, port 5000 |
 | database | the database clients (`mlops.dev/database-client`: the bootstrap Job, MLflow, and with a SQL Feast registry every pod that opens Feast) | out to the database subnets, 5432 |
 | serving-<endpoint> | the endpoint's pods | in from the team's pods, the monitoring namespace's scraper and (with an ingress) the load balancer's subnets, port 8080 |
 
@@ -63,7 +63,8 @@ def exposures(endpoints: Sequence[RealtimeEndpoint | BatchEndpoint]) -> list[Exp
     return [
         Exposure(e.name, e.ingress is not None)
         for e in endpoints
-        if isinstance(e, RealtimeEndpoint)
+        # A SageMaker endpoint has no pod in the namespace to admit traffic to.
+        if isinstance(e, RealtimeEndpoint) and not e.on_sagemaker
     ]
 
 
@@ -103,11 +104,15 @@ def team_policies(
     endpoints: Sequence[Exposure],
     load_balancer_cidrs: Sequence[pulumi.Input[str]],
     database_cidrs: Sequence[pulumi.Input[str]],
+    registry_load_balanced: bool = False,
 ) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgs]:
     """Policy name -> spec: default deny, then each flow the team's workloads need.
 
     The database flow is the database clients' (`DATABASE_CLIENT_LABEL`, which the pods that
     log in wear); the database's security group admits the same pods (security groups for pods).
+
+    ``registry_load_balanced``: MLflow is behind an internal NLB for SageMaker variants (which
+    the NLB's own security group admits alone); the pods see the NLB's subnets as source.
     """
     spec = k8s.networking.v1.NetworkPolicySpecArgs
     ingress = k8s.networking.v1.NetworkPolicyIngressRuleArgs
@@ -152,7 +157,15 @@ def team_policies(
         "model-registry": spec(
             pod_selector=_pods(registry_selector(team)),
             policy_types=["Ingress"],
-            ingress=[ingress(from_=[SAME_NAMESPACE], ports=[_tcp(TRACKING_PORT)])],
+            ingress=[
+                ingress(
+                    from_=[
+                        SAME_NAMESPACE,
+                        *(_cidrs(load_balancer_cidrs) if registry_load_balanced else []),
+                    ],
+                    ports=[_tcp(TRACKING_PORT)],
+                )
+            ],
         ),
         "database": spec(
             pod_selector=_pods(DATABASE_CLIENT_LABEL),
@@ -197,7 +210,11 @@ class TeamNetwork(pulumi.ComponentResource):
         super().__init__("mlops:network:TeamNetwork", name, None, opts)
         team, config = args.team, args.config
         endpoints = exposures(args.endpoints)
-        load_balanced = any(e.load_balanced for e in endpoints)
+        # MLflow behind an internal NLB for the SageMaker variants (components/registry.py).
+        registry_load_balanced = any(
+            isinstance(e, RealtimeEndpoint) and e.on_sagemaker for e in args.endpoints
+        )
+        load_balanced = registry_load_balanced or any(e.load_balanced for e in endpoints)
 
         # Unset CIDRs default to the VPC's block (read only when a policy needs it).
         lb_cidrs: list[pulumi.Input[str]] = list(config.load_balancer_subnet_cidrs)
@@ -214,6 +231,7 @@ class TeamNetwork(pulumi.ComponentResource):
             endpoints=endpoints,
             load_balancer_cidrs=lb_cidrs,
             database_cidrs=db_cidrs,
+            registry_load_balanced=registry_load_balanced,
         )
         self.policies = list(policies)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.cluster.provider)

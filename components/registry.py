@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -55,6 +56,10 @@ TRACKING_PORT = 5000
 SERVER_NAME = "mlflow"
 """Deployment, Service and service account name of the tracking server."""
 ARTIFACT_PREFIX = "artifacts"
+SAGEMAKER_SERVICE = f"{SERVER_NAME}-sagemaker"
+"""The Service that puts MLflow behind an internal NLB for the stack's SageMaker variants."""
+NLB_NAME_MAX = 32
+LB_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-"
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
 
 
@@ -68,8 +73,16 @@ def tracking_uri(service: str, namespace: str, port: int = TRACKING_PORT) -> str
     return f"http://{service}.{namespace}.svc.cluster.local:{port}"
 
 
-def allowed_hosts(service: str, namespace: str, port: int = TRACKING_PORT) -> list[str]:
-    """Host headers the tracking server accepts: its in-cluster DNS names, and a port-forward."""
+def allowed_hosts(
+    service: str,
+    namespace: str,
+    port: int = TRACKING_PORT,
+    *,
+    load_balancer: str | None = None,
+    region: str | None = None,
+) -> list[str]:
+    """Host headers the tracking server accepts: its in-cluster DNS names, a port-forward, and
+    (``load_balancer``) the DNS name AWS gives that NLB (`<name>-<id>.elb.<region>.amazonaws.com`)."""
     names = [
         service,
         f"{service}.{namespace}",
@@ -78,7 +91,41 @@ def allowed_hosts(service: str, namespace: str, port: int = TRACKING_PORT) -> li
         "localhost",
         "127.0.0.1",
     ]
+    if load_balancer is not None:
+        names.append(f"{load_balancer}-*.elb.{region}.amazonaws.com")
     return [host for name in names for host in (name, f"{name}:{port}")]
+
+
+def sagemaker_load_balancer_name(team: Team) -> str:
+    """The internal NLB's name (its DNS name starts with it: the host check relies on that)."""
+    return team.physical("mlflow-sm", NLB_NAME_MAX)
+
+
+def load_balancer_annotations(name: str, security_group_id: str) -> dict[str, str]:
+    """An internal NLB made by the AWS Load Balancer Controller: ip targets (the MLflow pods),
+    its own security group (which admits only the SageMaker variants), the backend rules that
+    let it reach the pods managed by the controller, and the client address not preserved, so
+    the pods see the load balancer's subnets (what their NetworkPolicy admits)."""
+    return {
+        f"{LB_ANNOTATION}type": "external",
+        f"{LB_ANNOTATION}nlb-target-type": "ip",
+        f"{LB_ANNOTATION}scheme": "internal",
+        f"{LB_ANNOTATION}name": name,
+        f"{LB_ANNOTATION}security-groups": security_group_id,
+        f"{LB_ANNOTATION}manage-backend-security-group-rules": "true",
+        f"{LB_ANNOTATION}target-group-attributes": "preserve_client_ip.enabled=false",
+    }
+
+
+def load_balancer_hostname(status: Any) -> str | None:
+    """The NLB's DNS name from the Service's status (None until the controller made it)."""
+    if status is None:
+        return None
+    if hasattr(status, "load_balancer"):  # the SDK's output type
+        ingress = getattr(status.load_balancer, "ingress", None) or []
+        return getattr(ingress[0], "hostname", None) if ingress else None
+    ingress = (status.get("loadBalancer") or {}).get("ingress")
+    return (ingress or [{}])[0].get("hostname")
 
 
 def parameter_group_family(engine_version: str) -> str:
@@ -131,6 +178,8 @@ class ModelRegistryArgs:
     """The team's KMS key; None: AWS-managed keys."""
     feast_registry: bool = False
     """The Feast registry lives in this database too: a role (and database) for it."""
+    sagemaker_access: bool = False
+    """The stack serves on SageMaker: MLflow also behind an internal NLB its variants reach."""
 
 
 class ModelRegistry(pulumi.ComponentResource):
@@ -160,6 +209,11 @@ class ModelRegistry(pulumi.ComponentResource):
     bootstrap_role_arn: pulumi.Output[str]
     """IRSA role of the database bootstrap Job (reads the master secret; decrypts it with the
     team key)."""
+    sagemaker_tracking_uri: pulumi.Output[str] | None = None
+    """MLflow through its internal NLB (`http://<nlb dns>:5000`), for SageMaker variants, which
+    cannot resolve cluster names; None without a SageMaker endpoint."""
+    sagemaker_security_group_id: pulumi.Output[str] | None = None
+    """The NLB's security group: each SageMaker endpoint admits its variants to it."""
 
     def __init__(
         self, name: str, args: ModelRegistryArgs, opts: pulumi.ResourceOptions | None = None
@@ -412,6 +466,8 @@ class ModelRegistry(pulumi.ComponentResource):
             ),
             opts=k8s_child,
         )
+        if args.sagemaker_access:
+            self._sagemaker_access(name, args, labels, selector, child, k8s_child)
         if team.prod:
             # Node drains never take the last tracking server down.
             k8s.policy.v1.PodDisruptionBudget(
@@ -450,6 +506,67 @@ class ModelRegistry(pulumi.ComponentResource):
             }
         )
 
+    def _sagemaker_access(
+        self,
+        name: str,
+        args: ModelRegistryArgs,
+        labels: dict[str, str],
+        selector: dict[str, str],
+        child: pulumi.ResourceOptions,
+        k8s_child: pulumi.ResourceOptions,
+    ) -> None:
+        """MLflow behind an internal NLB with a security group of its own: SageMaker variants
+        live in the VPC, outside the cluster's DNS and NetworkPolicy; each SageMaker endpoint
+        admits its variants' security group to this one (components/sagemaker.py)."""
+        team, cluster = args.team, args.cluster
+        vpc = aws.ec2.get_vpc_output(
+            id=cluster.vpc_id, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-sagemaker-lb-sg",
+            description=f"MLflow load balancer of {team.stack}: the SageMaker variants only",
+            vpc_id=cluster.vpc_id,
+            tags={**team.tags, "Name": team.physical("mlflow-sagemaker-lb", 255)},
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-sagemaker-lb-to-mlflow",
+            security_group_id=security_group.id,
+            cidr_ipv4=vpc.cidr_block,
+            ip_protocol="tcp",
+            from_port=TRACKING_PORT,
+            to_port=TRACKING_PORT,
+            description="To the MLflow pods (ip targets) and their health checks",
+            tags=team.tags,
+            opts=child,
+        )
+        lb_name = sagemaker_load_balancer_name(team)
+        service = k8s.core.v1.Service(
+            f"{name}-sagemaker-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SAGEMAKER_SERVICE,
+                namespace=args.namespace,
+                labels=labels,
+                annotations=security_group.id.apply(
+                    lambda sg: load_balancer_annotations(lb_name, sg)
+                ),
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="LoadBalancer",
+                selector=selector,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="http", port=TRACKING_PORT, target_port="http", protocol="TCP"
+                    )
+                ],
+            ),
+            opts=k8s_child,
+        )
+        self.sagemaker_security_group_id = security_group.id
+        self.sagemaker_tracking_uri = service.status.apply(
+            lambda status: f"http://{load_balancer_hostname(status)}:{TRACKING_PORT}"
+        )
+
     @staticmethod
     def _server_container(
         team: Team,
@@ -463,7 +580,11 @@ class ModelRegistry(pulumi.ComponentResource):
             SERVER_NAME,
             image=team.image,
             command=["mlflow"],
-            args=server_args(team.namespace),
+            args=server_args(
+                team.namespace,
+                load_balancer=sagemaker_load_balancer_name(team) if args.sagemaker_access else None,
+                region=team.region,
+            ),
             env_vars=[
                 *login.env,
                 # Outputs go through env (the CLI reads both), the static flags through args.
@@ -504,7 +625,9 @@ class ModelRegistry(pulumi.ComponentResource):
         )
 
 
-def server_args(namespace: str) -> list[str]:
+def server_args(
+    namespace: str, *, load_balancer: str | None = None, region: str | None = None
+) -> list[str]:
     """`mlflow server` arguments: no artifact proxy, host check on for the in-cluster names.
 
     Without the proxy nobody writes model artifacts through the server: only the training role
@@ -523,7 +646,7 @@ def server_args(namespace: str) -> list[str]:
         "2",
         "--no-serve-artifacts",
         "--allowed-hosts",
-        ",".join(allowed_hosts(SERVER_NAME, namespace)),
+        ",".join(allowed_hosts(SERVER_NAME, namespace, load_balancer=load_balancer, region=region)),
     ]
 
 

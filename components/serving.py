@@ -7,6 +7,7 @@ extra Kubernetes objects: the serving process splits traffic between registry al
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +28,9 @@ from components.iam import (
     read_bucket_statements,
     statement,
 )
+from components.sagemaker import SageMakerArgs, sagemaker_endpoint
 from components.team import ClusterInfo, DataPlane, Team
-from components.workload import CRONJOB_STARTING_DEADLINE, runtime_env
+from components.workload import CRONJOB_STARTING_DEADLINE, runtime_env, team_settings
 from runtime.spec import EndpointSpec
 
 HTTP_PORT = 8080
@@ -204,6 +206,14 @@ class ServingEndpointArgs:
     """The team namespace (an output, so workloads wait for it)."""
     data_plane: DataPlane
     endpoint: RealtimeEndpoint | BatchEndpoint
+    repository_arn: pulumi.Input[str] | None = None
+    """The stack's ECR repository (a SageMaker endpoint's execution role pulls from it)."""
+    rollback_alarms: Sequence[pulumi.Input[str]] = ()
+    """Alarm names that roll a SageMaker endpoint's blue/green deployment back."""
+    sagemaker_tracking_uri: pulumi.Input[str] | None = None
+    """MLflow through its internal NLB: the tracking URI of a SageMaker endpoint's variants."""
+    registry_load_balancer_security_group_id: pulumi.Input[str] | None = None
+    """That NLB's security group, which a SageMaker endpoint admits its variants to."""
 
 
 class ServingEndpoint(pulumi.ComponentResource):
@@ -224,7 +234,9 @@ class ServingEndpoint(pulumi.ComponentResource):
         super().__init__("mlops:serving:ServingEndpoint", name, None, opts)
         self.service_name = self.url = self.cronjob = None
         endpoint = args.endpoint
-        if isinstance(endpoint, RealtimeEndpoint):
+        if isinstance(endpoint, RealtimeEndpoint) and endpoint.on_sagemaker:
+            self.role_arn = self._sagemaker(name, args, endpoint)
+        elif isinstance(endpoint, RealtimeEndpoint):
             self.role_arn = self._realtime(name, args, endpoint)
         else:
             self.role_arn = self._batch(name, args, endpoint)
@@ -249,6 +261,47 @@ class ServingEndpoint(pulumi.ComponentResource):
             service_account=service_account_name(args.endpoint),
             policy=policy,
             opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _sagemaker(
+        self, name: str, args: ServingEndpointArgs, endpoint: RealtimeEndpoint
+    ) -> pulumi.Output[str]:
+        """`backend: sagemaker`: the same contract and reads as the pod, on SageMaker."""
+        team, data = args.team, args.data_plane
+        log_uri = data.prediction_log_uri(endpoint.name)
+        settings = {
+            **data.settings,
+            **team_settings(team),
+            "prediction_log_uri": log_uri,
+            "port": HTTP_PORT,
+        }
+        if args.sagemaker_tracking_uri is not None:
+            # The cluster's service name does not resolve outside the cluster.
+            settings["tracking_uri"] = args.sagemaker_tracking_uri
+        policy = json_policy(
+            realtime_policy,
+            team=team.name,
+            online_table_arns=data.online_table_arns,
+            artifact_bucket_arn=data.artifact_bucket_arn,
+            kms_key_arns=data.kms_key_arns,
+            feast_registry_uri=data.settings.get("feast_registry_uri"),
+            prediction_log_uri=log_uri,
+            **login_secret(data.feast_registry_database),
+        )
+        return sagemaker_endpoint(
+            name,
+            SageMakerArgs(
+                team=team,
+                cluster=args.cluster,
+                data_plane=data,
+                endpoint=endpoint,
+                settings=settings,
+                policy=policy,
+                repository_arn=args.repository_arn,
+                rollback_alarms=args.rollback_alarms,
+                registry_security_group_id=args.registry_load_balancer_security_group_id,
+            ),
+            parent=self,
         )
 
     def _realtime(

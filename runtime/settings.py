@@ -70,10 +70,18 @@ class Settings(BaseSettings):
     # Serving
     endpoint: EndpointSpec | None = None
     """The endpoint this process serves (JSON in env)."""
+    serve_alias: Literal["champion", "challenger"] | None = None
+    """Serve this one registry alias, as the variant of that name (a SageMaker production or
+    shadow variant: SageMaker splits the traffic); None = the endpoint's champion, and its
+    challenger for a canary or shadow, split by this process."""
     port: int = Field(default=8080, ge=1, le=65535)
     max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     """Largest request body a serving process accepts (413 above it); SageMaker's real-time
     limit, 6 MiB, by default."""
+    shutdown_drain_seconds: int = Field(default=40, ge=1, le=600)
+    """After SIGTERM, how long serving lets in-flight requests finish before it closes (then it
+    flushes the prediction log and metrics): inside the platform's grace period with room for
+    the flush (a Kubernetes pod: 60 s minus its preStop; SageMaker: SIGKILL 30 s after SIGTERM)."""
     prediction_log_uri: str | None = None
     """Where the prediction log goes (`s3://bucket/prefix`); None = a folder in `home`."""
     prediction_log_flush_seconds: float = Field(default=5.0, gt=0, le=3600)

@@ -283,6 +283,13 @@ class PlatformMocks(pulumi.runtime.Mocks):
         if kind == "Service":
             state["status"] = {"loadBalancer": {}}
             spec = dict(state.get("spec") or {})
+            if spec.get("type") == "LoadBalancer":
+                # What the AWS Load Balancer Controller reports: the NLB's DNS name.
+                named = (metadata.get("annotations") or {}).get(
+                    "service.beta.kubernetes.io/aws-load-balancer-name", name
+                )
+                host = f"{named}-{_hex(type_, name, length=16)}.elb.{self.region}.amazonaws.com"
+                state["status"] = {"loadBalancer": {"ingress": [{"hostname": host}]}}
             spec.setdefault(
                 "clusterIP",
                 "10.100." + ".".join(str(int(_hex(type_, name, c, length=2), 16)) for c in "ab"),
@@ -563,6 +570,30 @@ def _secret(
     arn = f"arn:{PARTITION}:secretsmanager:{m.region}:{ACCOUNT_ID}:secret:{secret}-{_hex(name, length=6)}"
     state.update(name=secret, arn=arn)
     return arn, state
+
+
+_SAGEMAKER_ARN_KINDS = {
+    "model": "model",
+    "endpointConfiguration": "endpoint-config",
+    "endpoint": "endpoint",
+}
+
+
+@_handles("sagemaker", "model")
+@_handles("sagemaker", "endpointConfiguration")
+@_handles("sagemaker", "endpoint")
+def _sagemaker(
+    m: PlatformMocks, name: str, type_: str, state: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    # Named by the provider when not given (models and configurations are immutable: each
+    # change is a new one); ARNs in lower case, as SageMaker returns them.
+    resource = state.get("name") or autoname(name, type_)
+    kind = _SAGEMAKER_ARN_KINDS[type_.split("/", 1)[1].split(":", 1)[0]]
+    state.update(
+        name=resource,
+        arn=f"arn:{PARTITION}:sagemaker:{m.region}:{ACCOUNT_ID}:{kind}/{resource.lower()}",
+    )
+    return resource, state
 
 
 @_handles("appautoscaling", "target")

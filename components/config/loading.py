@@ -33,6 +33,7 @@ from components.config.serving import (
     HOST_NAME,
     HTTPS_URL,
     INGRESS_CLASS,
+    SAGEMAKER_INSTANCE_TYPE,
 )
 from components.config.stack import IMAGE_REFERENCE, NAMESPACE, TEAM_PATTERN, StackConfig
 from components.config.training import INSTANCE_TYPE
@@ -491,6 +492,8 @@ PATTERN_HELP = {
     QUANTITY: "a Kubernetes quantity: a number and an optional unit m, k, M, G, T, Ki, Mi, Gi "
     "or Ti, e.g. '500m', '2' or '8Gi' (not '8GB')",
     INSTANCE_TYPE: "an EC2 instance type, e.g. 'm6i.xlarge' or 'g5.2xlarge'",
+    SAGEMAKER_INSTANCE_TYPE: "a SageMaker instance type, ml.<family>.<size>, e.g. 'ml.m5.large' "
+    "or 'ml.g5.xlarge'",
     INSTANCE_CLASS: "an RDS instance class, e.g. 'db.t4g.medium'",
     ENGINE_VERSION: "a PostgreSQL major version from 13, or major.minor, e.g. '16' or '16.4'",
     HOST_NAME: "a lower-case DNS host name, e.g. 'fraud-scorer.ml.acme.internal'",

@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar
 
 from components import aws_values, naming
 from components.config.base import Environment
-from components.config.featurestore import FeatureStoreConfig
+from components.config.featurestore import FeatureStoreConfig, SqlRegistry
 from components.config.monitoring import MonitoringConfig
 from components.config.network import NetworkConfig
 from components.config.registry import RegistryConfig
@@ -18,6 +18,9 @@ from components.config.serving import (
     RESERVED_PREFIXES,
     BatchEndpoint,
     RealtimeEndpoint,
+    Replicas,
+    SageMakerInstances,
+    SageMakerServerless,
     ServingConfig,
 )
 from components.config.training import TrainingConfig
@@ -520,6 +523,32 @@ def prod_load_balancer_subnets_are_named(c: Concerns) -> Iterator[Problem]:
         )
 
 
+@rule
+def sagemaker_load_balancer_subnets_are_named(c: Concerns) -> Iterator[Problem]:
+    """SageMaker variants reach MLflow through an internal NLB, whose subnets MLflow's
+    NetworkPolicy admits: the VPC-wide default would admit every pod of the VPC (any team's) to
+    the registry, so the subnets are named in every environment."""
+    if not (c.serving and c.network) or c.network.load_balancer_subnet_cidrs:
+        return
+    on_sagemaker = [
+        e.name for e in c.serving.endpoints if isinstance(e, RealtimeEndpoint) and e.on_sagemaker
+    ]
+    if on_sagemaker and not (
+        c.prod
+        and any(
+            isinstance(e, RealtimeEndpoint) and e.ingress is not None for e in c.serving.endpoints
+        )
+    ):
+        yield Problem(
+            "mlops:network.loadBalancerSubnetCidrs",
+            [],
+            f"the load balancer's subnets, where no pod runs (the SageMaker endpoint(s) "
+            f"{', '.join(on_sagemaker)} reach MLflow through an internal load balancer, which "
+            "MLflow admits by these subnets; the VPC-wide default would admit every pod of the "
+            "VPC to the registry), e.g. [10.30.96.0/24, 10.30.97.0/24, 10.30.98.0/24]",
+        )
+
+
 IMAGE_BY_DIGEST = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 """`<repository>@sha256:<64 hex>`: the one image, whatever happens to tags later."""
 
@@ -561,6 +590,124 @@ def image_is_pinned(c: Concerns) -> Iterator[Problem]:
             "pinned by digest in prod, <repository>@sha256:<64 hex digits> "
             "(`mlops image build --push <repository>` prints it): a tag can be moved to another image",
         )
+
+
+KUBERNETES_ONLY = ("replicas", "resources", "targetCpuPercent", "ingress")
+"""Settings of a real-time endpoint that only its Kubernetes backend reads."""
+
+
+def _kubernetes_defaults(environment: Environment | None) -> dict[str, Any]:
+    """What a real-time endpoint's Kubernetes-only settings are when left out (with presets)."""
+    context = {"environment": environment}
+    return {
+        "replicas": Replicas.model_validate({}, context=context),
+        "resources": RealtimeEndpoint.model_fields["resources"].default,
+        "targetCpuPercent": RealtimeEndpoint.model_fields["target_cpu_percent"].default,
+        "ingress": None,
+    }
+
+
+@rule
+def backends_get_their_own_settings(c: Concerns) -> Iterator[Problem]:
+    """`sagemaker:` only on `backend: sagemaker`; replicas, resources, targetCpuPercent and
+    ingress only on Kubernetes; on SageMaker, instances or serverless and what each allows."""
+    if not c.serving:
+        return
+    defaults = _kubernetes_defaults(c.environment)
+    for i, e in enumerate(c.serving.endpoints):
+        if not isinstance(e, RealtimeEndpoint):
+            continue
+        path = f"mlops:serving.endpoints[{i}]"
+        if not e.on_sagemaker:
+            if e.sagemaker is not None:
+                yield Problem(
+                    f"{path}.sagemaker",
+                    e.sagemaker.model_dump(by_alias=True, exclude_defaults=True),
+                    "left out on a Kubernetes endpoint (or set backend: sagemaker)",
+                )
+            continue
+        for key in KUBERNETES_ONLY:
+            value = getattr(e, _snake(key))
+            if value != defaults[key]:
+                shown = (
+                    value.model_dump(by_alias=True, exclude_defaults=True)
+                    if hasattr(value, "model_dump")
+                    else value
+                )
+                yield Problem(
+                    f"{path}.{key}",
+                    shown,
+                    "left out on a SageMaker endpoint (Kubernetes only; SageMaker's capacity is "
+                    "sagemaker.instances or sagemaker.serverless)",
+                )
+        settings = e.sagemaker_settings
+        if settings.instances is not None and settings.serverless is not None:
+            yield Problem(
+                f"{path}.sagemaker.serverless",
+                settings.serverless.model_dump(by_alias=True, exclude_defaults=True),
+                "left out when sagemaker.instances is given: a variant runs on instances or "
+                "serverless, not both",
+            )
+            continue
+        capacity = settings.capacity
+        if isinstance(capacity, SageMakerInstances):
+            problem = aws_values.sagemaker_instance_type_problem(capacity.instance_type)
+            if problem:
+                yield Problem(
+                    f"{path}.sagemaker.instances.instanceType", capacity.instance_type, problem
+                )
+            if capacity.max_count < capacity.min_count:
+                yield Problem(
+                    f"{path}.sagemaker.instances.maxCount",
+                    capacity.max_count,
+                    f"at least minCount ({capacity.min_count})",
+                )
+            elif not capacity.min_count <= capacity.initial_count <= capacity.max_count:
+                yield Problem(
+                    f"{path}.sagemaker.instances.initialCount",
+                    capacity.initial_count,
+                    f"between minCount and maxCount ({capacity.min_count}-{capacity.max_count})",
+                )
+            if c.prod:
+                for key in ("initialCount", "minCount"):
+                    if getattr(capacity, _snake(key)) < 2:
+                        yield Problem(
+                            f"{path}.sagemaker.instances.{key}",
+                            getattr(capacity, _snake(key)),
+                            "at least 2 in prod (SageMaker spreads a variant's instances over "
+                            "zones: one instance is one zone)",
+                        )
+        elif isinstance(capacity, SageMakerServerless):
+            serverless = f"{path}.sagemaker.serverless"
+            if settings.volume_size_gb is not None:
+                yield Problem(
+                    f"{path}.sagemaker.volumeSizeGb",
+                    settings.volume_size_gb,
+                    "left out with serverless (a serverless variant has no ML storage volume)",
+                )
+            if e.canary is not None or e.shadow:
+                key = "canary" if e.canary is not None else "shadow"
+                yield Problem(
+                    f"{path}.{key}",
+                    e.canary.model_dump(by_alias=True) if e.canary is not None else True,
+                    "left out with sagemaker.serverless: a serverless endpoint has one production "
+                    "variant and no shadow variant (use sagemaker.instances for a canary or shadow)",
+                )
+            if c.prod:
+                yield Problem(
+                    serverless,
+                    capacity.model_dump(by_alias=True),
+                    "left out in prod (use sagemaker.instances): a serverless endpoint runs "
+                    "outside the VPC and captures no data, which prod requires",
+                )
+        if c.feature_store and isinstance(c.feature_store.registry, SqlRegistry):
+            yield Problem(
+                f"{path}.backend",
+                e.backend,
+                "kubernetes while mlops:featureStore.registry is {type: sql}: a SageMaker "
+                "variant cannot run the sidecar that logs in to the registry database (or keep "
+                "the Feast registry in S3, the default)",
+            )
 
 
 def _one_of(names: Iterable[str]) -> str:

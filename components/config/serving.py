@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Discriminator, Field, StrictInt, Tag
+from pydantic import Discriminator, Field, StrictInt, Tag, model_validator
 
 from components.config.base import ConfigModel, Cron, Environment, Presets
 from components.config.resources import ContainerResources
@@ -65,13 +65,95 @@ class Ingress(ConfigModel):
     pods. Required for a public endpoint in prod."""
 
 
+SAGEMAKER_INSTANCE_TYPE = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
+"""The `ml.` instance family pattern; `mlops validate` also checks the type against the list
+SageMaker hosting offers (botocore's `ProductionVariantInstanceType`)."""
+
+
+class SageMakerInstances(ConfigModel):
+    """Each variant on its own instances, autoscaled between `minCount` and `maxCount`."""
+
+    __presets__: ClassVar[Presets] = {
+        Environment.prod: {"initialCount": 2, "minCount": 2, "maxCount": 6}
+    }
+
+    instance_type: Annotated[str, Field(pattern=SAGEMAKER_INSTANCE_TYPE)] = "ml.m5.large"
+    initial_count: Annotated[StrictInt, Field(ge=1, le=100)] = 1
+    """Instances per variant when the endpoint is created (the autoscaler owns it afterwards)."""
+    min_count: Annotated[StrictInt, Field(ge=1, le=100)] = 1
+    max_count: Annotated[StrictInt, Field(ge=1, le=100)] = 2
+    target_invocations_per_instance: Annotated[StrictInt, Field(ge=1, le=100_000)] = 1000
+    """Invocations per instance per minute the autoscaler keeps each variant at
+    (SageMakerVariantInvocationsPerInstance)."""
+
+
+class SageMakerServerless(ConfigModel):
+    """Each variant serverless: no instances, billed per request and its duration."""
+
+    memory_mb: Annotated[StrictInt, Field(ge=1024, le=6144, multiple_of=1024)] = 2048
+    """1024, 2048, 3072, 4096, 5120 or 6144 (SageMaker's serverless memory sizes)."""
+    max_concurrency: Annotated[StrictInt, Field(ge=1, le=200)] = 5
+    """Concurrent invocations per variant before SageMaker throttles."""
+
+
+class SageMakerSettings(ConfigModel):
+    """How a `backend: sagemaker` endpoint runs: `instances` (the default) or `serverless`."""
+
+    instances: SageMakerInstances | None = None
+    """Default when neither is given: `ml.m5.large`, 1 to 2 instances (2 to 6 in prod)."""
+    serverless: SageMakerServerless | None = None
+    volume_size_gb: Annotated[StrictInt, Field(ge=1, le=512)] | None = None
+    """ML storage volume per instance (instances only; default: what the type comes with)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _instances_by_default(cls, data: Any) -> Any:
+        # Neither given: instances, validated from {} so that the environment's preset applies.
+        if isinstance(data, dict) and not ({"instances", "serverless"} & set(data)):
+            data = {**data, "instances": {}}
+        return data
+
+    @property
+    def capacity(self) -> SageMakerInstances | SageMakerServerless:
+        """What the variants run on (`instances` when both are given: validate refuses that)."""
+        return self.instances or self.serverless or SageMakerInstances()
+
+
 class RealtimeEndpoint(EndpointSpec, ConfigModel):
     mode: Literal["realtime"] = "realtime"
+    backend: Literal["kubernetes", "sagemaker"] = "kubernetes"
+    """Where the endpoint runs: pods on the team's namespace, or a SageMaker endpoint (a
+    variant per alias, `sagemaker:` settings)."""
     replicas: Replicas = Replicas()
+    """Kubernetes only."""
     resources: ContainerResources = ContainerResources(cpu="500m", memory="1Gi")
+    """Kubernetes only."""
     target_cpu_percent: Annotated[StrictInt, Field(ge=10, le=95)] = 70
-    """Average CPU use the autoscaler keeps replicas at."""
+    """Average CPU use the autoscaler keeps replicas at (Kubernetes only)."""
     ingress: Ingress | None = None
+    """Kubernetes only."""
+    sagemaker: SageMakerSettings | None = None
+    """SageMaker only: instances or serverless."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sagemaker_by_default(cls, data: Any) -> Any:
+        # On SageMaker without `sagemaker:`: its defaults, validated so that presets apply.
+        if (
+            isinstance(data, dict)
+            and data.get("backend") == "sagemaker"
+            and "sagemaker" not in data
+        ):
+            data = {**data, "sagemaker": {}}
+        return data
+
+    @property
+    def on_sagemaker(self) -> bool:
+        return self.backend == "sagemaker"
+
+    @property
+    def sagemaker_settings(self) -> SageMakerSettings:
+        return self.sagemaker or SageMakerSettings()
 
 
 class BatchEndpoint(ConfigModel):

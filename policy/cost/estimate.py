@@ -197,6 +197,10 @@ NO_CHARGE_TYPES = frozenset(
         "aws:rds/subnetGroup:SubnetGroup",
         "aws:sns/topicPolicy:TopicPolicy",
         "aws:cloudwatch/logGroup:LogGroup",
+        # A SageMaker model or endpoint costs nothing by itself: the instances (or serverless
+        # compute) of its endpoint configuration's variants do, and those are not priced yet.
+        "aws:sagemaker/model:Model",
+        "aws:sagemaker/endpoint:Endpoint",
     }
 )
 """Types AWS does not charge for by themselves (a log group's cost is its ingestion, which the

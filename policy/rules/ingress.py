@@ -1,4 +1,5 @@
-"""Kubernetes Ingresses on the AWS Load Balancer Controller: TLS only, authenticated when public."""
+"""Kubernetes Ingresses and load-balanced Services on the AWS Load Balancer Controller: TLS only,
+authenticated when public; an NLB internal, with ip targets and a security group of its own."""
 
 from __future__ import annotations
 
@@ -87,3 +88,41 @@ def k8s_ingress_public_authenticated_prod(
         "internet-facing in prod without an authenticator: set the endpoint's "
         "ingress.authentication (OIDC or Cognito), or make it internal"
     ]
+
+
+SERVICE = "kubernetes:core/v1:Service"
+NLB = "service.beta.kubernetes.io/aws-load-balancer-"
+
+
+@resource_rule(
+    "k8s-load-balancer-service-internal",
+    "A Service of type LoadBalancer is an internal NLB of the AWS Load Balancer Controller with "
+    "ip targets and a security group of its own (which says who may connect), not the VPC-wide "
+    "default.",
+    SERVICE,
+)
+def k8s_load_balancer_service_internal(
+    type_: str, props: Mapping[str, Any], ctx: Context
+) -> list[str]:
+    if dig(props, "spec.type") != "LoadBalancer":
+        return []
+    raw = dig(props, "metadata.annotations")
+    annotations: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    problems = []
+    if annotations.get(f"{NLB}type") != "external":
+        problems.append(
+            f"not the AWS Load Balancer Controller's ({NLB}type: external): the in-tree "
+            "controller makes a Classic ELB open to the VPC"
+        )
+    if annotations.get(f"{NLB}scheme") != "internal":
+        problems.append(f"not internal ({NLB}scheme: internal)")
+    if annotations.get(f"{NLB}nlb-target-type") != "ip":
+        problems.append(
+            f"instance targets open a node port on every node ({NLB}nlb-target-type: ip)"
+        )
+    if not annotations.get(f"{NLB}security-groups"):
+        problems.append(
+            f"no security group of its own ({NLB}security-groups): the controller's default "
+            "admits the whole VPC"
+        )
+    return problems

@@ -67,6 +67,10 @@ class UnsupportedMediaTypeError(ServingError):
     status_code = 415
 
 
+class NotAcceptableError(ServingError):
+    status_code = 406
+
+
 class PayloadTooLargeError(ServingError):
     status_code = 413
 
@@ -118,6 +122,23 @@ class ServingState:
     prepared: dict[str, Prepared] = field(default_factory=dict)
     openapi_version: str | None = None
 
+    @property
+    def primary(self) -> str:
+        """The variant that answers: the champion, or the alias this process alone serves."""
+        return self.holder.primary
+
+    @property
+    def splits(self) -> bool:
+        """This process splits (canary) or copies (shadow) the traffic itself; a SageMaker
+        variant's process does not: SageMaker does, between variants."""
+        return self.settings.serve_alias is None
+
+    @property
+    def logs_as_shadow(self) -> bool:
+        """This process is a SageMaker shadow variant: SageMaker discards its answers, so its
+        rows are logged as shadow rows (as the in-process shadow's are)."""
+        return not self.splits and self.endpoint.shadow and self.primary == VARIANT_CHALLENGER
+
     def swap(self, variant: str, model: ServedModel | None) -> None:
         """Serve ``model`` as ``variant`` from the next request on; None stops serving it."""
         if model is None:
@@ -152,8 +173,18 @@ def create_app(
             "no endpoint to serve: set MLOPS_ENDPOINT (e.g. "
             '\'{"name": "scorer", "model": "fraud-model"}\')'
         )
-    variants = (VARIANT_CHAMPION,)
-    if endpoint.canary is not None or endpoint.shadow:
+    variants: tuple[str, ...] = (VARIANT_CHAMPION,)
+    if settings.serve_alias is not None:
+        # A SageMaker variant: one alias, resolved and hot-reloaded as any variant here; the
+        # traffic split is SageMaker's (weights between variants, or a shadow variant).
+        if endpoint.canary is not None:
+            raise ConfigurationError(
+                f"MLOPS_SERVE_ALIAS={settings.serve_alias} serves one alias, but endpoint "
+                f"{endpoint.name!r} has a canary this process would split: with one alias per "
+                "process the split is the load balancer's (SageMaker variant weights)"
+            )
+        variants = (settings.serve_alias,)
+    elif endpoint.canary is not None or endpoint.shadow:
         variants += (VARIANT_CHALLENGER,)
     source = model_source or RegistryModelSource(
         settings, endpoint.model, fast_path=fast_path, trust_code=endpoint.trust_model_code
@@ -226,7 +257,8 @@ def create_app(
         responses={503: {"model": NotReadyResponse, "description": "no champion loaded yet"}},
     )
     async def ready() -> JSONResponse:
-        """Readiness: the champion is loaded (and which versions answer)."""
+        """Readiness: the champion (or the alias this process serves) is loaded, and which
+        versions answer."""
         return _readiness(state)
 
     @app.get(
@@ -235,7 +267,7 @@ def create_app(
         responses={503: {"model": NotReadyResponse, "description": "no champion loaded yet"}},
     )
     async def ping() -> JSONResponse:
-        """SageMaker health check: 200 once the model is loaded."""
+        """SageMaker health check: 200 once the variant's alias is loaded."""
         return _readiness(state)
 
     @app.get("/metrics", tags=["probes"], response_class=Response)
@@ -272,13 +304,16 @@ def create_app(
     )
     async def invocations(request: Request) -> Response:
         """SageMaker inference: JSON (`rows`, `instances`, `dataframe_records`,
-        `dataframe_split`) or CSV (header optional, columns in signature order)."""
+        `dataframe_split`) or CSV (header optional, columns in signature order). The answer is
+        JSON, or CSV when the caller accepts text/csv only (one line per row, no header: the
+        prediction, then each class's probability in the model's class order)."""
         started = time.perf_counter()
         media = _media_type(request)
         if media not in ("application/json", "text/csv", ""):
             raise UnsupportedMediaTypeError(
                 f"content type {media!r} is not supported: use application/json or text/csv"
             )
+        answer = _answer_type(request)
         body = await _body(request, settings.max_request_bytes)
         return await _answer(
             state,
@@ -286,13 +321,14 @@ def create_app(
             started,
             lambda schema: _parse_invocation(schema, body, media),
             len(body),
+            answer=answer,
         )
 
     def openapi() -> dict[str, Any]:
-        champion = state.prepared.get(VARIANT_CHAMPION)
-        version = champion.model.version if champion else None
+        answering = state.prepared.get(state.primary)
+        version = answering.model.version if answering else None
         if app.openapi_schema is None or state.openapi_version != version:
-            app.openapi_schema = _openapi(app, champion)
+            app.openapi_schema = _openapi(app, answering)
             state.openapi_version = version
         return app.openapi_schema
 
@@ -302,25 +338,32 @@ def create_app(
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "request body over the limit (MLOPS_MAX_REQUEST_BYTES)"},
+    406: {"description": "no answer type in Accept that /invocations writes"},
     415: {"description": "unsupported content type"},
     503: {"description": "no model loaded yet, or online features unavailable"},
 }
 
 
 def _readiness(state: ServingState) -> JSONResponse:
-    champion = state.prepared.get(VARIANT_CHAMPION)
-    if champion is None:
-        reason = state.holder.slot(VARIANT_CHAMPION).error or "the champion is loading"
+    primary = state.primary
+    answering = state.prepared.get(primary)
+    if answering is None:
+        reason = state.holder.slot(primary).error or f"the {primary} is loading"
         return JSONResponse({"ready": False, "reason": reason}, status_code=503)
     body: dict[str, Any] = {
         "ready": True,
         "endpoint": state.endpoint.name,
-        "model": champion.model.name,
-        "champion": champion.model.version,
-        "backend": champion.model.backend,
-        "provenance": {VARIANT_CHAMPION: champion.model.provenance},
+        "model": answering.model.name,
+        primary: answering.model.version,
+        "backend": answering.model.backend,
+        "provenance": {primary: answering.model.provenance},
     }
-    if VARIANT_CHALLENGER in state.holder.variants:
+    if not state.splits:
+        # One alias, the variant of that name (SageMaker routes to it by its weight).
+        body["variant"] = primary
+        if state.logs_as_shadow:
+            body["mode"] = "shadow"
+    elif VARIANT_CHALLENGER in state.holder.variants:
         challenger = state.prepared.get(VARIANT_CHALLENGER)
         body["challenger"] = challenger.model.version if challenger else None
         body["mode"] = "shadow" if state.endpoint.shadow else "canary"
@@ -391,6 +434,24 @@ def _too_many_rows(rows: Any) -> None:
                 }
             ]
         )
+
+
+def _answer_type(request: Request) -> str:
+    """What /invocations answers with: the Accept header's first type we can write (SageMaker
+    passes the caller's Accept through; none or `*/*` is JSON)."""
+    accepted = [
+        part.split(";", 1)[0].strip().lower()
+        for part in request.headers.get("accept", "").split(",")
+        if part.strip()
+    ]
+    for media in accepted or ["*/*"]:
+        if media in ("application/json", "application/*", "*/*"):
+            return "application/json"
+        if media in ("text/csv", "text/*"):
+            return "text/csv"
+    raise NotAcceptableError(
+        f"cannot answer as {', '.join(accepted)}: accept application/json or text/csv"
+    )
 
 
 def _media_type(request: Request) -> str:
@@ -503,6 +564,8 @@ def _csv_rows(schema: RowSchema, body: bytes) -> list[dict[str, Any]]:
 
 def _variant_for(state: ServingState, request_id: str) -> str:
     canary = state.endpoint.canary
+    if not state.splits:
+        return state.primary
     if canary is None or state.endpoint.shadow or VARIANT_CHALLENGER not in state.prepared:
         return VARIANT_CHAMPION
     # Deterministic: the same request id always lands on the same variant.
@@ -511,7 +574,13 @@ def _variant_for(state: ServingState, request_id: str) -> str:
 
 
 async def _answer(
-    state: ServingState, request: Request, started: float, parse: Any, size: int
+    state: ServingState,
+    request: Request,
+    started: float,
+    parse: Any,
+    size: int,
+    *,
+    answer: str = "application/json",
 ) -> Response:
     request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
     variant = _variant_for(state, request_id)
@@ -527,7 +596,9 @@ async def _answer(
         # A large body takes a while to parse: in a thread, so probes and small requests go on.
         rows = await run_in_threadpool(parse, prepared.schema)
     await _fill_online(state, prepared.schema, rows)
-    shadow = state.prepared.get(VARIANT_CHALLENGER) if state.endpoint.shadow else None
+    shadow = (
+        state.prepared.get(VARIANT_CHALLENGER) if state.endpoint.shadow and state.splits else None
+    )
     try:
         if shadow is not None:
             scored, shadow_scored = await asyncio.gather(
@@ -546,7 +617,16 @@ async def _answer(
         ) from None
     latency = _ms(started)
     state.telemetry.observe(variant, latency)
-    _log_rows(state, request_id, variant, prepared.model, rows, scored, latency, shadow=False)
+    _log_rows(
+        state,
+        request_id,
+        variant,
+        prepared.model,
+        rows,
+        scored,
+        latency,
+        shadow=state.logs_as_shadow,
+    )
     if shadow is not None and shadow_scored is not None:
         _log_rows(
             state,
@@ -559,6 +639,13 @@ async def _answer(
             shadow=True,
         )
     model = prepared.model
+    headers = {
+        "x-request-id": request_id,
+        "x-model-version": model.version,
+        "x-model-variant": variant,
+    }
+    if answer == "text/csv":
+        return Response(_csv_answer(scored), media_type="text/csv", headers=headers)
     body = {
         "request_id": request_id,
         "model": model.name,
@@ -569,14 +656,19 @@ async def _answer(
         "classes": model.classes,
     }
     return Response(
-        json.dumps(body, separators=(",", ":")),
-        media_type="application/json",
-        headers={
-            "x-request-id": request_id,
-            "x-model-version": model.version,
-            "x-model-variant": variant,
-        },
+        json.dumps(body, separators=(",", ":")), media_type="application/json", headers=headers
     )
+
+
+def _csv_answer(scored: Scored) -> str:
+    """One line per row (SageMaker's CSV answer: batch transform joins it to the input line by
+    line): the prediction, then the probability of each class."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for index, prediction in enumerate(scored.predictions):
+        probabilities = scored.probabilities[index] if scored.probabilities else []
+        writer.writerow([prediction, *probabilities])
+    return out.getvalue()
 
 
 async def _shadow_score(
@@ -716,4 +808,6 @@ def _openapi(app: FastAPI, champion: Prepared | None) -> dict[str, Any]:
             "text/csv": {"schema": {"type": "string"}},
         },
     }
+    answered = paths["/invocations"]["post"]["responses"]["200"].setdefault("content", {})
+    answered["text/csv"] = {"schema": {"type": "string"}}
     return document

@@ -31,7 +31,8 @@ class Slot:
 
 
 class ModelHolder:
-    """Champion (and, for canary/shadow, challenger) versions; swapped atomically on alias change.
+    """Champion (and, for canary/shadow, challenger) versions, or the one alias a SageMaker
+    variant serves (``variants=(VARIANT_CHALLENGER,)``); swapped atomically on alias change.
 
     ``on_swap(variant, model)`` hears of every change, ``model`` None when the alias was removed.
     A background thread resolves the aliases every ``poll_seconds`` and loads any new version
@@ -68,8 +69,14 @@ class ModelHolder:
         return self._variants
 
     @property
+    def primary(self) -> str:
+        """The variant that answers requests (the first one): the champion, or the one alias a
+        SageMaker variant's process serves."""
+        return self._variants[0]
+
+    @property
     def ready(self) -> bool:
-        return self.get(VARIANT_CHAMPION) is not None
+        return self.get(self.primary) is not None
 
     def start(self) -> None:
         if self._thread is None:

@@ -9,8 +9,6 @@ from urllib.parse import urlsplit, urlunsplit
 from runtime.serving.app import create_app
 from runtime.settings import Settings
 
-GRACEFUL_SHUTDOWN_SECONDS = 40
-"""In-flight requests and the prediction log flush fit in the pod's grace period (60 s - preStop)."""
 DEFAULT_HOST = "0.0.0.0"
 _log = logging.getLogger(__name__)
 
@@ -37,7 +35,8 @@ def serve(settings: Settings, *, host: str = DEFAULT_HOST, **app_options: Any) -
         port=settings.port,
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        # In-flight requests, then the prediction log's flush, inside the grace period.
+        timeout_graceful_shutdown=settings.shutdown_drain_seconds,
         # Proxies and the load balancer keep connections open; so should we.
         timeout_keep_alive=75,
     )
@@ -48,6 +47,11 @@ def _aliases(settings: Settings) -> str:
     endpoint = settings.endpoint
     if endpoint is None:
         return "nothing"
+    if settings.serve_alias is not None:
+        shadow = (
+            " (a shadow variant)" if endpoint.shadow and settings.serve_alias != "champion" else ""
+        )
+        return f"models:/{endpoint.model}@{settings.serve_alias} as variant {settings.serve_alias}{shadow}"
     shown = f"models:/{endpoint.model}@champion"
     if endpoint.canary is not None:
         shown += f" and @{endpoint.canary.alias} ({endpoint.canary.weight}% canary)"

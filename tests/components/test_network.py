@@ -100,8 +100,15 @@ def expected_flows(stack: str) -> list[Flow]:
     _, pods, other = cluster_of(stack)
     mlflow, intruder = other["mlflow"], other["intruder"]
     sql_registry = isinstance(config.feature_store.registry, SqlRegistry)
-    realtime = [e for e in config.serving.endpoints if isinstance(e, RealtimeEndpoint)]
+    realtime = [
+        e
+        for e in config.serving.endpoints
+        if isinstance(e, RealtimeEndpoint) and not e.on_sagemaker  # SageMaker: no pod here
+    ]
     serving = {e.name: next(p for p in pods if p.name == f"Deployment/{e.name}") for e in realtime}
+    on_sagemaker = any(
+        isinstance(e, RealtimeEndpoint) and e.on_sagemaker for e in config.serving.endpoints
+    )
     flows = []
     for pod in pods:
         flows += [
@@ -130,7 +137,14 @@ def expected_flows(stack: str) -> list[Flow]:
     flows += [
         Flow(intruder, mlflow, TRACKING_PORT, "TCP", DENY, "another team's pod"),
         Flow(other["prometheus"], mlflow, TRACKING_PORT, "TCP", DENY, "not the team's"),
-        Flow(other["load-balancer"], mlflow, TRACKING_PORT, "TCP", DENY, "not exposed"),
+        Flow(
+            other["load-balancer"],
+            mlflow,
+            TRACKING_PORT,
+            "TCP",
+            ALLOW if on_sagemaker else DENY,
+            "its NLB, for SageMaker variants" if on_sagemaker else "not exposed",
+        ),
     ]
     for endpoint in realtime:
         pod = serving[endpoint.name]

@@ -252,7 +252,12 @@ def test_spread_is_strict_across_zones_only_in_prod() -> None:
 
 
 def realtime_endpoints(stack: str) -> list[RealtimeEndpoint]:
-    return [e for e in config_of(stack).serving.endpoints if isinstance(e, RealtimeEndpoint)]
+    """The real-time endpoints served by pods (`backend: kubernetes`)."""
+    return [
+        e
+        for e in config_of(stack).serving.endpoints
+        if isinstance(e, RealtimeEndpoint) and not e.on_sagemaker
+    ]
 
 
 def batch_endpoints(stack: str) -> list[BatchEndpoint]:
@@ -372,6 +377,8 @@ def test_endpoint_identity_and_policy(example_stack: str) -> None:
     plan = plan_compute(example_stack)
     config = config_of(example_stack)
     for endpoint in config.serving.endpoints:
+        if isinstance(endpoint, RealtimeEndpoint) and endpoint.on_sagemaker:
+            continue  # its execution role: tests/components/test_sagemaker.py
         name = f"endpoint-{endpoint.name}"
         account = service_account_name(endpoint)
         role = child(plan, "aws:iam/role:Role", f"{name}-identity-role")
@@ -471,6 +478,8 @@ def test_batch_endpoint_cronjob(example_stack: str, monkeypatch: pytest.MonkeyPa
 def test_endpoint_pods_log_in_to_a_sql_feast_registry(example_stack: str) -> None:
     plan = plan_compute(example_stack)
     for endpoint in config_of(example_stack).serving.endpoints:
+        if isinstance(endpoint, RealtimeEndpoint) and endpoint.on_sagemaker:
+            continue  # its execution role: tests/components/test_sagemaker.py
         name = f"endpoint-{endpoint.name}"
         policy = json.loads(
             child(plan, "aws:iam/rolePolicy:RolePolicy", f"{name}-identity-policy").inputs["policy"]

@@ -400,7 +400,8 @@ def test_alb_ingresses_of_one_group_share_one_load_balancer() -> None:
 
 def test_unknown_types_are_listed_not_priced_and_free_ones_counted() -> None:
     resources = [
-        Priced("aws:sagemaker/endpoint:Endpoint", "urn:sm", {}),
+        Priced("aws:sagemaker/endpointConfiguration:EndpointConfiguration", "urn:sm", {}),
+        Priced("aws:sagemaker/endpoint:Endpoint", "urn:sm-endpoint", {}),
         Priced("aws:iam/role:Role", "urn:role", {}),
         Priced("aws:s3/bucketPolicy:BucketPolicy", "urn:policy", {}),
         Priced("kubernetes:core/v1:ConfigMap", "urn:cm", {}),
@@ -409,7 +410,7 @@ def test_unknown_types_are_listed_not_priced_and_free_ones_counted() -> None:
     found = estimate(resources, TABLE, USAGE)
 
     assert [(u.urn, u.reason) for u in found.unpriced] == [("urn:sm", "no pricer for this type")]
-    assert found.no_charge == 4
+    assert found.no_charge == 5
     assert found.lines == []
 
 

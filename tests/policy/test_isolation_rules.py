@@ -478,3 +478,52 @@ def test_a_tls_ingress_passes_and_a_public_one_with_an_authenticator_too() -> No
     assert check_resource(T_INGRESS, dev) == []
     # Another ingress controller: not the ALB's annotations to judge.
     assert check_resource(T_INGRESS, {**TLS_INGRESS, "spec": {"ingressClassName": "nginx"}}) == []
+
+
+# --- a Service of type LoadBalancer: an internal NLB with its own security group ----------------
+
+T_SERVICE = "kubernetes:core/v1:Service"
+NLB = "service.beta.kubernetes.io/aws-load-balancer-"
+INTERNAL_NLB = {
+    "metadata": {
+        "name": "mlflow-sagemaker",
+        "annotations": {
+            f"{NLB}type": "external",
+            f"{NLB}nlb-target-type": "ip",
+            f"{NLB}scheme": "internal",
+            f"{NLB}security-groups": "sg-0123456789abcdef0",
+        },
+    },
+    "spec": {"type": "LoadBalancer", "ports": [{"port": 5000}]},
+}
+
+
+def nlb(**annotations: Any) -> dict[str, Any]:
+    props = copy.deepcopy(INTERNAL_NLB)
+    for key, value in annotations.items():
+        name = NLB + key.replace("_", "-")
+        if value is None:
+            del props["metadata"]["annotations"][name]
+        else:
+            props["metadata"]["annotations"][name] = value
+    return props
+
+
+SERVICE_CASES = [
+    pytest.param("k8s-load-balancer-service-internal", nlb(scheme="internet-facing"), id="public"),
+    pytest.param("k8s-load-balancer-service-internal", nlb(scheme=None), id="scheme-unsaid"),
+    pytest.param("k8s-load-balancer-service-internal", nlb(security_groups=None), id="no-own-sg"),
+    pytest.param("k8s-load-balancer-service-internal", nlb(nlb_target_type="instance"), id="nodes"),
+    pytest.param("k8s-load-balancer-service-internal", nlb(type=None), id="in-tree-classic-elb"),
+]
+VIOLATING_RULES |= {p.values[0] for p in SERVICE_CASES}
+
+
+@pytest.mark.parametrize(("rule", "props"), SERVICE_CASES)
+def test_load_balancer_service_rule_catches_its_violation(rule: str, props: dict[str, Any]) -> None:
+    assert {v.rule for v in check_resource(T_SERVICE, props)} == {rule}
+
+
+def test_an_internal_nlb_with_its_own_security_group_and_a_cluster_ip_service_pass() -> None:
+    assert check_resource(T_SERVICE, INTERNAL_NLB) == []
+    assert check_resource(T_SERVICE, {"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}}) == []

@@ -756,11 +756,13 @@ def test_every_rule_has_a_violating_fixture() -> None:
     from tests.policy.test_image_rules import IMAGE_RULES
     from tests.policy.test_isolation_rules import VIOLATING_RULES
     from tests.policy.test_platform_rules import PLATFORM_STACK_RULES, PLATFORM_VIOLATIONS
+    from tests.policy.test_sagemaker_rules import VIOLATIONS as SAGEMAKER_VIOLATIONS
 
     caught = (
         {p.values[0] for p in ALL_RESOURCE_CASES}
         | {p.values[0] for p in STACK_VIOLATIONS}
         | {p.values[0] for p in BUDGET_VIOLATIONS}
+        | {p.values[0] for p in SAGEMAKER_VIOLATIONS}
     )
     caught |= {p.values[0] for p in PLATFORM_VIOLATIONS} | PLATFORM_STACK_RULES | VIOLATING_RULES
     caught |= IMAGE_RULES | DATABASE_RULES
@@ -780,7 +782,10 @@ def test_the_pack_sees_what_the_stacks_create() -> None:
     """The example stacks pass because they comply, not because the rules never match."""
     plan = planned("fraud-prod")
     types = {
-        r.type for stack in (plan, planned("platform/prod")) for r in stack.resources if r.custom
+        r.type
+        for stack in (plan, planned("platform/prod"), planned("forecasting-dev"))
+        for r in stack.resources
+        if r.custom
     }
     applied = {rule.name for rule in RESOURCE_RULES for t in types if rule.applies_to(t)}
     assert set(RULE_NAMES) - applied - {r.name for r in STACK_RULES} == set()

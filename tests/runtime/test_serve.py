@@ -373,6 +373,111 @@ def test_shadow_scores_both_and_answers_with_the_champion(tmp_path: Path) -> Non
     assert set(log[~log["shadow"]]["model_version"]) == {"1"}
 
 
+def test_invocations_answer_csv_when_the_caller_accepts_only_csv(client: TestClient) -> None:
+    line = ",".join(str(ROW[name]) for name in FEATURES)
+    csv_in = {"content-type": "text/csv"}
+    as_csv = client.post(
+        "/invocations", content=f"{line}\n{line}\n", headers=csv_in | {"accept": "text/csv"}
+    )
+    either = client.post(
+        "/invocations", content=line, headers=csv_in | {"accept": "application/json, text/csv"}
+    )
+    refused = client.post(
+        "/invocations", content=line, headers=csv_in | {"accept": "application/xml"}
+    )
+
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+    lines = as_csv.text.splitlines()
+    assert len(lines) == 2 and all(len(line.split(",")) == 3 for line in lines)
+    assert either.headers["content-type"] == "application/json"
+    assert refused.status_code == 406 and "application/json or text/csv" in refused.json()["detail"]
+
+
+# --- one alias per process (a SageMaker variant) -----------------------------------------------------
+
+
+def _published(settings: Settings, metric: str) -> list[dict[str, Any]]:
+    lines = (settings.home / "metrics" / "metrics.jsonl").read_text().splitlines()
+    return [p for p in map(json.loads, lines) if p["metric"] == metric]
+
+
+def test_a_challenger_variant_serves_the_challenger_and_follows_its_alias(tmp_path: Path) -> None:
+    settings = endpoint_settings(tmp_path / "home").model_copy(update={"serve_alias": "challenger"})
+    source = FakeSource(aliases={"champion": "1", "challenger": "2"})
+    with _client(settings, source) as client:
+        wait_for(lambda: client.get("/ping").status_code == 200)
+        ready = client.get("/ready").json()
+        first = [client.post("/invocations", json={"rows": [ROW]}).json() for _ in range(5)]
+        # Hot reload: the alias moves in the registry, the variant follows without a restart.
+        source.aliases["challenger"] = "3"
+        wait_for(lambda: client.post("/predict", json={"rows": [ROW]}).json()["version"] == "3")
+        moved = client.get("/ready").json()
+
+    assert (ready["variant"], ready["challenger"]) == ("challenger", "2")
+    assert "champion" not in ready and "mode" not in ready
+    assert moved["challenger"] == "3"
+    assert {(a["variant"], a["version"]) for a in first} == {("challenger", "2")}
+    assert "1" not in source.loads  # the champion is not this process's business
+    log = _log(settings)
+    assert set(log["variant"]) == {"challenger"} and not log["shadow"].any()
+    assert {p["dimensions"]["Variant"] for p in _published(settings, "Predictions")} == {
+        "challenger"
+    }
+
+
+def test_a_challenger_variant_is_not_ready_while_its_alias_points_nowhere(tmp_path: Path) -> None:
+    settings = endpoint_settings(tmp_path / "home").model_copy(update={"serve_alias": "challenger"})
+    source = FakeSource(aliases={"champion": "1"})
+    with _client(settings, source) as client:
+        wait_for(lambda: "points to no version" in client.get("/ping").json().get("reason", ""))
+        assert client.post("/invocations", json={"rows": [ROW]}).status_code == 503
+        source.aliases["challenger"] = "2"
+        wait_for(lambda: client.get("/ping").status_code == 200)
+        assert client.post("/invocations", json={"rows": [ROW]}).json()["version"] == "2"
+
+
+def test_a_shadow_variant_logs_its_rows_as_shadow_and_scores_only_its_alias(
+    tmp_path: Path,
+) -> None:
+    settings = endpoint_settings(tmp_path / "home", shadow=True).model_copy(
+        update={"serve_alias": "challenger"}
+    )
+    source = FakeSource(aliases={"champion": "1", "challenger": "2"})
+    with _client(settings, source) as client:
+        wait_for(lambda: client.get("/ping").status_code == 200)
+        assert client.get("/ready").json()["mode"] == "shadow"
+        answers = [client.post("/invocations", json={"rows": [ROW]}).json() for _ in range(4)]
+
+    assert {(a["variant"], a["version"]) for a in answers} == {("challenger", "2")}
+    log = _log(settings)
+    assert len(log) == 4 and log["shadow"].all() and set(log["variant"]) == {"challenger"}
+
+
+def test_a_champion_variant_of_a_shadow_endpoint_does_not_score_the_challenger(
+    tmp_path: Path,
+) -> None:
+    settings = endpoint_settings(tmp_path / "home", shadow=True).model_copy(
+        update={"serve_alias": "champion"}
+    )
+    source = FakeSource(aliases={"champion": "1", "challenger": "2"})
+    with _client(settings, source) as client:
+        wait_for(lambda: client.get("/ping").status_code == 200)
+        for _ in range(3):
+            client.post("/invocations", json={"rows": [ROW]})
+
+    assert source.loads == ["1"]
+    log = _log(settings)
+    assert len(log) == 3 and not log["shadow"].any() and set(log["variant"]) == {"champion"}
+
+
+def test_one_alias_with_a_canary_to_split_is_a_configuration_error(tmp_path: Path) -> None:
+    settings = endpoint_settings(tmp_path / "home", canary={"weight": 10}).model_copy(
+        update={"serve_alias": "champion"}
+    )
+    with pytest.raises(ConfigurationError, match="variant weights"):
+        create_app(settings)
+
+
 # --- prediction log and metrics ---------------------------------------------------------------------
 
 

@@ -16,13 +16,14 @@ from components.monitoring.alarms.database import RDS_NAMESPACE, database_alarms
 from components.monitoring.alarms.drift import drift_alarms, drift_window
 from components.monitoring.alarms.features import feature_alarms
 from components.monitoring.alarms.online_store import DYNAMODB_NAMESPACE, online_store_alarms
+from components.monitoring.alarms.sagemaker import SAGEMAKER_NAMESPACE, sagemaker_alarms
 from components.monitoring.alarms.serving import serving_alarms
 from components.monitoring.alarms.spec import AlarmSpec, within_limits
 from components.monitoring.alarms.training import training_alarms
 from components.team import Team
 
 # AWS's own metrics for the resources the data plane runs on.
-AWS_NAMESPACES = (RDS_NAMESPACE, DYNAMODB_NAMESPACE)
+AWS_NAMESPACES = (RDS_NAMESPACE, DYNAMODB_NAMESPACE, SAGEMAKER_NAMESPACE)
 
 
 def plan_alarms(
@@ -39,6 +40,7 @@ def plan_alarms(
     """Every alarm of a team's stack, in a stable order."""
     alarms = [
         *serving_alarms(team=team, config=config, endpoints=endpoints),
+        *sagemaker_alarms(team=team, config=config, endpoints=endpoints),
         *drift_alarms(team=team, config=config, endpoints=endpoints, pipelines=pipelines),
         *training_alarms(
             team=team,
