@@ -286,7 +286,7 @@ class ServingEndpoint(pulumi.ComponentResource):
             kms_key_arns=data.kms_key_arns,
             feast_registry_uri=data.settings.get("feast_registry_uri"),
             prediction_log_uri=log_uri,
-            **login_secret(data.feast_registry_database),
+            **login_grant(data.feast_registry_database),
         )
         return sagemaker_endpoint(
             name,
