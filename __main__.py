@@ -12,8 +12,8 @@ from components.config.serving import RealtimeEndpoint
 from components.featurestore import FeatureStore, FeatureStoreArgs
 from components.image import RuntimeRepository
 from components.monitoring import Monitoring, MonitoringArgs
-from components.monitoring.notifications import expected_topic_arn
 from components.monitoring.alarms.sagemaker import rollback_keys
+from components.monitoring.notifications import expected_topic_arn
 from components.namespace import TeamNamespace
 from components.network import TeamNetwork, TeamNetworkArgs
 from components.program import load_config

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from runtime.spec import FeatureStoreSpec, PipelineSpec
+from runtime.spec import EndpointSpec, FeatureStoreSpec, PipelineSpec
 from tests.components._data_plane_helpers import env_of
 from tests.conftest import planned
 from tooling import rehearse
@@ -289,8 +289,13 @@ def test_the_loop_plays_the_endpoint_its_monitor_and_the_training_job_with_short
     env = {e["name"]: e["value"] for e in container["env"]}
     rehearsed = {e["name"]: e["value"] for e in _pod(job_pod(plan.monitor, STAND_INS, name="m"))[
         "containers"][0]["env"]}  # fmt: skip
-    # Only the pipeline's continuousTraining changes: the demo's short windows, merged in.
-    assert {k for k in env if env[k] != rehearsed[k]} == {"MLOPS_PIPELINES"}
+    # Only the pipeline's continuousTraining (the demo's short windows, merged in) and the
+    # endpoint's latency SLO change.
+    assert {k for k in env if env[k] != rehearsed[k]} == {"MLOPS_PIPELINES", "MLOPS_ENDPOINT"}
+    endpoint = EndpointSpec.model_validate_json(env["MLOPS_ENDPOINT"])
+    planned_endpoint = EndpointSpec.model_validate_json(rehearsed["MLOPS_ENDPOINT"])
+    assert endpoint.slo.p99_latency_ms == loop.REHEARSAL_P99_LATENCY_MS
+    assert endpoint.model_copy(update={"slo": planned_endpoint.slo}) == planned_endpoint
     (pipeline,) = json.loads(env["MLOPS_PIPELINES"])
     (before,) = json.loads(rehearsed["MLOPS_PIPELINES"])
     assert {k: v for k, v in pipeline.items() if k != "continuousTraining"} == {
