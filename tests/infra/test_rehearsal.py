@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -378,3 +379,87 @@ def test_the_event_log_holds_the_loops_timeline(
     printed = [line.split()[2] for line in history.detail.splitlines() if line[:2] == "20"]
     for kind in ("triggered", "trained", "promoted"):
         assert kind in printed, history.detail
+
+
+# --- the image as SageMaker starts a real-time variant -------------------------------------------
+
+SAGEMAKER_PORT = 8080
+SAGEMAKER_GRACE_SECONDS = 30
+"""SageMaker stops a container with SIGTERM, then SIGKILL this long after."""
+
+
+def _free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_the_image_started_as_sagemaker_starts_it_answers_ping_and_invocations(
+    state: rehearse.State,
+) -> None:
+    """`podman run <image> serve`, as SageMaker's `docker run <image> serve`: the image's own
+    entrypoint and user, a writable root, port 8080, the Model's env (here the rehearsed serving
+    pod's, whose backends are the rehearsal's, plus the variant's alias), stopped by SIGTERM."""
+    import httpx
+
+    serving = _serving_pod(state)
+    pod_env = _inspect(serving.containers[0])["Config"]["Env"]
+    env = [e for e in pod_env if e.split("=", 1)[0] not in PODMAN_ENV | {"PATH", "MLOPS_PORT"}]
+    env.append("MLOPS_SERVE_ALIAS=champion")
+    name = f"mlops-sagemaker-contract-{os.getpid()}"
+    options = [a for e in env for a in ("--env", e)]
+    # The rehearsal's pods share the host's network, and its serving pod listens on 8080 too:
+    # it stops while the variant runs (this is the suite's last test) and starts again after.
+    subprocess.run(["podman", "pod", "stop", serving.name], check=True, capture_output=True)
+    try:
+        if not _free(SAGEMAKER_PORT):
+            _unavailable(f"port {SAGEMAKER_PORT} (SageMaker's) is taken on this machine")
+        subprocess.run(
+            ["podman", "run", "--detach", "--name", name, "--network", "host", *options,
+             state.image, "serve"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        row = json.loads(
+            subprocess.run(
+                ["podman", "exec", name, "printenv", "MLOPS_FEATURE_STORE"],
+                check=True, capture_output=True, text=True,
+            ).stdout
+        )  # fmt: skip
+        entity = {e["joinKey"]: 1 for e in row["entities"]}
+        base = f"http://127.0.0.1:{SAGEMAKER_PORT}"
+        with httpx.Client(base_url=base, timeout=30) as http:
+            for _ in range(120):
+                try:
+                    if http.get("/ping").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(1)
+            ping = http.get("/ping")
+            answer = http.post("/invocations", json={"instances": [entity, entity]})
+            refused = http.post(
+                "/invocations", content=b"<x/>", headers={"content-type": "application/xml"}
+            )
+        started = time.monotonic()
+        subprocess.run(
+            ["podman", "stop", "--time", str(SAGEMAKER_GRACE_SECONDS), name],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        stopped_in = time.monotonic() - started
+        exit_code = _inspect(name)["State"]["ExitCode"]
+        user = _inspect(name)["Config"]["User"]
+    finally:
+        shown = subprocess.run(["podman", "logs", name], capture_output=True, text=True)
+        logs = shown.stdout + shown.stderr
+        subprocess.run(["podman", "rm", "--force", name], capture_output=True)
+        subprocess.run(["podman", "pod", "start", serving.name], capture_output=True)
+
+    assert ping.status_code == 200, logs[-2000:]
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["predictions"]) == 2
+    assert answer.json()["variant"] == "champion"
+    assert refused.status_code == 415
+    assert user == "10001"  # the image's own non-root user, not root
+    # SIGTERM drains and exits inside SageMaker's grace period, not killed by its SIGKILL.
+    assert stopped_in < SAGEMAKER_GRACE_SECONDS and exit_code in (0, 143), (exit_code, logs[-2000:])
