@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import naming
-from components.config.serving import RealtimeEndpoint, SageMakerInstances, SageMakerServerless
+from components.config.serving import RealtimeEndpoint, SageMakerInstances
 from components.iam import policy_document, statement
 from components.registry import TRACKING_PORT
 from components.team import ClusterInfo, DataPlane, Team
@@ -53,9 +53,6 @@ SCALE_OUT_COOLDOWN = 60
 DESIRED_INSTANCE_COUNT = "sagemaker:variant:DesiredInstanceCount"
 INVOCATIONS_PER_INSTANCE = "SageMakerVariantInvocationsPerInstance"
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
-SERVERLESS_TAG = "mlops-capacity"
-"""Tag on a serverless variant's model: it runs outside the VPC (SageMaker serverless takes no
-VPC config); the policy pack allows that outside prod only."""
 
 
 def endpoint_name(team: Team, endpoint: str) -> str:
@@ -119,7 +116,6 @@ def execution_policy(
     repository_arn: str | None,
     subnet_ids: Sequence[str],
     security_group_id: str,
-    capture: bool,
 ) -> dict[str, Any]:
     """What the serving pod's role may do (``base``), plus what SageMaker does with the role:
     pull the image, write the endpoint's log group, manage the variant's network interfaces in
@@ -181,14 +177,13 @@ def execution_policy(
                 [repository_arn],
             )
         )
-    if capture:
-        extra.append(
-            statement(
-                "WriteDataCapture",
-                ["s3:PutObject"],
-                [f"arn:{partition}:s3:::{artifact_bucket}/{DATA_CAPTURE_PREFIX}/{endpoint}/*"],
-            )
+    extra.append(
+        statement(
+            "WriteDataCapture",
+            ["s3:PutObject"],
+            [f"arn:{partition}:s3:::{artifact_bucket}/{DATA_CAPTURE_PREFIX}/{endpoint}/*"],
         )
+    )
     return policy_document(*base["Statement"], *extra)
 
 
@@ -234,8 +229,7 @@ def sagemaker_endpoint(
     team, endpoint, data = args.team, args.endpoint, args.data_plane
     child = pulumi.ResourceOptions(parent=parent)
     physical = endpoint_name(team, endpoint.name)
-    capacity = endpoint.sagemaker_settings.capacity
-    serverless = isinstance(capacity, SageMakerServerless)
+    capacity = endpoint.sagemaker_settings.instances
     key_arn = data.kms_key_arns.apply(lambda arns: arns[0] if arns else None)
     account = args.cluster.oidc_provider_arn.apply(naming.arn_account)
     partition = args.cluster.oidc_provider_arn.apply(naming.arn_partition)
@@ -259,7 +253,7 @@ def sagemaker_endpoint(
         tags=team.tags,
         opts=child,
     )
-    if args.registry_security_group_id is not None and not serverless:
+    if args.registry_security_group_id is not None:
         # MLflow, through its internal NLB: out from the variants, into the NLB from them only.
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-mlflow-out",
@@ -314,7 +308,6 @@ def sagemaker_endpoint(
                 repository_arn=v["repository"],
                 subnet_ids=v["subnets"],
                 security_group_id=v["sg"],
-                capture=not serverless,
             )
         )
     )
@@ -337,33 +330,25 @@ def sagemaker_endpoint(
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                 image=team.image, mode="SingleModel", environment=env
             ),
-            vpc_config=None
-            if serverless
-            else aws.sagemaker.ModelVpcConfigArgs(
+            vpc_config=aws.sagemaker.ModelVpcConfigArgs(
                 subnets=args.cluster.private_subnet_ids,
                 security_group_ids=[security_group.id],
             ),
-            tags={**team.tags, **({SERVERLESS_TAG: "serverless"} if serverless else {})},
+            tags=team.tags,
             # The role's policy first: SageMaker checks it can pull the image on create.
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_policy]),
         )
 
     def variant(alias: str, weight: float | None) -> dict[str, Any]:
-        fields: dict[str, Any] = dict(variant_name=alias, model_name=models[alias].name)
+        fields: dict[str, Any] = dict(
+            variant_name=alias,
+            model_name=models[alias].name,
+            instance_type=capacity.instance_type,
+            initial_instance_count=capacity.initial_count,
+            volume_size_in_gb=endpoint.sagemaker_settings.volume_size_gb,
+        )
         if weight is not None:
             fields["initial_variant_weight"] = weight
-        if isinstance(capacity, SageMakerInstances):
-            fields |= dict(
-                instance_type=capacity.instance_type,
-                initial_instance_count=capacity.initial_count,
-                volume_size_in_gb=endpoint.sagemaker_settings.volume_size_gb,
-            )
-        else:
-            fields["serverless_config"] = (
-                aws.sagemaker.EndpointConfigurationProductionVariantServerlessConfigArgs(
-                    memory_size_in_mb=capacity.memory_mb, max_concurrency=capacity.max_concurrency
-                )
-            )
         return fields
 
     shares = weights(endpoint)
@@ -389,11 +374,9 @@ def sagemaker_endpoint(
         f"{name}-config",
         production_variants=production,
         shadow_production_variants=shadow,
-        # The ML storage volume of each instance (serverless has none).
-        kms_key_arn=None if serverless else key_arn,
-        data_capture_config=None
-        if serverless
-        else aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
+        # The ML storage volume of each instance.
+        kms_key_arn=key_arn,
+        data_capture_config=aws.sagemaker.EndpointConfigurationDataCaptureConfigArgs(
             enable_capture=True,
             initial_sampling_percentage=DATA_CAPTURE_PERCENT,
             destination_s3_uri=capture_uri,
@@ -438,15 +421,12 @@ def sagemaker_endpoint(
             )
             if args.rollback_alarms
             else None,
-        )
-        if not serverless
-        else None,
+        ),
         tags=team.tags,
         opts=child,
     )
-    if isinstance(capacity, SageMakerInstances):
-        for alias in shares:
-            _autoscaling(name, alias, sagemaker_endpoint, capacity, parent)
+    for alias in shares:
+        _autoscaling(name, alias, sagemaker_endpoint, capacity, parent)
     return role.arn
 
 

@@ -72,8 +72,9 @@ class Settings(BaseSettings):
     """The endpoint this process serves (JSON in env)."""
     serve_alias: Literal["champion", "challenger"] | None = None
     """Serve this one registry alias, as the variant of that name (a SageMaker production or
-    shadow variant: SageMaker splits the traffic); None = the endpoint's champion, and its
-    challenger for a canary or shadow, split by this process."""
+    shadow variant: SageMaker splits the traffic); `challenger` serves the champion, as the
+    champion, while no challenger exists. None = the endpoint's champion, and its challenger
+    for a canary or shadow, split by this process."""
     port: int = Field(default=8080, ge=1, le=65535)
     max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     """Largest request body a serving process accepts (413 above it); SageMaker's real-time

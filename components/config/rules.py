@@ -19,8 +19,6 @@ from components.config.serving import (
     BatchEndpoint,
     RealtimeEndpoint,
     Replicas,
-    SageMakerInstances,
-    SageMakerServerless,
     ServingConfig,
 )
 from components.config.training import TrainingConfig
@@ -610,7 +608,7 @@ def _kubernetes_defaults(environment: Environment | None) -> dict[str, Any]:
 @rule
 def backends_get_their_own_settings(c: Concerns) -> Iterator[Problem]:
     """`sagemaker:` only on `backend: sagemaker`; replicas, resources, targetCpuPercent and
-    ingress only on Kubernetes; on SageMaker, instances or serverless and what each allows."""
+    ingress only on Kubernetes; on SageMaker, instances SageMaker hosts, counts in order."""
     if not c.serving:
         return
     defaults = _kubernetes_defaults(c.environment)
@@ -638,68 +636,35 @@ def backends_get_their_own_settings(c: Concerns) -> Iterator[Problem]:
                     f"{path}.{key}",
                     shown,
                     "left out on a SageMaker endpoint (Kubernetes only; SageMaker's capacity is "
-                    "sagemaker.instances or sagemaker.serverless)",
+                    "sagemaker.instances)",
                 )
-        settings = e.sagemaker_settings
-        if settings.instances is not None and settings.serverless is not None:
+        capacity = e.sagemaker_settings.instances
+        problem = aws_values.sagemaker_instance_type_problem(capacity.instance_type)
+        if problem:
             yield Problem(
-                f"{path}.sagemaker.serverless",
-                settings.serverless.model_dump(by_alias=True, exclude_defaults=True),
-                "left out when sagemaker.instances is given: a variant runs on instances or "
-                "serverless, not both",
+                f"{path}.sagemaker.instances.instanceType", capacity.instance_type, problem
             )
-            continue
-        capacity = settings.capacity
-        if isinstance(capacity, SageMakerInstances):
-            problem = aws_values.sagemaker_instance_type_problem(capacity.instance_type)
-            if problem:
-                yield Problem(
-                    f"{path}.sagemaker.instances.instanceType", capacity.instance_type, problem
-                )
-            if capacity.max_count < capacity.min_count:
-                yield Problem(
-                    f"{path}.sagemaker.instances.maxCount",
-                    capacity.max_count,
-                    f"at least minCount ({capacity.min_count})",
-                )
-            elif not capacity.min_count <= capacity.initial_count <= capacity.max_count:
-                yield Problem(
-                    f"{path}.sagemaker.instances.initialCount",
-                    capacity.initial_count,
-                    f"between minCount and maxCount ({capacity.min_count}-{capacity.max_count})",
-                )
-            if c.prod:
-                for key in ("initialCount", "minCount"):
-                    if getattr(capacity, _snake(key)) < 2:
-                        yield Problem(
-                            f"{path}.sagemaker.instances.{key}",
-                            getattr(capacity, _snake(key)),
-                            "at least 2 in prod (SageMaker spreads a variant's instances over "
-                            "zones: one instance is one zone)",
-                        )
-        elif isinstance(capacity, SageMakerServerless):
-            serverless = f"{path}.sagemaker.serverless"
-            if settings.volume_size_gb is not None:
-                yield Problem(
-                    f"{path}.sagemaker.volumeSizeGb",
-                    settings.volume_size_gb,
-                    "left out with serverless (a serverless variant has no ML storage volume)",
-                )
-            if e.canary is not None or e.shadow:
-                key = "canary" if e.canary is not None else "shadow"
-                yield Problem(
-                    f"{path}.{key}",
-                    e.canary.model_dump(by_alias=True) if e.canary is not None else True,
-                    "left out with sagemaker.serverless: a serverless endpoint has one production "
-                    "variant and no shadow variant (use sagemaker.instances for a canary or shadow)",
-                )
-            if c.prod:
-                yield Problem(
-                    serverless,
-                    capacity.model_dump(by_alias=True),
-                    "left out in prod (use sagemaker.instances): a serverless endpoint runs "
-                    "outside the VPC and captures no data, which prod requires",
-                )
+        if capacity.max_count < capacity.min_count:
+            yield Problem(
+                f"{path}.sagemaker.instances.maxCount",
+                capacity.max_count,
+                f"at least minCount ({capacity.min_count})",
+            )
+        elif not capacity.min_count <= capacity.initial_count <= capacity.max_count:
+            yield Problem(
+                f"{path}.sagemaker.instances.initialCount",
+                capacity.initial_count,
+                f"between minCount and maxCount ({capacity.min_count}-{capacity.max_count})",
+            )
+        if c.prod:
+            for key in ("initialCount", "minCount"):
+                if getattr(capacity, _snake(key)) < 2:
+                    yield Problem(
+                        f"{path}.sagemaker.instances.{key}",
+                        getattr(capacity, _snake(key)),
+                        "at least 2 in prod (SageMaker spreads a variant's instances over "
+                        "zones: one instance is one zone)",
+                    )
         if c.feature_store and isinstance(c.feature_store.registry, SqlRegistry):
             yield Problem(
                 f"{path}.backend",

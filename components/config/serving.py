@@ -87,36 +87,15 @@ class SageMakerInstances(ConfigModel):
     (SageMakerVariantInvocationsPerInstance)."""
 
 
-class SageMakerServerless(ConfigModel):
-    """Each variant serverless: no instances, billed per request and its duration."""
-
-    memory_mb: Annotated[StrictInt, Field(ge=1024, le=6144, multiple_of=1024)] = 2048
-    """1024, 2048, 3072, 4096, 5120 or 6144 (SageMaker's serverless memory sizes)."""
-    max_concurrency: Annotated[StrictInt, Field(ge=1, le=200)] = 5
-    """Concurrent invocations per variant before SageMaker throttles."""
-
-
 class SageMakerSettings(ConfigModel):
-    """How a `backend: sagemaker` endpoint runs: `instances` (the default) or `serverless`."""
+    """How a `backend: sagemaker` endpoint runs: each variant on its instances. No serverless:
+    a serverless variant runs outside any VPC, so it cannot reach the registry it resolves its
+    alias from."""
 
-    instances: SageMakerInstances | None = None
-    """Default when neither is given: `ml.m5.large`, 1 to 2 instances (2 to 6 in prod)."""
-    serverless: SageMakerServerless | None = None
+    instances: SageMakerInstances = SageMakerInstances()
+    """Default: `ml.m5.large`, 1 to 2 instances (2 to 6 in prod)."""
     volume_size_gb: Annotated[StrictInt, Field(ge=1, le=512)] | None = None
-    """ML storage volume per instance (instances only; default: what the type comes with)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _instances_by_default(cls, data: Any) -> Any:
-        # Neither given: instances, validated from {} so that the environment's preset applies.
-        if isinstance(data, dict) and not ({"instances", "serverless"} & set(data)):
-            data = {**data, "instances": {}}
-        return data
-
-    @property
-    def capacity(self) -> SageMakerInstances | SageMakerServerless:
-        """What the variants run on (`instances` when both are given: validate refuses that)."""
-        return self.instances or self.serverless or SageMakerInstances()
+    """ML storage volume per instance (default: what the type comes with)."""
 
 
 class RealtimeEndpoint(EndpointSpec, ConfigModel):
@@ -133,7 +112,7 @@ class RealtimeEndpoint(EndpointSpec, ConfigModel):
     ingress: Ingress | None = None
     """Kubernetes only."""
     sagemaker: SageMakerSettings | None = None
-    """SageMaker only: instances or serverless."""
+    """SageMaker only: the variants' instances."""
 
     @model_validator(mode="before")
     @classmethod

@@ -197,8 +197,8 @@ NO_CHARGE_TYPES = frozenset(
         "aws:rds/subnetGroup:SubnetGroup",
         "aws:sns/topicPolicy:TopicPolicy",
         "aws:cloudwatch/logGroup:LogGroup",
-        # A SageMaker model or endpoint costs nothing by itself: the instances (or serverless
-        # compute) of its endpoint configuration's variants do, and those are not priced yet.
+        # A SageMaker model or endpoint costs nothing by itself: the instances of its endpoint
+        # configuration's variants do, and those are not priced yet.
         "aws:sagemaker/model:Model",
         "aws:sagemaker/endpoint:Endpoint",
     }

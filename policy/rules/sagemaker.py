@@ -14,27 +14,17 @@ SAGEMAKER_MODEL = "aws:sagemaker/model:Model"
 SAGEMAKER_ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 IAM_ROLE = "aws:iam/role:Role"
 SAGEMAKER_PRINCIPAL = "sagemaker.amazonaws.com"
-SERVERLESS_TAG = "mlops-capacity"
-"""A serverless variant's model says so: SageMaker serverless takes no VPC config."""
 BROAD_MANAGED_POLICIES = ("FullAccess", "AdministratorAccess", "PowerUserAccess")
-
-
-def _instance_variants(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    variants = [
-        *as_list(props.get("productionVariants")),
-        *as_list(props.get("shadowProductionVariants")),
-    ]
-    return [v for v in variants if isinstance(v, Mapping) and not v.get("serverlessConfig")]
 
 
 @resource_rule(
     "sagemaker-volume-kms",
-    "SageMaker endpoint configurations with instances encrypt their ML volumes with the team's "
-    "key in prod.",
+    "SageMaker endpoint configurations encrypt their instances' ML volumes with the team's key "
+    "in prod.",
     SAGEMAKER_ENDPOINT_CONFIG,
 )
 def sagemaker_volume_kms(type_: str, props: Mapping[str, Any], ctx: Context) -> list[str]:
-    if not is_prod(props, ctx.stack) or not _instance_variants(props):
+    if not is_prod(props, ctx.stack):
         return []
     if not props.get("kmsKeyArn"):
         return ["set kmsKeyArn to the team's data key: the instances' ML volumes hold the model"]
@@ -60,8 +50,7 @@ def sagemaker_data_capture_kms(type_: str, props: Mapping[str, Any], ctx: Contex
 
 @resource_rule(
     "sagemaker-model-in-vpc",
-    "SageMaker models run in the cluster's private subnets with a security group (serverless "
-    "variants, which SageMaker runs outside any VPC, only outside prod).",
+    "SageMaker models run in the cluster's private subnets with a security group.",
     SAGEMAKER_MODEL,
 )
 def sagemaker_model_in_vpc(type_: str, props: Mapping[str, Any], ctx: Context) -> list[str]:
@@ -72,11 +61,9 @@ def sagemaker_model_in_vpc(type_: str, props: Mapping[str, Any], ctx: Context) -
         and as_list(vpc.get("securityGroupIds"))
     ):
         return []
-    if dig(props, f"tags.{SERVERLESS_TAG}") == "serverless" and not is_prod(props, ctx.stack):
-        return []
     return [
         "set vpcConfig (the cluster's private subnets and a security group): without it the "
-        "container reaches the internet directly"
+        "container reaches the internet directly, and not the team's registry"
     ]
 
 

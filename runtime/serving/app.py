@@ -91,6 +91,9 @@ class Prepared:
     """A loaded version with its request schema and its batcher."""
 
     model: ServedModel
+    variant: str
+    """The variant it answers as (in answers, the prediction log, metrics): the one it is
+    prepared for, or the champion where a SageMaker challenger variant has no challenger yet."""
     schema: RowSchema
     max_rows: int
     executor: ThreadPoolExecutor | None
@@ -139,13 +142,18 @@ class ServingState:
         rows are logged as shadow rows (as the in-process shadow's are)."""
         return not self.splits and self.endpoint.shadow and self.primary == VARIANT_CHALLENGER
 
-    def swap(self, variant: str, model: ServedModel | None) -> None:
-        """Serve ``model`` as ``variant`` from the next request on; None stops serving it."""
+    def swap(self, variant: str, model: ServedModel | None, answers_as: str) -> None:
+        """Serve ``model`` for ``variant``, answering as ``answers_as``, from the next request
+        on; None stops serving it."""
         if model is None:
             self.prepared.pop(variant, None)
         else:
             self.prepared[variant] = Prepared(
-                model, RowSchema(model, self.settings.feature_store), self.max_rows, self.executor
+                model,
+                answers_as,
+                RowSchema(model, self.settings.feature_store),
+                self.max_rows,
+                self.executor,
             )
         # Libraries and the model are long-lived: keep them out of the collector's full scans,
         # which would otherwise pause requests for tens of milliseconds. Unfrozen first, so the
@@ -196,7 +204,7 @@ def create_app(
             source,
             variants=variants,
             poll_seconds=poll_seconds,
-            on_swap=lambda variant, model: state.swap(variant, model),
+            on_swap=lambda variant, model, answers_as: state.swap(variant, model, answers_as),
         ),
         log=prediction_log or PredictionLogWriter(settings),
         telemetry=ServingTelemetry(settings, endpoint.name),
@@ -350,17 +358,19 @@ def _readiness(state: ServingState) -> JSONResponse:
     if answering is None:
         reason = state.holder.slot(primary).error or f"the {primary} is loading"
         return JSONResponse({"ready": False, "reason": reason}, status_code=503)
+    answers_as = answering.variant
     body: dict[str, Any] = {
         "ready": True,
         "endpoint": state.endpoint.name,
         "model": answering.model.name,
-        primary: answering.model.version,
+        answers_as: answering.model.version,
         "backend": answering.model.backend,
-        "provenance": {primary: answering.model.provenance},
+        "provenance": {answers_as: answering.model.provenance},
     }
     if not state.splits:
-        # One alias, the variant of that name (SageMaker routes to it by its weight).
-        body["variant"] = primary
+        # One alias, the variant of that name (SageMaker routes to it by its weight); the
+        # champion while a challenger variant has no challenger yet.
+        body["variant"] = answers_as
         if state.logs_as_shadow:
             body["mode"] = "shadow"
     elif VARIANT_CHALLENGER in state.holder.variants:
@@ -563,6 +573,8 @@ def _csv_rows(schema: RowSchema, body: bytes) -> list[dict[str, Any]]:
 
 
 def _variant_for(state: ServingState, request_id: str) -> str:
+    """The held variant that answers this request (its Prepared says which variant it answers
+    as)."""
     canary = state.endpoint.canary
     if not state.splits:
         return state.primary
@@ -583,13 +595,16 @@ async def _answer(
     answer: str = "application/json",
 ) -> Response:
     request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-    variant = _variant_for(state, request_id)
-    prepared = state.prepared.get(variant)
+    slot = _variant_for(state, request_id)
+    prepared = state.prepared.get(slot)
     if prepared is None:
-        state.telemetry.observe(variant, 0.0, error=True)
-        raise NotReadyError(
-            state.holder.slot(variant).error or "the model is loading", variant=variant
-        )
+        state.telemetry.observe(slot, 0.0, error=True)
+        raise NotReadyError(state.holder.slot(slot).error or "the model is loading", variant=slot)
+    variant = prepared.variant
+    # A SageMaker shadow variant answering with the champion (no challenger yet): SageMaker
+    # discards the answer, and the champion's own variant logs and counts the same request; a
+    # pod without a challenger shadows nothing either.
+    recorded = not (state.logs_as_shadow and variant != slot)
     if size <= SMALL_BODY_BYTES:
         rows = parse(prepared.schema)
     else:
@@ -608,7 +623,8 @@ async def _answer(
         else:
             scored, shadow_scored = await prepared.batcher.submit(rows), None
     except Exception as error:
-        state.telemetry.observe(variant, _ms(started), error=True)
+        if recorded:
+            state.telemetry.observe(variant, _ms(started), error=True)
         _log.exception("prediction failed")
         raise PredictionFailedError(
             f"{prepared.model.name} version {prepared.model.version} failed to score: "
@@ -616,17 +632,18 @@ async def _answer(
             variant=variant,
         ) from None
     latency = _ms(started)
-    state.telemetry.observe(variant, latency)
-    _log_rows(
-        state,
-        request_id,
-        variant,
-        prepared.model,
-        rows,
-        scored,
-        latency,
-        shadow=state.logs_as_shadow,
-    )
+    if recorded:
+        state.telemetry.observe(variant, latency)
+        _log_rows(
+            state,
+            request_id,
+            variant,
+            prepared.model,
+            rows,
+            scored,
+            latency,
+            shadow=state.logs_as_shadow,
+        )
     if shadow is not None and shadow_scored is not None:
         _log_rows(
             state,

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runtime.metrics import VARIANT_CHALLENGER, VARIANT_CHAMPION
 from runtime.serving.model import ModelSource, ServedModel
@@ -19,6 +19,11 @@ _log = logging.getLogger(__name__)
 
 ALIASES = {VARIANT_CHAMPION: "champion", VARIANT_CHALLENGER: "challenger"}
 """Variant -> the registry alias it serves."""
+FALLBACK = {VARIANT_CHALLENGER: VARIANT_CHAMPION}
+"""Variant -> the variant it answers as while its own alias points to no version, in a holder
+that does not hold that variant itself: a SageMaker challenger variant, which exists (and takes
+its share or copy of the traffic) before any challenger does. A holder with both lets the
+process's split send everything to the champion instead."""
 
 
 @dataclass(frozen=True)
@@ -28,13 +33,18 @@ class Slot:
     model: ServedModel | None = None
     error: str | None = None
     """Why the version the alias points to is not served (load failure, no version)."""
+    answers_as: str | None = None
+    """The variant ``model`` answers as: the slot's own, or its fallback's (FALLBACK)."""
 
 
 class ModelHolder:
     """Champion (and, for canary/shadow, challenger) versions, or the one alias a SageMaker
     variant serves (``variants=(VARIANT_CHALLENGER,)``); swapped atomically on alias change.
+    A challenger held alone serves the champion's version while no challenger exists, as the
+    champion (FALLBACK), and switches on the poll after the alias appears or goes.
 
-    ``on_swap(variant, model)`` hears of every change, ``model`` None when the alias was removed.
+    ``on_swap(variant, model, answers_as)`` hears of every change of what the ``variant`` slot
+    serves: ``model`` answering as ``answers_as``, or None when the alias was removed.
     A background thread resolves the aliases every ``poll_seconds`` and loads any new version
     before swapping it in, so requests never wait for a load and a version that fails to load
     leaves the previous one serving (or the endpoint not ready, if there is none).
@@ -46,10 +56,13 @@ class ModelHolder:
         *,
         variants: tuple[str, ...] = (VARIANT_CHAMPION,),
         poll_seconds: float = POLL_SECONDS,
-        on_swap: Callable[[str, ServedModel | None], None] | None = None,
+        on_swap: Callable[[str, ServedModel | None, str], None] | None = None,
     ) -> None:
         self._source = source
         self._variants = variants
+        self._fallback = {
+            v: FALLBACK[v] for v in variants if v in FALLBACK and FALLBACK[v] not in variants
+        }
         self._poll_seconds = poll_seconds
         self._on_swap = on_swap
         self._slots: dict[str, Slot] = {variant: Slot() for variant in variants}
@@ -101,24 +114,37 @@ class ModelHolder:
 
     def _refresh(self, variant: str) -> None:
         alias = ALIASES[variant]
+        fallback = self._fallback.get(variant)
         current = self._slots[variant]
         try:
-            version = self._source.version_of(alias)
+            version, answers_as = self._source.version_of(alias), variant
+            if version is None and fallback is not None:
+                version, answers_as = self._source.version_of(ALIASES[fallback]), fallback
         except Exception as error:
             # The registry is unreachable: keep serving what is loaded.
             _log.warning("cannot resolve alias %r: %s", alias, _short(error))
-            self._slots[variant] = Slot(current.model, f"registry unreachable: {_short(error)}")
+            self._slots[variant] = replace(current, error=f"registry unreachable: {_short(error)}")
             return
         if version is None:
-            self._slots[variant] = Slot(None, f"the {alias!r} alias points to no version")
+            nor = f" (nor does {ALIASES[fallback]!r})" if fallback is not None else ""
+            self._slots[variant] = Slot(None, f"the {alias!r} alias points to no version{nor}")
             if current.model is not None:
                 _log.info("%s alias removed: no longer serving %s", alias, current.model.version)
                 if self._on_swap is not None:
-                    self._on_swap(variant, None)
+                    self._on_swap(variant, None, variant)
             return
+        # Serving the fallback's version is no error, but /ready says why.
+        note = (
+            None
+            if answers_as == variant
+            else f"the {alias!r} alias points to no version: the {answers_as} answers meanwhile"
+        )
         if current.model is not None and current.model.version == version:
-            if current.error:
-                self._slots[variant] = Slot(current.model)
+            if current.answers_as != answers_as:
+                # The same version under the other alias (promoted, or demoted): relabelled.
+                self._swapped(variant, current.model, answers_as, note, "relabelled")
+            elif current.error != note:
+                self._slots[variant] = Slot(current.model, note, answers_as)
             return
         failed = self._failed.get(variant)
         if failed and failed[0] == version and time.monotonic() - failed[1] < RETRY_LOAD_SECONDS:
@@ -126,23 +152,28 @@ class ModelHolder:
         try:
             loaded = self._source.load(version)
         except Exception as error:
-            reason = f"version {version} ({alias}) failed to load: {_short(error)}"
+            reason = f"version {version} ({ALIASES[answers_as]}) failed to load: {_short(error)}"
             _log.error(reason)
             self._failed[variant] = (version, time.monotonic())
-            self._slots[variant] = Slot(current.model, reason)
+            self._slots[variant] = replace(current, error=reason)
             return
         self._failed.pop(variant, None)
-        self._slots[variant] = Slot(loaded)
+        self._swapped(variant, loaded, answers_as, note, f"loaded in {loaded.load_seconds:.1f}s")
+
+    def _swapped(
+        self, variant: str, model: ServedModel, answers_as: str, note: str | None, how: str
+    ) -> None:
+        self._slots[variant] = Slot(model, note, answers_as)
         _log.info(
-            "serving %s version %s as %s (%s backend, loaded in %.1fs)",
-            loaded.name,
-            loaded.version,
-            variant,
-            loaded.backend,
-            loaded.load_seconds,
+            "serving %s version %s as %s (%s backend, %s)",
+            model.name,
+            model.version,
+            answers_as,
+            model.backend,
+            how,
         )
         if self._on_swap is not None:
-            self._on_swap(variant, loaded)
+            self._on_swap(variant, model, answers_as)
 
 
 def _short(error: BaseException) -> str:

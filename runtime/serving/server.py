@@ -51,7 +51,15 @@ def _aliases(settings: Settings) -> str:
         shadow = (
             " (a shadow variant)" if endpoint.shadow and settings.serve_alias != "champion" else ""
         )
-        return f"models:/{endpoint.model}@{settings.serve_alias} as variant {settings.serve_alias}{shadow}"
+        meanwhile = (
+            " (the champion, as champion, until a challenger exists)"
+            if settings.serve_alias == "challenger"
+            else ""
+        )
+        return (
+            f"models:/{endpoint.model}@{settings.serve_alias} as variant "
+            f"{settings.serve_alias}{shadow}{meanwhile}"
+        )
     shown = f"models:/{endpoint.model}@champion"
     if endpoint.canary is not None:
         shown += f" and @{endpoint.canary.alias} ({endpoint.canary.weight}% canary)"

@@ -10,7 +10,7 @@ import pytest
 
 from components import aws_values
 from components.config import ConfigError, parse_stack_config
-from components.config.serving import SageMakerInstances, SageMakerServerless
+from components.config.serving import SageMakerInstances
 from tests.components.test_config import MINIMAL
 
 
@@ -42,32 +42,16 @@ def test_kubernetes_is_the_default_and_sagemaker_gets_instances_by_environment()
     plain, sagemaker = dev.serving.endpoints
     assert (plain.backend, plain.sagemaker) == ("kubernetes", None)
     assert sagemaker.on_sagemaker
-    assert sagemaker.sagemaker.capacity == SageMakerInstances(
+    assert sagemaker.sagemaker.instances == SageMakerInstances(
         instance_type="ml.m5.large", initial_count=1, min_count=1, max_count=2
     )
     prod = _load("prod", [{"name": "bb", "model": "mm", "backend": "sagemaker"}])
-    capacity = prod.serving.endpoints[0].sagemaker.capacity
+    capacity = prod.serving.endpoints[0].sagemaker.instances
     assert (capacity.initial_count, capacity.min_count, capacity.max_count) == (2, 2, 6)
 
 
-def test_serverless_is_the_alternative() -> None:
-    config = _load(
-        "dev",
-        [
-            {
-                "name": "aa",
-                "model": "mm",
-                "backend": "sagemaker",
-                "sagemaker": {"serverless": {"memoryMb": 3072, "maxConcurrency": 20}},
-            }
-        ],
-    )
-    assert config.serving.endpoints[0].sagemaker.capacity == SageMakerServerless(
-        memory_mb=3072, max_concurrency=20
-    )
-
-
-def test_serverless_memory_and_concurrency_are_what_sagemaker_takes() -> None:
+def test_serverless_is_not_offered_and_is_an_unknown_key() -> None:
+    # A serverless variant runs outside the VPC: it could not reach the registry its alias is in.
     problems = _problems(
         "dev",
         [
@@ -75,23 +59,16 @@ def test_serverless_memory_and_concurrency_are_what_sagemaker_takes() -> None:
                 "name": "aa",
                 "model": "mm",
                 "backend": "sagemaker",
-                "sagemaker": {"serverless": {"memoryMb": 1500, "maxConcurrency": 0}},
+                "sagemaker": {"serverless": {"memoryMb": 2048}},
             },
             {"name": "bb", "model": "mm", "backend": "sagemakr"},
-            {
-                "name": "cc",
-                "model": "mm",
-                "backend": "sagemaker",
-                "sagemaker": {"serverless": {"memoryMb": 7168}},
-            },
         ],
     )
     file = "stacks/Pulumi.ads-dev.yaml"
     assert problems == [
-        f"{file}: mlops:serving.endpoints[0].sagemaker.serverless.memoryMb: should be a multiple of 1024 (got 1500)",
-        f"{file}: mlops:serving.endpoints[0].sagemaker.serverless.maxConcurrency: should be greater than or equal to 1 (got 0)",
+        f"{file}: mlops:serving.endpoints[0].sagemaker.serverless: should be a known key "
+        "(instances, volumeSizeGb) (got {'memoryMb': 2048})",
         f"{file}: mlops:serving.endpoints[1].backend: should be 'kubernetes' or 'sagemaker' (got 'sagemakr')",
-        f"{file}: mlops:serving.endpoints[2].sagemaker.serverless.memoryMb: should be less than or equal to 6144 (got 7168)",
     ]
 
 
@@ -100,7 +77,7 @@ def test_each_backend_refuses_the_others_settings_all_at_once() -> None:
     problems = _problems(
         "dev",
         [
-            {"name": "aa", "model": "mm", "sagemaker": {"serverless": {}}},
+            {"name": "aa", "model": "mm", "sagemaker": {"instances": {"maxCount": 3}}},
             {
                 "name": "bb",
                 "model": "mm",
@@ -110,28 +87,21 @@ def test_each_backend_refuses_the_others_settings_all_at_once() -> None:
                 "targetCpuPercent": 50,
                 "ingress": {"host": "bb.acme.example", "certificateArn": certificate},
             },
-            {
-                "name": "cc",
-                "model": "mm",
-                "backend": "sagemaker",
-                "sagemaker": {"instances": {}, "serverless": {}},
-            },
         ],
     )
     where = "stacks/Pulumi.ads-dev.yaml: mlops:serving.endpoints"
     assert problems[0] == (
         f"{where}[0].sagemaker: should be left out on a Kubernetes endpoint (or set backend: "
-        "sagemaker) (got {'serverless': {}})"
+        "sagemaker) (got {'instances': {'maxCount': 3}})"
     )
     assert [p.split(": ")[1] for p in problems[1:]] == [
         "mlops:serving.endpoints[1].replicas",
         "mlops:serving.endpoints[1].resources",
         "mlops:serving.endpoints[1].targetCpuPercent",
         "mlops:serving.endpoints[1].ingress",
-        "mlops:serving.endpoints[2].sagemaker.serverless",
     ]
     assert "Kubernetes only" in problems[1] and "(got {'max': 4})" in problems[1]
-    assert "instances or serverless, not both" in problems[-1]
+    assert "SageMaker's capacity is sagemaker.instances" in problems[-1]
 
 
 def test_instance_types_are_ml_types_sagemaker_offers_and_counts_are_ordered() -> None:
@@ -172,17 +142,10 @@ def test_instance_types_are_ml_types_sagemaker_offers_and_counts_are_ordered() -
     ]
 
 
-def test_serverless_has_one_variant_and_no_volume_and_prod_runs_instances_in_the_vpc() -> None:
+def test_prod_runs_at_least_two_instances_per_variant() -> None:
     problems = _problems(
         "prod",
         [
-            {
-                "name": "aa",
-                "model": "mm",
-                "backend": "sagemaker",
-                "shadow": True,
-                "sagemaker": {"serverless": {}, "volumeSizeGb": 10},
-            },
             {
                 "name": "bb",
                 "model": "mm",
@@ -193,15 +156,10 @@ def test_serverless_has_one_variant_and_no_volume_and_prod_runs_instances_in_the
     )
     keys = [p.split(": ")[1] for p in problems]
     assert keys == [
-        "mlops:serving.endpoints[0].sagemaker.volumeSizeGb",
-        "mlops:serving.endpoints[0].shadow",
-        "mlops:serving.endpoints[0].sagemaker.serverless",
-        "mlops:serving.endpoints[1].sagemaker.instances.initialCount",
-        "mlops:serving.endpoints[1].sagemaker.instances.minCount",
+        "mlops:serving.endpoints[0].sagemaker.instances.initialCount",
+        "mlops:serving.endpoints[0].sagemaker.instances.minCount",
     ]
-    assert "one production variant and no shadow variant" in problems[1]
-    assert "runs outside the VPC and captures no data" in problems[2]
-    assert problems[4].endswith(
+    assert problems[1].endswith(
         "should be at least 2 in prod (SageMaker spreads a variant's instances over zones: one instance is one zone) (got 1)"
     )
 

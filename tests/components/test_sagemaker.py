@@ -266,7 +266,7 @@ def test_replayed_through_the_sagemaker_and_autoscaling_apis(clients: dict[str, 
             )
         )
     targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
-    capacity = endpoint.sagemaker_settings.capacity
+    capacity = endpoint.sagemaker_settings.instances
     assert [(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [
         (
             f"endpoint/{planned_endpoint.inputs['name']}/variant/champion",

@@ -99,12 +99,6 @@ VIOLATIONS = [
         "sagemaker-model-in-vpc", SAGEMAKER_MODEL, changed(MODEL, vpcConfig=DELETE), id="no-vpc"
     ),
     pytest.param(
-        "sagemaker-model-in-vpc",
-        SAGEMAKER_MODEL,
-        changed(MODEL, vpcConfig=DELETE, tags={**TAGS_PROD, "mlops-capacity": "serverless"}),
-        id="serverless-in-prod",
-    ),
-    pytest.param(
         "sagemaker-image-pinned",
         SAGEMAKER_MODEL,
         changed(MODEL, primaryContainer__image=f"{REPOSITORY}:v1"),
@@ -140,10 +134,6 @@ def test_dev_needs_no_prod_safety_but_a_pinned_image_and_the_vpc() -> None:
     assert check_resource(SAGEMAKER_ENDPOINT_CONFIG, dev_config, DEV) == []
     tagged = changed(MODEL, tags=TAGS_DEV, primaryContainer__image=f"{REPOSITORY}:dev")
     assert check_resource(SAGEMAKER_MODEL, tagged, DEV) == []
-    serverless = changed(
-        tagged, vpcConfig=DELETE, tags={**TAGS_DEV, "mlops-capacity": "serverless"}
-    )
-    assert check_resource(SAGEMAKER_MODEL, serverless, DEV) == []
     latest = changed(tagged, primaryContainer__image=f"{REPOSITORY}:latest")
     assert {v.rule for v in check_resource(SAGEMAKER_MODEL, latest, DEV)} == {
         "sagemaker-image-pinned"

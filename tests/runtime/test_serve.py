@@ -425,15 +425,118 @@ def test_a_challenger_variant_serves_the_challenger_and_follows_its_alias(tmp_pa
     }
 
 
-def test_a_challenger_variant_is_not_ready_while_its_alias_points_nowhere(tmp_path: Path) -> None:
+def _answered(client: TestClient) -> tuple[str, str]:
+    answer = client.post("/invocations", json={"rows": [ROW]})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-model-variant"] == answer.json()["variant"]
+    return answer.json()["variant"], answer.json()["version"]
+
+
+def test_a_challenger_variant_serves_the_champion_until_a_challenger_exists(
+    tmp_path: Path,
+) -> None:
+    # A canary's weighted challenger variant (the process splits nothing: SageMaker does).
     settings = endpoint_settings(tmp_path / "home").model_copy(update={"serve_alias": "challenger"})
     source = FakeSource(aliases={"champion": "1"})
     with _client(settings, source) as client:
-        wait_for(lambda: "points to no version" in client.get("/ping").json().get("reason", ""))
-        assert client.post("/invocations", json={"rows": [ROW]}).status_code == 503
-        source.aliases["challenger"] = "2"
         wait_for(lambda: client.get("/ping").status_code == 200)
-        assert client.post("/invocations", json={"rows": [ROW]}).json()["version"] == "2"
+        ping = client.get("/ping").json()
+        before = [_answered(client) for _ in range(3)]
+
+        source.aliases["challenger"] = "2"
+        wait_for(lambda: _answered(client) == ("challenger", "2"))
+        with_challenger = [_answered(client) for _ in range(3)]
+        assert client.get("/ping").json()["variant"] == "challenger"
+
+        del source.aliases["challenger"]
+        wait_for(lambda: _answered(client) == ("champion", "1"))
+        after = [_answered(client) for _ in range(3)]
+        assert client.get("/ping").status_code == 200
+
+    assert (ping["variant"], ping["champion"]) == ("champion", "1") and "challenger" not in ping
+    assert "champion answers meanwhile" in ping["notServed"]["challenger"]
+    assert set(before) == set(after) == {("champion", "1")}
+    assert set(with_challenger) == {("challenger", "2")}
+    # The log and the metrics attribute each answer to the variant that gave it.
+    log = _log(settings)
+    assert not log["shadow"].any()
+    assert set(log.groupby("variant")["model_version"].unique().map(tuple).items()) == {
+        ("champion", ("1",)),
+        ("challenger", ("2",)),
+    }
+    assert {p["dimensions"]["Variant"] for p in _published(settings, "Predictions")} == {
+        "champion",
+        "challenger",
+    }
+
+
+def test_a_challenger_variant_relabels_a_promoted_version_without_loading_it_again(
+    tmp_path: Path,
+) -> None:
+    settings = endpoint_settings(tmp_path / "home").model_copy(update={"serve_alias": "challenger"})
+    source = FakeSource(aliases={"champion": "1", "challenger": "2"})
+    with _client(settings, source) as client:
+        wait_for(lambda: client.get("/ping").status_code == 200)
+        assert _answered(client) == ("challenger", "2")
+        # Promotion: the champion moves to the challenger's version, the challenger alias goes.
+        source.aliases["champion"] = "2"
+        del source.aliases["challenger"]
+        wait_for(lambda: _answered(client) == ("champion", "2"))
+
+    assert source.loads == ["2"]
+
+
+def test_a_challenger_variant_is_not_ready_while_neither_alias_points_anywhere(
+    tmp_path: Path,
+) -> None:
+    settings = endpoint_settings(tmp_path / "home").model_copy(update={"serve_alias": "challenger"})
+    source = FakeSource(aliases={})
+    with _client(settings, source) as client:
+        wait_for(lambda: "nor does 'champion'" in client.get("/ping").json().get("reason", ""))
+        assert client.get("/ping").status_code == 503
+        assert client.post("/invocations", json={"rows": [ROW]}).status_code == 503
+        source.aliases["champion"] = "1"
+        wait_for(lambda: client.get("/ping").status_code == 200)
+        assert _answered(client) == ("champion", "1")
+
+
+def test_a_shadow_variant_without_a_challenger_answers_but_logs_and_counts_nothing(
+    tmp_path: Path,
+) -> None:
+    settings = endpoint_settings(tmp_path / "home", shadow=True).model_copy(
+        update={"serve_alias": "challenger"}
+    )
+    source = FakeSource(aliases={"champion": "1"})
+    with _client(settings, source) as client:
+        wait_for(lambda: client.get("/ping").status_code == 200)
+        ping = client.get("/ping").json()
+        assert {_answered(client) for _ in range(3)} == {("champion", "1")}
+        source.aliases["challenger"] = "2"
+        wait_for(lambda: _answered(client) == ("challenger", "2"))
+
+    assert (ping["variant"], ping["mode"]) == ("champion", "shadow")
+    # SageMaker discarded the champion's answers; the champion's own variant logged them.
+    log = _log(settings)
+    assert log["shadow"].all() and set(zip(log["variant"], log["model_version"], strict=True)) == {
+        ("challenger", "2")
+    }
+    assert {p["dimensions"]["Variant"] for p in _published(settings, "Predictions")} == {
+        "challenger"
+    }
+
+
+def test_a_pod_with_a_canary_but_no_challenger_loads_the_champion_once(tmp_path: Path) -> None:
+    settings = endpoint_settings(tmp_path / "home", canary={"weight": 50})
+    source = FakeSource(aliases={"champion": "1"})
+    with _client(settings, source) as client:
+        wait_for(lambda: client.get("/ready").status_code == 200)
+        ready = client.get("/ready").json()
+        answers = {
+            client.post("/predict", json={"rows": [ROW]}).json()["variant"] for _ in range(20)
+        }
+
+    # The pod's split sends everything to the champion: no fallback inside the challenger slot.
+    assert source.loads == ["1"] and ready["challenger"] is None and answers == {"champion"}
 
 
 def test_a_shadow_variant_logs_its_rows_as_shadow_and_scores_only_its_alias(
