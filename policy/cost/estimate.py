@@ -198,7 +198,7 @@ NO_CHARGE_TYPES = frozenset(
         "aws:sns/topicPolicy:TopicPolicy",
         "aws:cloudwatch/logGroup:LogGroup",
         # A SageMaker model or endpoint costs nothing by itself: the instances of its endpoint
-        # configuration's variants do, and those are not priced yet.
+        # configuration's variants do (listed as not priced: see its pricer).
         "aws:sagemaker/model:Model",
         "aws:sagemaker/endpoint:Endpoint",
     }
@@ -365,6 +365,22 @@ def _node_disk(c: _Context, props: Mapping[str, Any]) -> tuple[float, str]:
 
 def _with_range(line: Line, *, low: float, high: float) -> Line:
     return Line(**{**line.__dict__, "low": low, "high": high})
+
+
+@prices("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+def sagemaker_endpoint_configuration(resource: Priced, c: _Context) -> list[Line]:
+    """SageMaker bills its hosting instances at its own (`ml.*`) rates, which the price table
+    does not hold: listed as not priced, naming the instances, never counted as zero."""
+    variants = [
+        *(_get(resource.props, "productionVariants", []) or []),
+        *(_get(resource.props, "shadowProductionVariants", []) or []),
+    ]
+    fleet = ", ".join(
+        f"{_get(v, 'initialInstanceCount', 1)} x {_get(v, 'instanceType', '?')}" for v in variants
+    )
+    raise PriceError(
+        f"SageMaker hosting ({fleet or 'no variants'}) has its own prices, not in the price table"
+    )
 
 
 @prices("aws:ec2/instance:Instance")

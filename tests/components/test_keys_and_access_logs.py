@@ -90,7 +90,12 @@ def test_every_key_names_its_administrators_and_users(example_stack: str) -> Non
             # Every workload role of the team uses the data key; nobody else.
             assert users == workloads
         else:
-            assert {u.rsplit("/", 1)[-1] for u in users} <= {f"{example_stack}-drift-monitor"}
+            # The alert topic's key: the roles that publish notices (the monitor, and the
+            # training job of a continuously trained pipeline).
+            assert {u.rsplit("/", 1)[-1] for u in users} <= {
+                f"{example_stack}-drift-monitor",
+                f"{example_stack}-training",
+            }
             assert by_sid["Services"]["Principal"] == {"Service": ["cloudwatch.amazonaws.com"]}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -41,7 +42,12 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> Plan:
 def test_every_example_stack_is_priced_whole(stack: str) -> None:
     found = plan_cost(planned(stack)).estimate
 
-    assert found.unpriced == []
+    # All but SageMaker's hosting instances, whose ml.* prices the table does not hold: those
+    # are listed, naming the fleet, never counted as zero.
+    hosting = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+    assert [u for u in found.unpriced if u.type != hosting] == []
+    for unpriced in found.unpriced:
+        assert re.search(r"SageMaker hosting \(\d+ x ml\.[a-z0-9]+\.[a-z0-9]+", unpriced.reason)
     assert found.lines
     assert found.low <= found.monthly <= found.high
     assert (
@@ -152,8 +158,8 @@ def _with(plan: Plan, resource: PlannedResource) -> Plan:
 
 def test_an_unpriced_type_is_listed_never_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     endpoint = PlannedResource(
-        urn="urn:pulumi:fraud-dev::mlops::aws:sagemaker/endpoint:Endpoint::legacy",
-        type="aws:sagemaker/endpoint:Endpoint",
+        urn="urn:pulumi:fraud-dev::mlops::aws:sagemaker/notebookInstance:NotebookInstance::legacy",
+        type="aws:sagemaker/notebookInstance:NotebookInstance",
         name="legacy",
         parent=None,
         custom=True,
@@ -166,8 +172,9 @@ def test_an_unpriced_type_is_listed_never_zero(monkeypatch: pytest.MonkeyPatch) 
     data = runner.invoke(cli.app, ["cost", "fraud-dev", "--json"])
 
     assert text.exit_code == 0, text.output
-    assert "not priced legacy (aws:sagemaker/endpoint:Endpoint): no pricer for this type" in (
-        " ".join(text.stdout.split())
+    assert (
+        "not priced legacy (aws:sagemaker/notebookInstance:NotebookInstance): no pricer for this type"
+        in (" ".join(text.stdout.split()))
     )
     [report] = json.loads(data.stdout)
     assert report["notPriced"] == [

@@ -94,6 +94,7 @@ def test_demo_loop_retrains_on_drift_and_promotes_the_canary(tmp_path: Path) -> 
     assert [str(e.kind) for e in events.read(settings, "fraud-model")] == [
         "triggered",
         "trained",
+        "canary-started",
         "promoted",
     ]
     report = Path(re.search(r"drift report : (\S+\.html)", output).group(1))  # type: ignore[union-attr]
