@@ -375,6 +375,7 @@ def test_every_pricer_is_tested_above() -> None:
         "kubernetes:networking.k8s.io/v1:Ingress",
         "kubernetes:core/v1:Service",
         "aws:ec2/instance:Instance",
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
     }
     # Types sharing a pricer with a tested one.
     aliases = {
@@ -400,7 +401,7 @@ def test_alb_ingresses_of_one_group_share_one_load_balancer() -> None:
 
 def test_unknown_types_are_listed_not_priced_and_free_ones_counted() -> None:
     resources = [
-        Priced("aws:sagemaker/endpointConfiguration:EndpointConfiguration", "urn:sm", {}),
+        Priced("aws:sagemaker/notebookInstance:NotebookInstance", "urn:sm", {}),
         Priced("aws:sagemaker/endpoint:Endpoint", "urn:sm-endpoint", {}),
         Priced("aws:iam/role:Role", "urn:role", {}),
         Priced("aws:s3/bucketPolicy:BucketPolicy", "urn:policy", {}),
@@ -412,6 +413,21 @@ def test_unknown_types_are_listed_not_priced_and_free_ones_counted() -> None:
     assert [(u.urn, u.reason) for u in found.unpriced] == [("urn:sm", "no pricer for this type")]
     assert found.no_charge == 5
     assert found.lines == []
+
+
+def test_sagemaker_hosting_is_listed_not_priced_naming_its_fleet() -> None:
+    variant = {"variantName": "champion", "instanceType": "ml.m5.large", "initialInstanceCount": 2}
+    shadow = {"variantName": "challenger", "instanceType": "ml.c5.xlarge"}
+    props = {"productionVariants": [variant], "shadowProductionVariants": [shadow]}
+    config = Priced("aws:sagemaker/endpointConfiguration:EndpointConfiguration", "urn:c", props)
+
+    found = estimate([config], TABLE, USAGE)
+
+    assert found.lines == [] and found.no_charge == 0
+    assert [(u.urn, u.reason) for u in found.unpriced] == [
+        ("urn:c", "SageMaker hosting (2 x ml.m5.large, 1 x ml.c5.xlarge) has its own prices, "
+         "not in the price table")
+    ]  # fmt: skip
 
 
 def test_a_sku_missing_from_the_table_is_listed_with_the_fix() -> None:
