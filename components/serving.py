@@ -278,16 +278,7 @@ class ServingEndpoint(pulumi.ComponentResource):
         if args.sagemaker_tracking_uri is not None:
             # The cluster's service name does not resolve outside the cluster.
             settings["tracking_uri"] = args.sagemaker_tracking_uri
-        policy = json_policy(
-            realtime_policy,
-            team=team.name,
-            online_table_arns=data.online_table_arns,
-            artifact_bucket_arn=data.artifact_bucket_arn,
-            kms_key_arns=data.kms_key_arns,
-            feast_registry_uri=data.settings.get("feast_registry_uri"),
-            prediction_log_uri=log_uri,
-            **login_grant(data.feast_registry_database),
-        )
+        policy = _serving_policy(args, log_uri)
         return sagemaker_endpoint(
             name,
             SageMakerArgs(
@@ -309,20 +300,7 @@ class ServingEndpoint(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         team, data = args.team, args.data_plane
         log_uri = data.prediction_log_uri(endpoint.name)
-        identity = self._identity(
-            name,
-            args,
-            json_policy(
-                realtime_policy,
-                team=team.name,
-                online_table_arns=data.online_table_arns,
-                artifact_bucket_arn=data.artifact_bucket_arn,
-                kms_key_arns=data.kms_key_arns,
-                feast_registry_uri=data.settings.get("feast_registry_uri"),
-                prediction_log_uri=log_uri,
-                **login_grant(data.feast_registry_database),
-            ),
-        )
+        identity = self._identity(name, args, _serving_policy(args, log_uri))
         # A SQL Feast registry: the database login (sidecar, password file) comes along.
         login = database_login(data.feast_registry_database, team.image)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.cluster.provider)
@@ -587,3 +565,18 @@ class ServingEndpoint(pulumi.ComponentResource):
         )
         self.cronjob = workload.name_of(cronjob)
         return identity.role.arn
+
+
+def _serving_policy(args: ServingEndpointArgs, log_uri: pulumi.Input[str]) -> pulumi.Output[str]:
+    """What a real-time endpoint's identity may do, a pod's or a SageMaker variant's alike."""
+    data = args.data_plane
+    return json_policy(
+        realtime_policy,
+        team=args.team.name,
+        online_table_arns=data.online_table_arns,
+        artifact_bucket_arn=data.artifact_bucket_arn,
+        kms_key_arns=data.kms_key_arns,
+        feast_registry_uri=data.settings.get("feast_registry_uri"),
+        prediction_log_uri=log_uri,
+        **login_grant(data.feast_registry_database),
+    )
