@@ -25,6 +25,7 @@ import testinfra
 
 from tests.conftest import planned
 from tooling import rehearse
+from tooling.image import ULIMITS
 
 CI = os.environ.get("CI") == "true"
 RUNTIME_UID = 10001
@@ -405,10 +406,21 @@ def test_the_image_started_as_sagemaker_starts_it_answers_ping_and_invocations(
 
     serving = _serving_pod(state)
     pod_env = _inspect(serving.containers[0])["Config"]["Env"]
-    env = [e for e in pod_env if e.split("=", 1)[0] not in PODMAN_ENV | {"PATH", "MLOPS_PORT"}]
-    env.append("MLOPS_SERVE_ALIAS=champion")
+    env = [
+        e
+        for e in pod_env
+        if e.split("=", 1)[0] not in PODMAN_ENV | {"PATH", "MLOPS_PORT", "MLOPS_ENDPOINT"}
+    ]
+    # A variant's endpoint: SageMaker splits the traffic, so no canary of the runtime's own.
+    (endpoint,) = [
+        json.loads(e.split("=", 1)[1]) for e in pod_env if e.startswith("MLOPS_ENDPOINT=")
+    ]
+    endpoint.pop("canary", None)
+    env += [f"MLOPS_ENDPOINT={json.dumps(endpoint)}", "MLOPS_SERVE_ALIAS=champion"]
     name = f"mlops-sagemaker-contract-{os.getpid()}"
     options = [a for e in env for a in ("--env", e)]
+    # The bounded limits the rehearsal's pods get (podman's defaults are refused on some hosts).
+    limits = [a for limit in ULIMITS for a in ("--ulimit", limit)]
     # The rehearsal's pods share the host's network, and its serving pod listens on 8080 too:
     # it stops while the variant runs (this is the suite's last test) and starts again after.
     subprocess.run(["podman", "pod", "stop", serving.name], check=True, capture_output=True)
@@ -416,7 +428,7 @@ def test_the_image_started_as_sagemaker_starts_it_answers_ping_and_invocations(
         if not _free(SAGEMAKER_PORT):
             _unavailable(f"port {SAGEMAKER_PORT} (SageMaker's) is taken on this machine")
         subprocess.run(
-            ["podman", "run", "--detach", "--name", name, "--network", "host", *options,
+            ["podman", "run", "--detach", "--name", name, "--network", "host", *limits, *options,
              state.image, "serve"],
             check=True, capture_output=True,
         )  # fmt: skip
