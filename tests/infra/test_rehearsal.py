@@ -405,7 +405,20 @@ def test_the_image_started_as_sagemaker_starts_it_answers_ping_and_invocations(
     import httpx
 
     serving = _serving_pod(state)
-    pod_env = _inspect(serving.containers[0])["Config"]["Env"]
+    inspected = _inspect(serving.containers[0])
+    pod_env = inspected["Config"]["Env"]
+    # What the rehearsal mounts for AWS (moto's credentials file), as a Model's role would give.
+    credentials = next(
+        e.split("=", 1)[1] for e in pod_env if e.startswith("AWS_SHARED_CREDENTIALS_FILE=")
+    )
+    mounts = [
+        a
+        for m in inspected["Mounts"]
+        if credentials.startswith(m["Destination"].rstrip("/") + "/")
+        or credentials == m["Destination"]
+        for a in ("--volume", f"{m['Source']}:{m['Destination']}:ro")
+    ]
+    assert mounts, inspected["Mounts"]
     env = [
         e
         for e in pod_env
@@ -428,7 +441,7 @@ def test_the_image_started_as_sagemaker_starts_it_answers_ping_and_invocations(
         if not _free(SAGEMAKER_PORT):
             _unavailable(f"port {SAGEMAKER_PORT} (SageMaker's) is taken on this machine")
         subprocess.run(
-            ["podman", "run", "--detach", "--name", name, "--network", "host", *limits, *options,
+            ["podman", "run", "--detach", "--name", name, "--network", "host", *limits, *mounts, *options,
              state.image, "serve"],
             check=True, capture_output=True,
         )  # fmt: skip
