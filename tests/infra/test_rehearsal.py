@@ -485,6 +485,6 @@ def test_the_image_started_as_sagemaker_starts_it_answers_ping_and_invocations(
     assert len(answer.json()["predictions"]) == 2
     assert answer.json()["variant"] == "champion"
     assert refused.status_code == 415
-    assert user == "10001"  # the image's own non-root user, not root
+    assert user.split(":")[0] == "10001"  # the image's own non-root user (and group), not root
     # SIGTERM drains and exits inside SageMaker's grace period, not killed by its SIGKILL.
     assert stopped_in < SAGEMAKER_GRACE_SECONDS and exit_code in (0, 143), (exit_code, logs[-2000:])
