@@ -103,6 +103,18 @@ def kms_key_policy_names_principals(
 ) -> list[tuple[str, str]]:
     if not any(r.type == TEAM_NAMESPACE for r in resources):
         return []  # a platform stack: its cluster's key has a rule of its own (rules/platform.py)
+    return key_policy_findings(resources, stack, naming="the administrators and the team's roles")
+
+
+def key_policy_findings(
+    resources: Sequence[Resource],
+    stack: str,
+    *,
+    naming: str,
+    setting: str = "mlops:keyAdministrators",
+) -> list[tuple[str, str]]:
+    """(key URN, problem) for each KMS key of ``resources`` whose key policy is missing or does
+    not name its principals; ``naming``: whom a key policy should name, for the message."""
     found = []
     for key in resources:
         if key.type != KMS_KEY:
@@ -113,15 +125,14 @@ def kms_key_policy_names_principals(
                 (
                     key.urn,
                     "no key policy: the default one lets every principal of the account that its "
-                    "IAM policies allow use the key; attach a KeyPolicy naming the administrators "
-                    "and the team's roles",
+                    f"IAM policies allow use the key; attach a KeyPolicy naming {naming}",
                 )
             )
-            continue
-        if not known(raw):
-            continue
-        found += [
-            (key.urn, problem)
-            for problem in key_policy_problems(policy_document(raw), is_prod(key.props, stack))
-        ]
+        elif known(raw):
+            found += [
+                (key.urn, problem)
+                for problem in key_policy_problems(
+                    policy_document(raw), is_prod(key.props, stack), setting
+                )
+            ]
     return found

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policy.rules.kms import KMS_KEY, TEAM_NAMESPACE, key_policy_problems, policy_of
+from policy.rules.kms import TEAM_NAMESPACE, key_policy_findings
 from policy.rules.properties import (
     UNKNOWN,
     as_list,
@@ -15,7 +15,6 @@ from policy.rules.properties import (
     is_prod,
     is_true,
     known,
-    policy_document,
 )
 from policy.rules.registry import Context, Resource, resource_rule, stack_rule
 
@@ -61,28 +60,12 @@ def eks_secrets_key_policy_names_administrators(
         r.type == EKS_CLUSTER for r in resources
     ):
         return []  # not a platform stack: a team's keys have their own rule (rules/kms.py)
-    found = []
-    for key in resources:
-        if key.type != KMS_KEY:
-            continue
-        present, raw = policy_of(key, resources)
-        if not present:
-            found.append(
-                (
-                    key.urn,
-                    "no key policy: the default one lets every principal of the account that its "
-                    "IAM policies allow use the key; attach a KeyPolicy naming "
-                    "platform:keyAdministrators and the cluster role",
-                )
-            )
-        elif known(raw):
-            found += [
-                (key.urn, problem)
-                for problem in key_policy_problems(
-                    policy_document(raw), is_prod(key.props, stack), "platform:keyAdministrators"
-                )
-            ]
-    return found
+    return key_policy_findings(
+        resources,
+        stack,
+        naming="platform:keyAdministrators and the cluster role",
+        setting="platform:keyAdministrators",
+    )
 
 
 @resource_rule(
