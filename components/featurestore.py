@@ -406,11 +406,13 @@ class FeatureStore(pulumi.ComponentResource):
         # A SQL registry: the database login (sidecar, password file) comes along.
         login = database_login(database, team.image)
         labels = {**labels, **login.labels}
+        run = config.materialization
+        shares = {"materialize_shards": run.completions} if run.completions > 1 else {}
         container = workload.runtime_container(
             "materialize",
             image=team.image,
             args=["materialize"],
-            env_vars=[*workload.env(**self.settings), *login.env],
+            env_vars=[*workload.env(**self.settings, **shares), *login.env],
             spec=config.materialization.resources,
             extra_mounts=[config_mount, *login.mounts],
         )
@@ -424,7 +426,7 @@ class FeatureStore(pulumi.ComponentResource):
                 labels=labels,
             ),
             labels=labels,
-            schedule=config.materialization.schedule,
+            schedule=run.schedule,
             pod=workload.pod_spec(
                 [container],
                 service_account=writer.service_account.metadata.apply(
@@ -438,6 +440,8 @@ class FeatureStore(pulumi.ComponentResource):
             deadline_seconds=deadline,
             starting_deadline_seconds=300,
             opts=opts,
+            completions=run.completions,
+            parallelism=run.parallelism,
         )
 
 

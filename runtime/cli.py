@@ -77,13 +77,23 @@ def _run(action: Callable[[], T]) -> T:
 
 
 @app.command()
-def materialize() -> None:
+def materialize(
+    shard: Annotated[
+        int,
+        typer.Option(
+            envvar="JOB_COMPLETION_INDEX",
+            min=0,
+            help="The share of the online views to materialize, of MLOPS_MATERIALIZE_SHARDS (in "
+            "an Indexed Job: the pod's completion index).",
+        ),
+    ] = 0,
+) -> None:
     """Apply the feature definitions and materialize new values into the online store."""
 
     def action() -> None:
         from runtime.features import materialize as run
 
-        for fresh in run(_settings(), console=err):
+        for fresh in run(_settings(), console=err, shard=shard):
             age = "no values yet" if fresh.age_seconds is None else f"{fresh.age_seconds:.0f}s old"
             out.print(f"{fresh.feature_view}: newest value {fresh.newest_value} ({age})")
 

@@ -148,12 +148,18 @@ def _compatible(arrow: pa.DataType, kind: str) -> bool:
 
 
 def materialize(
-    settings: Settings, end: datetime | None = None, console: Console | None = None
+    settings: Settings,
+    end: datetime | None = None,
+    console: Console | None = None,
+    *,
+    shard: int = 0,
 ) -> list[Freshness]:
-    """Apply, then materialize every online view up to ``end``; publishes FEATURE_FRESHNESS."""
+    """Apply, then materialize the online views of share ``shard`` (of
+    ``settings.materialize_shards``) up to ``end``; publishes FEATURE_FRESHNESS."""
+    views = views_of_share(settings, shard)
     end = end or datetime.now(UTC)
+    # Every share applies the same definitions: Feast's SQL registry leaves unchanged objects be.
     store = apply(settings)
-    views = [v for v in settings.feature_store.feature_views if v.online]
     results: list[Freshness] = []
     progress = Progress(
         SpinnerColumn(),
@@ -179,6 +185,18 @@ def materialize(
             progress.advance(task)
         progress.update(task, description="materialized")
     return results
+
+
+def views_of_share(settings: Settings, shard: int) -> list[spec.FeatureView]:
+    """The online views share ``shard`` materializes: each view in exactly one share, the views
+    dealt round-robin in declared order so shares differ by at most one view."""
+    shares = settings.materialize_shards
+    if not 0 <= shard < shares:
+        raise ConfigurationError(
+            f"shard {shard} is not one of 0..{shares - 1} (MLOPS_MATERIALIZE_SHARDS)"
+        )
+    online = [v for v in settings.feature_store.feature_views if v.online]
+    return online[shard::shares]
 
 
 def _freshness(settings: Settings, view: spec.FeatureView, end: datetime) -> Freshness:

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     (or an absolute `s3://` / local path)."""
     batch_output_uri: str | None = None
     """Prefix a batch endpoint writes predictions under (`s3://bucket/prefix/`); None = `home`."""
+    materialize_shards: int = Field(default=1, ge=1)
+    """Indexes of the materialization's Indexed Job: the online views go in this many shares."""
     batch_shards: int = Field(default=1, ge=1)
     """Indexes of the batch endpoint's Indexed Job: the list is scored in this many shares."""
     batch_run: str | None = None

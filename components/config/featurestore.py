@@ -69,6 +69,11 @@ class Lifecycle(ConfigModel):
 class Materialization(ConfigModel):
     schedule: Cron = "0 * * * *"
     resources: ContainerResources = ContainerResources()
+    completions: Annotated[int, Field(ge=1, le=100)] = 1
+    """Shares the online feature views are materialized in, one pod each (a Kubernetes Indexed
+    Job above 1): each view by exactly one share. Needs the SQL registry."""
+    parallelism: Annotated[int, Field(ge=1, le=100)] | None = None
+    """Pods materializing at once (default: all of ``completions``); at most ``completions``."""
 
 
 class FeatureStoreConfig(FeatureStoreSpec, ConfigModel):

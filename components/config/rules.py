@@ -212,16 +212,38 @@ def estimators_fit_their_pipelines(c: Concerns) -> Iterator[Problem]:
 
 
 @rule
-def batch_parallelism_within_completions(c: Concerns) -> Iterator[Problem]:
-    for i, endpoint in enumerate(c.serving.endpoints if c.serving else []):
-        if not isinstance(endpoint, BatchEndpoint) or endpoint.parallelism is None:
-            continue
-        if endpoint.parallelism > endpoint.completions:
+def parallelism_within_completions(c: Concerns) -> Iterator[Problem]:
+    jobs: list[tuple[str, int, int | None]] = [
+        (f"mlops:serving.endpoints[{i}]", endpoint.completions, endpoint.parallelism)
+        for i, endpoint in enumerate(c.serving.endpoints if c.serving else [])
+        if isinstance(endpoint, BatchEndpoint)
+    ]
+    if c.feature_store:
+        run = c.feature_store.materialization
+        jobs.append(("mlops:featureStore.materialization", run.completions, run.parallelism))
+    for path, completions, parallelism in jobs:
+        if parallelism is not None and parallelism > completions:
             yield Problem(
-                f"mlops:serving.endpoints[{i}].parallelism",
-                endpoint.parallelism,
-                f"at most completions ({endpoint.completions}): one pod per share at most",
+                f"{path}.parallelism",
+                parallelism,
+                f"at most completions ({completions}): one pod per share at most",
             )
+
+
+@rule
+def materialization_shares_fit_feast(c: Concerns) -> Iterator[Problem]:
+    if not c.feature_store or c.feature_store.materialization.completions == 1:
+        return
+    store, path = c.feature_store, "mlops:featureStore.materialization.completions"
+    shares = store.materialization.completions
+    if not isinstance(store.registry, SqlRegistry):
+        # Feast's file registry is one object that every materialization rewrites.
+        yield Problem(path, shares, "1 unless registry.type is sql (shares update one registry)")
+    views = sum(view.online for view in store.feature_views)
+    if shares > views:
+        yield Problem(
+            path, shares, f"at most the online feature views ({views}): a view is one share's"
+        )
 
 
 @rule

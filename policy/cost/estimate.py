@@ -481,23 +481,27 @@ def runs_per_month(schedule: str, hours_per_month: float) -> float:
 
 @prices("kubernetes:batch/v1:CronJob", "kubernetes:batch/v1:Job")
 def job_pods(resource: Priced, c: _Context) -> list[Line]:
-    """Each run's pod for the assumed run time, at its requests' share of a shared node."""
+    """Each run's pods (one per completion of an Indexed Job) for the assumed run time, at
+    their requests' share of a shared node."""
     props = resource.props
     cron = resource.type.endswith(":CronJob")
-    template = _get(props, "spec.jobTemplate.spec.template" if cron else "spec.template", {})
+    job = _get(props, "spec.jobTemplate.spec" if cron else "spec", {})
+    template = job.get("template") or {}
     cpu, memory, on_pool = _pod_requests(template)
     if on_pool:
         return []
     share, sku, node_used = _pod_hourly(c, cpu, memory)
     minutes, minutes_used = c.assumed("jobRunMinutes")
     runs = runs_per_month(str(_get(props, "spec.schedule")), c.hours) if cron else 1
+    pods = int(job.get("completions") or 1)
+    each = f" x {pods} pods" if pods > 1 else ""
     return [
         c.line(
             resource,
             sku,
-            runs * minutes / 60 * share,
+            runs * pods * minutes / 60 * share,
             assumptions=(node_used, minutes_used),
-            note=f"{runs:.0f} run(s) x {minutes:g} min x {share:.3f} of a node",
+            note=f"{runs:.0f} run(s){each} x {minutes:g} min x {share:.3f} of a node",
         )
     ]
 

@@ -330,6 +330,16 @@ def test_materialization_cronjob(example_stack: str, monkeypatch: pytest.MonkeyP
     assert settings.feature_store.project == config.feast_project
     assert settings.offline_store_uri == f"s3://{plan.outputs['offlineBucket']}/offline"
     assert settings.feast_registry_uri == plan.outputs["featureRegistry"]
+    # Above one share an Indexed Job: each index materializes its views, retried on its own.
+    run, job = config.feature_store.materialization, spec["jobTemplate"]["spec"]
+    assert settings.materialize_shards == run.completions
+    if run.completions > 1:
+        assert job["completionMode"] == "Indexed"
+        assert job["completions"] == run.completions
+        assert job["parallelism"] == (run.parallelism or run.completions)
+        assert job["backoffLimitPerIndex"] == 2 and "backoffLimit" not in job
+    else:
+        assert "completionMode" not in job and job["backoffLimit"] == 2
     sql = config.feature_store.registry.type == "sql"
     writer = role_policy(plan, "features-writer-policy")
     assert_registry_login(plan, pod, "materialize", writer, sql=sql)

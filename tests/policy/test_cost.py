@@ -190,6 +190,11 @@ def test_a_cron_job_runs_its_schedule_for_the_assumed_minutes() -> None:
     assert priced("kubernetes:batch/v1:CronJob", job)[0] == pytest.approx(
         runs * 12 / 60 * 0.5 * M6I_XLARGE
     )
+    # An Indexed Job: each of its completions is a pod of its own for the run.
+    job["spec"]["jobTemplate"]["spec"].update(completionMode="Indexed", completions=3)
+    assert priced("kubernetes:batch/v1:CronJob", job)[0] == pytest.approx(
+        3 * runs * 12 / 60 * 0.5 * M6I_XLARGE
+    )
 
 
 @pytest.mark.parametrize(

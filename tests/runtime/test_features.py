@@ -163,3 +163,48 @@ def test_no_feature_value_from_after_the_label_reaches_training(tmp_path: Path) 
     ]
     np.testing.assert_array_equal(joined.to_numpy(dtype=float), np.array(expected, dtype=float))
     assert joined.notna().sum() > 300
+
+
+@pytest.mark.parametrize("shares", [1, 2, 3, 5])
+def test_materialization_shares_deal_every_online_view_to_exactly_one_share(
+    shares: int, tmp_path: Path
+) -> None:
+    views = [
+        {
+            "name": f"v{i}",
+            "entities": ["card"],
+            "online": i % 3 != 2,
+            "source": {"path": f"v{i}/"},
+            "features": {"x": "int64"},
+        }
+        for i in range(7)
+    ]
+    spec = FeatureStoreSpec.model_validate(
+        {"entities": [{"name": "card", "joinKey": "card_id"}], "featureViews": views}
+    )
+    settings = Settings(home=tmp_path, feature_store=spec, materialize_shards=shares)
+
+    dealt = [[v.name for v in features.views_of_share(settings, i)] for i in range(shares)]
+
+    online = [v["name"] for v in views if v["online"]]
+    assert sorted(name for share in dealt for name in share) == sorted(online)
+    assert max(map(len, dealt)) - min(map(len, dealt)) <= 1
+    with pytest.raises(ConfigurationError, match=rf"shard {shares} is not one of 0\.\."):
+        features.views_of_share(settings, shares)
+
+
+def test_a_share_materializes_only_its_views(embedded: Team) -> None:
+    settings = embedded.settings.model_copy(update={"materialize_shards": 2})
+
+    assert features.materialize(settings, shard=1) == []  # the one online view is share 0's
+    store = features.open_store(settings)
+    rows = [{"card_id": 1}]
+    assert store.get_online_features(["card_txn_stats:txn_count_7d"], rows).to_dict()[
+        "txn_count_7d"
+    ] == [None]
+
+    [fresh] = features.materialize(settings, shard=0)
+
+    assert fresh.feature_view == "card_txn_stats"
+    online = store.get_online_features(["card_txn_stats:txn_count_7d"], rows).to_dict()
+    assert online["txn_count_7d"] != [None]

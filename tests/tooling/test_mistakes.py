@@ -150,6 +150,19 @@ def more_pods_than_shares(config: Config, rng: random.Random) -> str:
     return "mlops:serving.endpoints"
 
 
+def materialization_shares_feast_cannot_take(config: Config, rng: random.Random) -> str:
+    store = config["mlops:featureStore"]
+    online = sum(view.get("online", True) for view in store["featureViews"])
+    materialization = store.setdefault("materialization", {})
+    if rng.random() < 0.5:  # Feast's file registry: every share would rewrite it
+        store["registry"] = {"type": "s3"}
+        materialization["completions"] = rng.randint(2, 4)
+    else:  # more shares than views to deal out
+        store["registry"] = {"type": "sql"}
+        materialization["completions"] = online + rng.randint(1, 3)
+    return "mlops:featureStore.materialization"
+
+
 MISTAKES: list[Callable[[Config, random.Random], str]] = [
     instance_type_typo,
     architectures_mixed,
@@ -165,6 +178,7 @@ MISTAKES: list[Callable[[Config, random.Random], str]] = [
     lifecycle_days_zero,
     tag_aws_refuses,
     more_pods_than_shares,
+    materialization_shares_feast_cannot_take,
 ]
 
 
