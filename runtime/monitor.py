@@ -49,7 +49,7 @@ from runtime.monitor_result import (
     ServedVersion,
     VariantHealth,
 )
-from runtime.prediction_log import log_root, read_prediction_log
+from runtime.prediction_log import RECORD_COLUMNS, LogWindow, log_root, open_window
 from runtime.publish import METRICS_FILE, publisher
 from runtime.report import write_drift_report
 from runtime.settings import Settings
@@ -60,6 +60,10 @@ DEFAULT_WINDOW = timedelta(hours=1)
 TIMELINE_SPAN = timedelta(days=7)
 TIMELINE_EVENTS = 30
 """The drift report shows at most this many continuous-training decisions of the last week."""
+STREAM_COLUMNS = 4
+"""Features read and measured at a time: a window's memory grows with this, not its feature count."""
+REPORT_ROWS = 200_000
+"""The drift report's histograms show at most this many of the window's rows (a uniform sample)."""
 REPORTS_FOLDER = "reports"
 PREDICTION_COLUMN = "prediction"
 SCORE_COLUMN = "score"
@@ -96,7 +100,12 @@ def monitor(
         )
     pipeline = _pipeline_of(settings, endpoint.model)
     reference = _reference(settings, champion.run_id, endpoint.model, str(champion.version))
-    log = read_prediction_log(log_root(settings), start, end, settings=settings)
+    window = open_window(log_root(settings), start, end, settings=settings)
+    # Request ids are many distinct strings: read them only for what needs them.
+    needs_ids = (
+        labels is not None or endpoint.canary is not None or _live_labels(settings, pipeline)
+    )
+    log = window.records(_record_columns(with_ids=bool(needs_ids)))
     if not log.empty:
         log = log[log["endpoint"] == endpoint.name]
     everything = log[~log["shadow"].astype(bool)] if not log.empty else log
@@ -114,12 +123,20 @@ def monitor(
         pipeline=pipeline.name if pipeline is not None else None,
         served=_served(mlflow_client, endpoint.model, everything),
     )
-    names = _feature_names(pipeline, reference, answered)
+    logged = window.feature_names()
+    names = _feature_names(pipeline, reference, logged)
     if result.measured:
-        result.features = drift_math.drift(reference, answered, names, bins=bins)
+        result.features = feature_drift(window, reference, answered.index, names, bins=bins)
         result.prediction = _prediction_drift(reference, answered, str(champion.version), bins)
     result.challenger = _challenger_drift(
-        settings, mlflow_client, endpoint.model, str(champion.version), everything, pipeline, bins
+        settings,
+        mlflow_client,
+        endpoint.model,
+        str(champion.version),
+        window,
+        everything,
+        pipeline,
+        bins,
     )
     if labels and pipeline is not None:
         result.quality, result.labelled_rows = _quality(settings, labels, answered, pipeline)
@@ -141,10 +158,48 @@ def monitor(
         result.timeline = _timeline(settings, endpoint.model, end)
     result.published = _publish(settings, result)
     if report:
+        shown = _report_rows(window, answered, names)
         result.report = write_drift_report(
-            settings, result, reference, answered, names, _prediction_column(reference, answered)
+            settings, result, reference, shown, names, _prediction_column(reference, answered)
         )
     return result
+
+
+def feature_drift(
+    window: LogWindow,
+    reference: pd.DataFrame,
+    rows: pd.Index | np.ndarray,
+    names: list[str],
+    *,
+    bins: int = drift_math.DEFAULT_BINS,
+) -> list[drift_math.ColumnDrift]:
+    """Drift of features ``names`` over the logged ``rows`` (numbered as ``window.records``).
+
+    The features are read ``STREAM_COLUMNS`` at a time and dropped once measured; every column's
+    figures are computed on its own, so they equal ``drift_math.drift`` over the whole frame.
+    """
+    rows = np.asarray(rows)
+    results: list[drift_math.ColumnDrift] = []
+    for first in range(0, len(names), STREAM_COLUMNS):
+        group = names[first : first + STREAM_COLUMNS]
+        current = window.features(group, rows)
+        results += drift_math.drift(reference, current, group, bins=bins)
+        del current
+    return results
+
+
+def _record_columns(*, with_ids: bool) -> list[str]:
+    return [c for c in RECORD_COLUMNS if with_ids or c != "request_id"]
+
+
+def _report_rows(window: LogWindow, answered: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The answered rows with their features, a uniform sample of them past REPORT_ROWS."""
+    rows = answered
+    if len(rows) > REPORT_ROWS:
+        picked = np.sort(np.random.default_rng(0).choice(len(rows), REPORT_ROWS, replace=False))
+        rows = rows.iloc[picked]
+    features = window.features(names, rows.index.to_numpy()).set_axis(rows.index)
+    return pd.concat([rows.drop(columns=[c for c in names if c in rows.columns]), features], axis=1)
 
 
 def _note_canary_started(
@@ -209,6 +264,7 @@ def _challenger_drift(
     mlflow_client: Any,
     model: str,
     champion_version: str,
+    window: LogWindow,
     log: pd.DataFrame,
     pipeline: PipelineSpec | None,
     bins: int,
@@ -221,8 +277,8 @@ def _challenger_drift(
     result = ChallengerDrift(version, len(rows))
     if len(rows) >= MIN_ROWS:
         reference = _reference(settings, challenger.run_id, model, version)
-        names = _feature_names(pipeline, reference, rows)
-        result.features = drift_math.drift(reference, rows, names, bins=bins)
+        names = _feature_names(pipeline, reference, window.feature_names())
+        result.features = feature_drift(window, reference, rows.index, names, bins=bins)
     return result
 
 
@@ -270,14 +326,15 @@ def _reference(settings: Settings, run_id: str | None, model: str, version: str)
 
 
 def _feature_names(
-    pipeline: PipelineSpec | None, reference: pd.DataFrame, current: pd.DataFrame
+    pipeline: PipelineSpec | None, reference: pd.DataFrame, logged: list[str]
 ) -> list[str]:
     if pipeline is not None:
         declared = [ref.split(":", 1)[1] for ref in pipeline.features]
     else:
         skip = {PREDICTION_COLUMN, SCORE_COLUMN}
         declared = [c for c in reference.columns if c not in skip]
-    return [name for name in declared if name in reference.columns and name in current.columns]
+    present = set(logged)
+    return [name for name in declared if name in reference.columns and name in present]
 
 
 def _prediction_column(reference: pd.DataFrame, current: pd.DataFrame) -> str | None:
@@ -471,7 +528,7 @@ def _judge_promotion(
         )
     # The canary so far (at most twice the observation time: a long wait reads a bounded log).
     since = max(started, end - 2 * rule.observe)
-    log = read_prediction_log(log_root(settings), since, end, settings=settings)
+    log = open_window(log_root(settings), since, end, settings=settings).records()
     if not log.empty:
         log = log[(log["endpoint"] == endpoint.name) & ~log["shadow"].astype(bool)]
     errors = _error_counts(settings, endpoint.name, since, end)
