@@ -60,7 +60,7 @@ DEFAULT_WINDOW = timedelta(hours=1)
 TIMELINE_SPAN = timedelta(days=7)
 TIMELINE_EVENTS = 30
 """The drift report shows at most this many continuous-training decisions of the last week."""
-STREAM_COLUMNS = 4
+STREAM_COLUMNS = 2
 """Features read and measured at a time: a window's memory grows with this, not its feature count."""
 REPORT_ROWS = 200_000
 """The drift report's histograms show at most this many of the window's rows (a uniform sample)."""
@@ -189,7 +189,8 @@ def feature_drift(
 
 
 def _record_columns(*, with_ids: bool) -> list[str]:
-    return [c for c in RECORD_COLUMNS if with_ids or c != "request_id"]
+    skip = {"model"} | (set() if with_ids else {"request_id"})
+    return [c for c in RECORD_COLUMNS if c not in skip]
 
 
 def _report_rows(window: LogWindow, answered: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -247,7 +248,7 @@ def _answered_by(log: pd.DataFrame, variant: str, version: str) -> pd.DataFrame:
 def _served(mlflow_client: Any, model: str, log: pd.DataFrame) -> list[ServedVersion]:
     if log.empty:
         return []
-    counts = log.groupby(["variant", "model_version"]).size()
+    counts = log.groupby(["variant", "model_version"], observed=True).size()
     served = []
     for (variant, version), rows in counts.items():
         try:

@@ -95,7 +95,12 @@ SCHEMA = pa.schema(
 READ_THREADS = 8
 """Files read at once (object-store latency, not CPU, bounds a window's read)."""
 _STAMP = "%Y%m%dT%H%M%S.%fZ"
-_PARQUET = pads.ParquetFileFormat()
+REPEATED_COLUMNS = ("endpoint", "model", "model_version", "variant")
+"""Record columns of a handful of distinct values: read as pandas categoricals."""
+# A few distinct values per column: dictionary-encoded, a window of them costs 4 bytes a row.
+_PARQUET = pads.ParquetFileFormat(
+    read_options=pads.ParquetReadOptions(dictionary_columns=list(REPEATED_COLUMNS))
+)
 _log = logging.getLogger(__name__)
 _TICK: Any = object()
 
@@ -456,6 +461,14 @@ class LogWindow:
         if unknown:
             raise ValueError(f"not a record column of the prediction log: {unknown}")
         tables = self._map(lambda i: self._read(i, wanted), range(len(self._files)))
+        schema = pa.schema(
+            [
+                pa.field(c, pa.dictionary(pa.int32(), pa.string()))
+                if c in REPEATED_COLUMNS
+                else SCHEMA.field(c)
+                for c in wanted
+            ]
+        )
         offsets = self._row_offsets()
         pieces, numbers = [], []
         for i, table in enumerate(tables):
@@ -465,8 +478,7 @@ class LogWindow:
                 numbers.append(offsets[i] + np.flatnonzero(inside.to_numpy(zero_copy_only=False)))
             else:
                 numbers.append(offsets[i] + np.arange(table.num_rows))
-            pieces.append(table.select(wanted).cast(pa.schema([SCHEMA.field(c) for c in wanted])))
-        schema = pa.schema([SCHEMA.field(c) for c in wanted])
+            pieces.append(table.select(wanted).cast(schema))
         table = pa.concat_tables(pieces) if pieces else schema.empty_table()
         frame = table.drop_columns(["prediction"] if "prediction" in wanted else []).to_pandas()
         if "prediction" in wanted:
