@@ -9,7 +9,7 @@ the day before) to show they are not read.
 
 A second process then does what `monitor` does with the window: lists the files that can hold
 it, reads the record columns it needs, picks the champion's answered rows, and measures PSI + KS
-of every feature (read ``STREAM_COLUMNS`` at a time) and of the score against a training
+of every feature (read as many at a time as ``monitor.STREAM_BYTES`` allows) and of the score against a training
 reference. Reported: wall time of each step, peak RSS of that process (``ru_maxrss``: the
 kernel's high-water mark, interpreter and libraries included; its RSS before reading is shown
 too, and a 20 ms sampling thread's peak as a cross-check), files and bytes read vs the whole log
@@ -218,10 +218,9 @@ def measure(endpoint: str, reference_rows: int) -> dict[str, Any]:
     started = time.perf_counter()
     window = open_window(root, WINDOW_START, WINDOW_START + WINDOW, settings=settings)
     listed = time.perf_counter()
-    log = window.records(monitor._record_columns(with_ids=False))
-    log = log[(log["endpoint"] == "scorer") & ~log["shadow"].astype(bool)]
-    answered = log[(log["variant"] == "champion") & (log["model_version"] == CHAMPION)]
+    _, answered = monitor.window_rows(window, "scorer", CHAMPION)
     records = time.perf_counter()
+    held = rss_now()
     measured = monitor.feature_drift(window, reference, answered.index, names)
     score = drift.drift(reference[["score"]], answered[["score"]].reset_index(drop=True))
     finished = time.perf_counter()
@@ -250,6 +249,7 @@ def measure(endpoint: str, reference_rows: int) -> dict[str, Any]:
         "baseline_rss": baseline,
         "peak_rss": peak,
         "sampled_peak_rss": sampled["peak"],
+        "records_rss": held,
         "files_read": len(window.files),
         "files_total": len(everything),
         "bytes_read": window.bytes_read,
@@ -317,13 +317,14 @@ def main() -> None:
     gib = 2**30
     print(
         "| window rows x features | list (s) | record columns (s) | features: read + PSI + KS (s) "
-        "| total (s) | peak RSS (GiB) | RSS before (GiB) | files read / total "
+        "| total (s) | peak RSS (GiB) | RSS before / with the records (GiB) | files read / total "
         "| MiB read / window / total |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         f"| {r['rows']:,} x {r['features']} | {r['list_seconds']:.2f} "
         f"| {r['records_seconds']:.1f} | {r['drift_seconds']:.1f} | {r['seconds']:.1f} "
         f"| {r['peak_rss'] / gib:.2f} (sampled {r['sampled_peak_rss'] / gib:.2f}) "
-        f"| {r['baseline_rss'] / gib:.2f} | {r['files_read']:,} / {r['files_total']:,} "
+        f"| {r['baseline_rss'] / gib:.2f} / {r['records_rss'] / gib:.2f} "
+        f"| {r['files_read']:,} / {r['files_total']:,} "
         f"| {r['bytes_read'] / 2**20:,.0f} / {r['bytes_window'] / 2**20:,.0f} "
         f"/ {r['bytes_total'] / 2**20:,.0f} |"
     )

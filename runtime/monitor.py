@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from runtime import continuous, events, registry
 from runtime import drift as drift_math
@@ -49,7 +50,7 @@ from runtime.monitor_result import (
     ServedVersion,
     VariantHealth,
 )
-from runtime.prediction_log import RECORD_COLUMNS, LogWindow, log_root, open_window
+from runtime.prediction_log import LogWindow, log_root, open_window
 from runtime.publish import METRICS_FILE, publisher
 from runtime.report import write_drift_report
 from runtime.settings import Settings
@@ -60,8 +61,10 @@ DEFAULT_WINDOW = timedelta(hours=1)
 TIMELINE_SPAN = timedelta(days=7)
 TIMELINE_EVENTS = 30
 """The drift report shows at most this many continuous-training decisions of the last week."""
-STREAM_COLUMNS = 2
-"""Features read and measured at a time: a window's memory grows with this, not its feature count."""
+STREAM_BYTES = 512 * 2**20
+"""Memory the features being measured may take: a big window's features are read and measured a
+few at a time (a value costs about three float64: read, laid out for the math, sorted), a small
+window's all at once (fewer requests)."""
 REPORT_ROWS = 200_000
 """The drift report's histograms show at most this many of the window's rows (a uniform sample)."""
 REPORTS_FOLDER = "reports"
@@ -101,16 +104,15 @@ def monitor(
     pipeline = _pipeline_of(settings, endpoint.model)
     reference = _reference(settings, champion.run_id, endpoint.model, str(champion.version))
     window = open_window(log_root(settings), start, end, settings=settings)
-    # Request ids are many distinct strings: read them only for what needs them.
-    needs_ids = (
-        labels is not None or endpoint.canary is not None or _live_labels(settings, pipeline)
+    # Request ids are many distinct strings: read them (and latencies) only for what needs them.
+    canary = endpoint.canary is not None
+    needs_ids = labels is not None or canary or _live_labels(settings, pipeline) is not None
+    everything, answered = window_rows(
+        window,
+        endpoint.name,
+        str(champion.version),
+        columns=_monitor_columns(ids=needs_ids, latency=canary),
     )
-    log = window.records(_record_columns(with_ids=bool(needs_ids)))
-    if not log.empty:
-        log = log[log["endpoint"] == endpoint.name]
-    everything = log[~log["shadow"].astype(bool)] if not log.empty else log
-    # The champion's reference judges the champion's rows only; a canary's rows are its own.
-    answered = _answered_by(everything, VARIANT_CHAMPION, str(champion.version))
 
     result = MonitorResult(
         endpoint=endpoint.name,
@@ -150,7 +152,10 @@ def monitor(
     if ct and continuous.is_held(mlflow_client, endpoint.model) is None:  # a hold changes nothing
         _note_canary_started(settings, mlflow_client, endpoint.model, str(champion.version), result)
     if endpoint.canary is not None:
-        result.canary = _guard_canary(settings, endpoint, mlflow_client, log, start, end, pipeline)
+        # Shadow rows are nobody's answer: the guard leaves them out either way.
+        result.canary = _guard_canary(
+            settings, endpoint, mlflow_client, everything, start, end, pipeline
+        )
     result.model_ages = _model_ages(settings, mlflow_client, end)
     if pipeline is not None and pipeline.continuous_training is not None:
         # The evidence `train --if-due` judges its drift and decay triggers on.
@@ -175,22 +180,56 @@ def feature_drift(
 ) -> list[drift_math.ColumnDrift]:
     """Drift of features ``names`` over the logged ``rows`` (numbered as ``window.records``).
 
-    The features are read ``STREAM_COLUMNS`` at a time and dropped once measured; every column's
-    figures are computed on its own, so they equal ``drift_math.drift`` over the whole frame.
+    The features are read as many at a time as ``STREAM_BYTES`` allows and dropped once
+    measured; every column's figures are computed on its own, so they equal
+    ``drift_math.drift`` over the whole frame.
     """
     rows = np.asarray(rows)
     results: list[drift_math.ColumnDrift] = []
-    for first in range(0, len(names), STREAM_COLUMNS):
-        group = names[first : first + STREAM_COLUMNS]
+    step = max(1, STREAM_BYTES // max(1, 3 * 8 * len(rows)))
+    for first in range(0, len(names), step):
+        group = names[first : first + step]
         current = window.features(group, rows)
         results += drift_math.drift(reference, current, group, bins=bins)
         del current
+        # Arrow keeps freed buffers for reuse; the next group is numpy's.
+        pa.default_memory_pool().release_unused()
     return results
 
 
-def _record_columns(*, with_ids: bool) -> list[str]:
-    skip = {"model"} | (set() if with_ids else {"request_id"})
-    return [c for c in RECORD_COLUMNS if c not in skip]
+def window_rows(
+    window: LogWindow,
+    endpoint: str,
+    champion_version: str,
+    *,
+    columns: list[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The endpoint's answered (not shadow) rows of the window, and the champion's among them.
+
+    A selection that keeps every row is the same frame, not a copy: a big window is held once.
+    """
+    log = window.records(columns or _monitor_columns(ids=False, latency=False))
+    pa.default_memory_pool().release_unused()
+    log = _where(log, log["endpoint"] == endpoint)
+    everything = _where(log, ~log["shadow"].astype(bool))
+    del log
+    # The champion's reference judges the champion's rows only; a canary's rows are its own.
+    answered = _where(
+        everything,
+        (everything["variant"] == VARIANT_CHAMPION)
+        & (everything["model_version"] == champion_version),
+    )
+    return everything, answered
+
+
+def _where(frame: pd.DataFrame, chosen: pd.Series) -> pd.DataFrame:
+    return frame if chosen.all() else frame[chosen]
+
+
+def _monitor_columns(*, ids: bool, latency: bool) -> list[str]:
+    """The record columns monitor reads: who answered, what, and for the canary guard how fast."""
+    columns = ["endpoint", "model_version", "variant", "shadow", "prediction", "score"]
+    return columns + (["request_id"] if ids else []) + (["latency_ms"] if latency else [])
 
 
 def _report_rows(window: LogWindow, answered: pd.DataFrame, names: list[str]) -> pd.DataFrame:

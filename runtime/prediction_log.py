@@ -401,6 +401,8 @@ def read_prediction_log(
     """
     window = open_window(uri, start, end, settings=settings)
     frame = window.records()
+    # Plain strings, as this frame always had (``records`` keeps them categorical).
+    frame = frame.astype({c: object for c in REPEATED_COLUMNS})
     if expand_features:
         features = window.features(window.feature_names(), frame.index.to_numpy())
         features.columns = [
@@ -460,33 +462,41 @@ class LogWindow:
         unknown = [c for c in wanted if c not in SCHEMA.names]
         if unknown:
             raise ValueError(f"not a record column of the prediction log: {unknown}")
-        tables = self._map(lambda i: self._read(i, wanted), range(len(self._files)))
+        shown = list(dict.fromkeys(columns))
         schema = pa.schema(
             [
                 pa.field(c, pa.dictionary(pa.int32(), pa.string()))
                 if c in REPEATED_COLUMNS
                 else SCHEMA.field(c)
-                for c in wanted
+                for c in shown
             ]
         )
         offsets = self._row_offsets()
-        pieces, numbers = [], []
-        for i, table in enumerate(tables):
-            inside = self._inside(table.column("timestamp"))
-            if inside is not None:
-                table = table.filter(inside)
-                numbers.append(offsets[i] + np.flatnonzero(inside.to_numpy(zero_copy_only=False)))
+
+        def inside(i: int) -> tuple[pa.Table, np.ndarray]:
+            table = self._read(i, wanted)
+            mask = self._inside(table.column("timestamp"))
+            if mask is None or mask.false_count == 0:
+                numbers = offsets[i] + np.arange(table.num_rows)
             else:
-                numbers.append(offsets[i] + np.arange(table.num_rows))
-            pieces.append(table.select(wanted).cast(schema))
-        table = pa.concat_tables(pieces) if pieces else schema.empty_table()
-        frame = table.drop_columns(["prediction"] if "prediction" in wanted else []).to_pandas()
-        if "prediction" in wanted:
-            frame.insert(
-                wanted.index("prediction"), "prediction", _decode_json(table["prediction"])
-            )
-        frame.index = pd.Index(np.concatenate(numbers) if numbers else np.empty(0, np.int64))
-        return frame[list(dict.fromkeys(columns))]
+                table = table.filter(mask)
+                numbers = offsets[i] + np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+            return table.select(shown).cast(schema), numbers
+
+        found = self._map(inside, range(len(self._files)))
+        table = pa.concat_tables([t for t, _ in found]) if found else schema.empty_table()
+        numbers = np.concatenate([n for _, n in found]) if found else np.empty(0, np.int64)
+        del found
+        predictions = _decode_json(table["prediction"]) if "prediction" in shown else None
+        if predictions is not None:
+            table = table.drop_columns(["prediction"])
+        # Column by column, each freed once converted: the window is not held twice.
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
+        if predictions is not None:
+            frame.insert(shown.index("prediction"), "prediction", predictions)
+        frame.index = pd.Index(numbers)
+        return frame
 
     def feature_names(self) -> list[str]:
         """Every feature some file of the window holds, in the order first seen."""
@@ -515,21 +525,21 @@ class LogWindow:
         wanted = [i for i in range(len(self._files)) if bounds[i] < bounds[i + 1]]
         columns = [FEATURE_PREFIX + n for n in names]
 
-        def piece(i: int) -> pd.DataFrame:
+        def piece(i: int) -> dict[str, pa.ChunkedArray | pd.Series | int]:
             local = ordered[bounds[i] : bounds[i + 1]] - offsets[i]
             if LEGACY_FEATURES in self._fragment(i).physical_schema.names:
-                legacy = self._legacy_features(i)
-                found = legacy.reindex(columns=list(names)).iloc[local]
-                return found.reset_index(drop=True)
+                legacy = self._legacy_features(i).reindex(columns=list(names)).iloc[local]
+                return {name: legacy[name].reset_index(drop=True) for name in names}
             table = self._read(i, columns).take(pa.array(local))
-            return pd.DataFrame(
-                {name: _feature_values(table, FEATURE_PREFIX + name, len(local)) for name in names}
-            )
+            found: dict[str, pa.ChunkedArray | pd.Series | int] = {
+                name: table.column(FEATURE_PREFIX + name)
+                for name in names
+                if FEATURE_PREFIX + name in table.column_names
+            }
+            return found | {"": len(local)}
 
         pieces = self._map(piece, wanted)
-        if not pieces:
-            return pd.DataFrame({name: pd.Series(dtype=float) for name in names})
-        frame = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+        frame = pd.DataFrame({name: _combined(pieces, name) for name in names}, copy=False)
         if ascending:
             return frame
         return frame.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
@@ -604,11 +614,40 @@ def _chunk_bytes(metadata: pq.FileMetaData, columns: Sequence[str]) -> int:
     return total
 
 
-def _feature_values(table: pa.Table, column: str, rows: int) -> pd.Series:
-    if column not in table.column_names or pa.types.is_null(table.schema.field(column).type):
+def _combined(pieces: list[dict[str, Any]], name: str) -> pd.Series | np.ndarray:
+    """One feature's values from every file's piece, in one array (numbers: no second copy)."""
+    sizes = [len(p[name]) if name in p else p[""] for p in pieces]
+    chunks = [p.pop(name, None) for p in pieces]
+    kinds = [None if c is None or isinstance(c, pd.Series) else c.type for c in chunks]
+    numeric = all(
+        kind is not None
+        and (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind))
+        for kind in kinds
+    )
+    if not numeric or not chunks:
+        series = [_as_series(c, size) for c, size in zip(chunks, sizes, strict=True)]
+        return pd.concat(series, ignore_index=True) if series else pd.Series(dtype=float)
+    whole = all(
+        pa.types.is_integer(k) and c.null_count == 0 for k, c in zip(kinds, chunks, strict=True)
+    )
+    values = np.empty(sum(sizes), dtype=np.int64 if whole else np.float64)
+    at = 0
+    for i, chunk in enumerate(chunks):
+        part = values[at : at + len(chunk)]
+        if pa.types.is_null(chunk.type):
+            part[:] = np.nan
+        else:
+            part[:] = chunk.cast(pa.float64() if not whole else pa.int64()).to_numpy()
+        at += len(chunk)
+        chunks[i] = None
+    return values
+
+
+def _as_series(chunk: pa.ChunkedArray | pd.Series | None, rows: int) -> pd.Series:
+    if chunk is None or (not isinstance(chunk, pd.Series) and pa.types.is_null(chunk.type)):
         # A feature no record of this file sent: missing, whatever its type elsewhere.
         return pd.Series(np.full(rows, np.nan))
-    return table.column(column).to_pandas()
+    return chunk if isinstance(chunk, pd.Series) else chunk.to_pandas()
 
 
 def _decode_json(column: pa.ChunkedArray) -> pd.Series:

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from runtime import drift
+from runtime import drift, monitor
 from runtime.monitor import feature_drift
 from runtime.prediction_log import (
     SCHEMA,
@@ -170,7 +170,9 @@ def test_a_window_is_read_from_s3(moto_endpoint: str) -> None:
     ]
 
 
-def test_streamed_drift_over_many_files_equals_the_in_memory_drift(settings: Settings) -> None:
+def test_streamed_drift_over_many_files_equals_the_in_memory_drift(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rng = np.random.default_rng(3)
     rows = 200_000
     frame = pd.DataFrame(
@@ -223,6 +225,8 @@ def test_streamed_drift_over_many_files_equals_the_in_memory_drift(settings: Set
     window = open_window(str(root), start, end, settings=settings)
     log = window.records(["variant"])
     answered = log[log["variant"] == "champion"]
+    # Two features at a time, as a window a hundred times bigger would be read.
+    monkeypatch.setattr(monitor, "STREAM_BYTES", 2 * 3 * 8 * len(answered))
     streamed = feature_drift(window, reference, answered.index, names)
 
     inside = (stamps >= start) & (stamps < end) & (variants == "champion")
