@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from runtime import continuous, events, registry
 from runtime import drift as drift_math
@@ -49,7 +50,7 @@ from runtime.monitor_result import (
     ServedVersion,
     VariantHealth,
 )
-from runtime.prediction_log import log_root, read_prediction_log
+from runtime.prediction_log import LogWindow, log_root, open_window
 from runtime.publish import METRICS_FILE, publisher
 from runtime.report import write_drift_report
 from runtime.settings import Settings
@@ -60,6 +61,12 @@ DEFAULT_WINDOW = timedelta(hours=1)
 TIMELINE_SPAN = timedelta(days=7)
 TIMELINE_EVENTS = 30
 """The drift report shows at most this many continuous-training decisions of the last week."""
+STREAM_BYTES = 512 * 2**20
+"""Memory the features being measured may take: a big window's features are read and measured a
+few at a time (a value costs about three float64: read, laid out for the math, sorted), a small
+window's all at once (fewer requests)."""
+REPORT_ROWS = 200_000
+"""The drift report's histograms show at most this many of the window's rows (a uniform sample)."""
 REPORTS_FOLDER = "reports"
 PREDICTION_COLUMN = "prediction"
 SCORE_COLUMN = "score"
@@ -96,12 +103,16 @@ def monitor(
         )
     pipeline = _pipeline_of(settings, endpoint.model)
     reference = _reference(settings, champion.run_id, endpoint.model, str(champion.version))
-    log = read_prediction_log(log_root(settings), start, end, settings=settings)
-    if not log.empty:
-        log = log[log["endpoint"] == endpoint.name]
-    everything = log[~log["shadow"].astype(bool)] if not log.empty else log
-    # The champion's reference judges the champion's rows only; a canary's rows are its own.
-    answered = _answered_by(everything, VARIANT_CHAMPION, str(champion.version))
+    window = open_window(log_root(settings), start, end, settings=settings)
+    # Request ids are many distinct strings: read them (and latencies) only for what needs them.
+    canary = endpoint.canary is not None
+    needs_ids = labels is not None or canary or _live_labels(settings, pipeline) is not None
+    everything, answered = window_rows(
+        window,
+        endpoint.name,
+        str(champion.version),
+        columns=_monitor_columns(ids=needs_ids, latency=canary),
+    )
 
     result = MonitorResult(
         endpoint=endpoint.name,
@@ -114,12 +125,20 @@ def monitor(
         pipeline=pipeline.name if pipeline is not None else None,
         served=_served(mlflow_client, endpoint.model, everything),
     )
-    names = _feature_names(pipeline, reference, answered)
+    logged = window.feature_names()
+    names = _feature_names(pipeline, reference, logged)
     if result.measured:
-        result.features = drift_math.drift(reference, answered, names, bins=bins)
+        result.features = feature_drift(window, reference, answered.index, names, bins=bins)
         result.prediction = _prediction_drift(reference, answered, str(champion.version), bins)
     result.challenger = _challenger_drift(
-        settings, mlflow_client, endpoint.model, str(champion.version), everything, pipeline, bins
+        settings,
+        mlflow_client,
+        endpoint.model,
+        str(champion.version),
+        window,
+        everything,
+        pipeline,
+        bins,
     )
     if labels and pipeline is not None:
         result.quality, result.labelled_rows = _quality(settings, labels, answered, pipeline)
@@ -133,7 +152,10 @@ def monitor(
     if ct and continuous.is_held(mlflow_client, endpoint.model) is None:  # a hold changes nothing
         _note_canary_started(settings, mlflow_client, endpoint.model, str(champion.version), result)
     if endpoint.canary is not None:
-        result.canary = _guard_canary(settings, endpoint, mlflow_client, log, start, end, pipeline)
+        # Shadow rows are nobody's answer: the guard leaves them out either way.
+        result.canary = _guard_canary(
+            settings, endpoint, mlflow_client, everything, start, end, pipeline
+        )
     result.model_ages = _model_ages(settings, mlflow_client, end)
     if pipeline is not None and pipeline.continuous_training is not None:
         # The evidence `train --if-due` judges its drift and decay triggers on.
@@ -141,10 +163,83 @@ def monitor(
         result.timeline = _timeline(settings, endpoint.model, end)
     result.published = _publish(settings, result)
     if report:
+        shown = _report_rows(window, answered, names)
         result.report = write_drift_report(
-            settings, result, reference, answered, names, _prediction_column(reference, answered)
+            settings, result, reference, shown, names, _prediction_column(reference, answered)
         )
     return result
+
+
+def feature_drift(
+    window: LogWindow,
+    reference: pd.DataFrame,
+    rows: pd.Index | np.ndarray,
+    names: list[str],
+    *,
+    bins: int = drift_math.DEFAULT_BINS,
+) -> list[drift_math.ColumnDrift]:
+    """Drift of features ``names`` over the logged ``rows`` (numbered as ``window.records``).
+
+    The features are read as many at a time as ``STREAM_BYTES`` allows and dropped once
+    measured; every column's figures are computed on its own, so they equal
+    ``drift_math.drift`` over the whole frame.
+    """
+    rows = np.asarray(rows)
+    results: list[drift_math.ColumnDrift] = []
+    step = max(1, STREAM_BYTES // max(1, 3 * 8 * len(rows)))
+    for first in range(0, len(names), step):
+        group = names[first : first + step]
+        current = window.features(group, rows)
+        results += drift_math.drift(reference, current, group, bins=bins)
+        del current
+        # Arrow keeps freed buffers for reuse; the next group is numpy's.
+        pa.default_memory_pool().release_unused()
+    return results
+
+
+def window_rows(
+    window: LogWindow,
+    endpoint: str,
+    champion_version: str,
+    *,
+    columns: list[str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The endpoint's answered (not shadow) rows of the window, and the champion's among them.
+
+    A selection that keeps every row is the same frame, not a copy: a big window is held once.
+    """
+    log = window.records(columns or _monitor_columns(ids=False, latency=False))
+    pa.default_memory_pool().release_unused()
+    log = _where(log, log["endpoint"] == endpoint)
+    everything = _where(log, ~log["shadow"].astype(bool))
+    del log
+    # The champion's reference judges the champion's rows only; a canary's rows are its own.
+    answered = _where(
+        everything,
+        (everything["variant"] == VARIANT_CHAMPION)
+        & (everything["model_version"] == champion_version),
+    )
+    return everything, answered
+
+
+def _where(frame: pd.DataFrame, chosen: pd.Series) -> pd.DataFrame:
+    return frame if chosen.all() else frame[chosen]
+
+
+def _monitor_columns(*, ids: bool, latency: bool) -> list[str]:
+    """The record columns monitor reads: who answered, what, and for the canary guard how fast."""
+    columns = ["endpoint", "model_version", "variant", "shadow", "prediction", "score"]
+    return columns + (["request_id"] if ids else []) + (["latency_ms"] if latency else [])
+
+
+def _report_rows(window: LogWindow, answered: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The answered rows with their features, a uniform sample of them past REPORT_ROWS."""
+    rows = answered
+    if len(rows) > REPORT_ROWS:
+        picked = np.sort(np.random.default_rng(0).choice(len(rows), REPORT_ROWS, replace=False))
+        rows = rows.iloc[picked]
+    features = window.features(names, rows.index.to_numpy()).set_axis(rows.index)
+    return pd.concat([rows.drop(columns=[c for c in names if c in rows.columns]), features], axis=1)
 
 
 def _note_canary_started(
@@ -192,7 +287,7 @@ def _answered_by(log: pd.DataFrame, variant: str, version: str) -> pd.DataFrame:
 def _served(mlflow_client: Any, model: str, log: pd.DataFrame) -> list[ServedVersion]:
     if log.empty:
         return []
-    counts = log.groupby(["variant", "model_version"]).size()
+    counts = log.groupby(["variant", "model_version"], observed=True).size()
     served = []
     for (variant, version), rows in counts.items():
         try:
@@ -209,6 +304,7 @@ def _challenger_drift(
     mlflow_client: Any,
     model: str,
     champion_version: str,
+    window: LogWindow,
     log: pd.DataFrame,
     pipeline: PipelineSpec | None,
     bins: int,
@@ -221,8 +317,8 @@ def _challenger_drift(
     result = ChallengerDrift(version, len(rows))
     if len(rows) >= MIN_ROWS:
         reference = _reference(settings, challenger.run_id, model, version)
-        names = _feature_names(pipeline, reference, rows)
-        result.features = drift_math.drift(reference, rows, names, bins=bins)
+        names = _feature_names(pipeline, reference, window.feature_names())
+        result.features = feature_drift(window, reference, rows.index, names, bins=bins)
     return result
 
 
@@ -270,14 +366,15 @@ def _reference(settings: Settings, run_id: str | None, model: str, version: str)
 
 
 def _feature_names(
-    pipeline: PipelineSpec | None, reference: pd.DataFrame, current: pd.DataFrame
+    pipeline: PipelineSpec | None, reference: pd.DataFrame, logged: list[str]
 ) -> list[str]:
     if pipeline is not None:
         declared = [ref.split(":", 1)[1] for ref in pipeline.features]
     else:
         skip = {PREDICTION_COLUMN, SCORE_COLUMN}
         declared = [c for c in reference.columns if c not in skip]
-    return [name for name in declared if name in reference.columns and name in current.columns]
+    present = set(logged)
+    return [name for name in declared if name in reference.columns and name in present]
 
 
 def _prediction_column(reference: pd.DataFrame, current: pd.DataFrame) -> str | None:
@@ -471,7 +568,7 @@ def _judge_promotion(
         )
     # The canary so far (at most twice the observation time: a long wait reads a bounded log).
     since = max(started, end - 2 * rule.observe)
-    log = read_prediction_log(log_root(settings), since, end, settings=settings)
+    log = open_window(log_root(settings), since, end, settings=settings).records()
     if not log.empty:
         log = log[(log["endpoint"] == endpoint.name) & ~log["shadow"].astype(bool)]
     errors = _error_counts(settings, endpoint.name, since, end)

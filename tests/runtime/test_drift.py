@@ -61,6 +61,33 @@ def test_large_samples_use_the_limiting_distribution(rng: np.random.Generator) -
     assert pvalue[0] == pytest.approx(expected.pvalue, rel=0.01)
 
 
+@pytest.mark.parametrize("grid", [pytest.param(2, id="grid-2"), pytest.param(7, id="grid-7")])
+def test_ks_evaluated_near_its_peak_only_is_still_exact(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, grid: int
+) -> None:
+    # A coarse grid first, then only the gaps that can beat it: scipy's statistic (to rounding).
+    monkeypatch.setattr(drift, "KS_GRID", grid)
+    for case in range(200):
+        n1, n2 = rng.integers(40, 900, 2)
+        if case % 3 == 0:
+            ref, cur = rng.normal(size=n1), rng.normal(rng.uniform(0, 0.5), 1, n2)
+        elif case % 3 == 1:  # ties within and across the samples
+            ref, cur = rng.integers(0, 6, n1) * 1.0, rng.integers(0, 7, n2) * 1.0
+        else:
+            ref, cur = np.round(rng.normal(size=n1), 1), np.round(rng.normal(0.1, 1, n2), 1)
+        statistic, _ = drift.ks_2samp(ref, cur)
+        assert statistic[0] == pytest.approx(stats.ks_2samp(ref, cur).statistic, abs=1e-12)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.002, 0.2])
+def test_ks_of_large_samples_equals_scipy(rng: np.random.Generator, shift: float) -> None:
+    ref, cur = rng.normal(size=300_000), rng.normal(shift, 1, size=200_000)
+    cur[::5] = np.round(cur[::5], 2)  # and some values shared by both samples
+    ref[::5] = np.round(ref[::5], 2)
+    statistic, _ = drift.ks_2samp(ref, cur)
+    assert statistic[0] == pytest.approx(stats.ks_2samp(ref, cur).statistic, abs=1e-12)
+
+
 def test_psi_by_hand_on_quantile_bins() -> None:
     # Reference 0..99: deciles at 9.9, 19.8, ... put ten values in each bin.
     reference = np.arange(100, dtype=float)
@@ -150,6 +177,18 @@ def test_constant_and_empty_columns_do_not_break() -> None:
     found = {c.column: c for c in drift.drift(reference, current)}
     assert found["x"].psi == pytest.approx(0.0)
     assert found["y"].reference_rows == 0 and np.isnan(found["y"].ks_statistic)
+
+
+def test_discrete_columns_counted_from_sorted_values_equal_the_hashed_counts(
+    rng: np.random.Generator,
+) -> None:
+    reference = pd.DataFrame({"n": rng.poisson(3, 5000) * 1.0, "k": rng.integers(0, 8, 5000)})
+    current = pd.DataFrame({"n": rng.poisson(3.4, 4000) * 1.0, "k": rng.integers(1, 9, 4000)})
+    current.loc[::13, "n"] = np.nan
+    with_ks = {c.column: c.psi for c in drift.drift(reference, current)}
+    hashed = {c.column: c.psi for c in drift.drift(reference, current, ks=False)}
+    assert with_ks == pytest.approx(hashed, rel=1e-12)
+    assert with_ks["k"] > 0.1
 
 
 def test_drift_over_parallel_threads_equals_the_serial_computation(
