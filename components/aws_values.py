@@ -19,12 +19,13 @@ import difflib
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.loaders import Loader
+if TYPE_CHECKING:
+    from botocore.loaders import Loader
 
 TABLES_FILE = Path(__file__).resolve().parent / "aws_tables.json"
 REFRESH = "python -m tooling.refresh_aws_tables"
@@ -33,8 +34,25 @@ REFRESH = "python -m tooling.refresh_aws_tables"
 # -- the sources ----------------------------------------------------------------------------------
 
 
+known: MutableMapping[str, Any] | None = None
+"""What botocore said before, by what was asked (`shape ec2 InstanceType`, `regions`), where a
+caller keeps it (the plan cache does, in a store of its own for each version of botocore and of
+this module): botocore's service models are megabytes of JSON, parsed in most of a second for a
+few shapes. None: botocore answers every time."""
+
+
+def _known(question: str, answer: Callable[[], Any]) -> Any:
+    if known is None:
+        return answer()
+    if question not in known:
+        known[question] = answer()  # a KeyError (no such shape) is not remembered
+    return known[question]
+
+
 @functools.cache
 def _loader() -> Loader:
+    from botocore.loaders import Loader
+
     return Loader()
 
 
@@ -47,7 +65,9 @@ def service_model(service: str) -> dict[str, Any]:
 
 def shape(service: str, name: str) -> dict[str, Any]:
     """One shape of a service model (raises KeyError for a shape the model does not have)."""
-    found: dict[str, Any] = service_model(service)["shapes"][name]
+    found: dict[str, Any] = _known(
+        f"shape {service} {name}", lambda: service_model(service)["shapes"][name]
+    )
     return found
 
 
@@ -67,12 +87,15 @@ def tables() -> dict[str, Any]:
 @functools.cache
 def regions() -> tuple[str, ...]:
     """Every region of every partition botocore knows (`aws`, `aws-cn`, `aws-us-gov`, ...)."""
-    found = [
-        region
-        for partition in _loader().load_data("partitions")["partitions"]
-        for region in partition["regions"]
-        if not region.endswith("-global")  # the partitions' global endpoints, not regions
-    ]
+    found: list[str] = _known(
+        "regions",
+        lambda: [
+            region
+            for partition in _loader().load_data("partitions")["partitions"]
+            for region in partition["regions"]
+            if not region.endswith("-global")  # the partitions' global endpoints, not regions
+        ],
+    )
     return tuple(sorted(found))
 
 

@@ -1,15 +1,18 @@
 """The scikit-learn estimator behind each `estimator.kind` and task, and whether its parameters
 fit it: the runtime builds it, the stack config is checked against it before anything runs.
 
-scikit-learn is imported only to check parameters (it is slow to import).
+scikit-learn is imported only to check parameters (it is slow to import: seconds, more than
+the rest of a stack's validation and plan), and not even then where a caller keeps the answers
+found before (``answers``).
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from runtime.spec import EstimatorKind, Scalar, Task
@@ -43,6 +46,12 @@ def estimator_class(kind: EstimatorKind, task: Task) -> Any:
     return getattr(importlib.import_module(f"sklearn.{module}"), name)
 
 
+answers: MutableMapping[str, list[list[str]]] | None = None
+"""parameter_problems' answers found before, by its question, where a caller keeps them (the
+plan cache does, in a store of their own for each version of scikit-learn and of this module);
+None: scikit-learn answers every time."""
+
+
 def parameter_problems(
     kind: EstimatorKind, task: Task, params: Mapping[str, Scalar]
 ) -> Iterator[tuple[str, str]]:
@@ -51,6 +60,19 @@ def parameter_problems(
     constraints for it. A bool is not a number here, though Python lets it pass for one."""
     if not params or (kind, task) not in ESTIMATORS:
         return
+    if answers is None:
+        yield from _parameter_problems(kind, task, params)
+        return
+    # The parameters in their order (the problems come in it); JSON tells 1, 1.0 and true apart.
+    question = json.dumps([str(kind), str(task), list(params.items())])
+    if question not in answers:
+        answers[question] = [list(p) for p in _parameter_problems(kind, task, params)]
+    yield from [(name, allowed) for name, allowed in answers[question]]
+
+
+def _parameter_problems(
+    kind: EstimatorKind, task: Task, params: Mapping[str, Scalar]
+) -> Iterator[tuple[str, str]]:
     from sklearn.utils._param_validation import (
         InvalidParameterError,
         validate_parameter_constraints,

@@ -361,8 +361,9 @@ def plan_stack(
         planned = contextvars.Context().run(
             _run, file, name, region, program or project.program, project.name, stack_outputs
         )
-    # What AWS, the API server or the engine would refuse in what the program made of the config.
-    findings = preflight.check(planned.resources)
+        # What AWS, the API server or the engine would refuse in what the program made of the
+        # config (with the collector still off: it would go over the whole plan again and again).
+        findings = preflight.check(planned.resources)
     if findings:
         raise PlanError(
             [Issue(str(file), f.where, f.value, f"should be {f.message}") for f in findings]

@@ -10,7 +10,10 @@ come from `git ls-tree` without checking it out, and the working tree's from has
 the same way: the base side of a pull request is a hit when its commit was planned before, on
 any machine that shares the folder (CI restores it with actions/cache).
 
-An entry holds a plan or a config error (both are answers); a crash is never stored.
+An entry holds a plan or a config error (both are answers); a crash is never stored. Beside the
+entries, what the config checks asked scikit-learn and botocore (seconds of imports and parsing
+for answers that rarely change) is kept by the question, so a stack planned anew in this process
+after a config change does not ask them again (PlanCache.answers).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,9 @@ FORMAT = 1
 MAX_ENTRIES = 2_000
 """Entries kept; the least recently used go first."""
 TOOL = "mlops-stack"
+ANSWER_FILES = 4
+"""Stores of the config checks' answers kept (one per environment and version of the code that
+asks; see PlanCache.answers); the least recently used go first."""
 
 SHARED_INPUTS = (
     "components/",
@@ -134,7 +140,8 @@ def working_blobs(root: Path, tops: tuple[str, ...]) -> dict[str, str]:
 
 
 class PlanCache:
-    """Plans and config errors stored by key, one gzipped JSON file each."""
+    """Plans and config errors stored by key, one gzipped JSON file each; and what the config
+    checks asked their sources (see answers)."""
 
     def __init__(self, folder: Path, *, max_entries: int = MAX_ENTRIES) -> None:
         self.folder = folder
@@ -169,6 +176,42 @@ class PlanCache:
             out.write(gzip.compress(json.dumps(entry, default=str).encode(), compresslevel=1))
         os.replace(out.name, self._file(key))
 
+    @contextlib.contextmanager
+    def answers(self) -> Iterator[None]:
+        """While inside, the config checks of stacks planned in this process answer from this
+        cache what they asked before: an estimator's parameters (runtime.estimators, which
+        asks scikit-learn: seconds to import) and AWS's API shapes and regions
+        (components.aws_values, which parses botocore's models: most of a second); what is
+        asked anew is remembered. The answers are kept in one file per environment (every
+        installed distribution's version, scikit-learn's and botocore's among them) and
+        version of the modules that ask."""
+        from components import aws_values
+        from runtime import estimators
+
+        modules = (estimators, aws_values)
+        sources = "\0".join(blob_id(Path(m.__file__ or "").read_bytes()) for m in modules)
+        key = hashlib.sha256(f"{environment()}\0{sources}".encode()).hexdigest()
+        file = self.folder / f"answers-{key}.json"
+        try:
+            stored: dict[str, dict[str, Any]] = json.loads(file.read_bytes())
+            os.utime(file)  # recently used
+        except (OSError, ValueError):  # none yet, or cut short by a crash
+            stored = {}
+        estimators.answers = stored.setdefault("estimators", {})
+        aws_values.known = stored.setdefault("aws", {})
+        before = {part: len(found) for part, found in stored.items()}
+        try:
+            yield
+        finally:
+            estimators.answers = aws_values.known = None
+            if any(len(found) > before[part] for part, found in stored.items()):
+                self.folder.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(
+                    "w", dir=self.folder, suffix=".tmp", delete=False
+                ) as out:
+                    json.dump(stored, out)
+                os.replace(out.name, file)
+
     def prune(self) -> None:
         """Keep the ``max_entries`` most recently used entries."""
         entries: list[tuple[float, Path]] = []
@@ -176,4 +219,10 @@ class PlanCache:
             with contextlib.suppress(FileNotFoundError):  # another run pruned it
                 entries.append((entry.stat().st_mtime, entry))
         for _, stale in sorted(entries, reverse=True)[self.max_entries :]:
+            stale.unlink(missing_ok=True)
+        answers: list[tuple[float, Path]] = []
+        for file in self.folder.glob("answers-*.json"):
+            with contextlib.suppress(FileNotFoundError):
+                answers.append((file.stat().st_mtime, file))
+        for _, stale in sorted(answers, reverse=True)[ANSWER_FILES:]:
             stale.unlink(missing_ok=True)

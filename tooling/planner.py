@@ -8,7 +8,8 @@ context variables; see `tooling.plan`). Workers take stacks from their tree's qu
 finish, so a slow stack does not hold the others back; there are as many workers as jobs (by
 default, the cores), shared between the trees by how much each has left to plan. A tree of this
 process's own code with only a few stacks to plan (a config change to one stack) is planned right
-here instead: a worker's imports would cost more than the plans.
+here instead: a worker's imports would cost more than the plans; there, the config checks answer
+from the plan cache what they asked scikit-learn and botocore before (PlanCache.answers).
 
 What a worker runs is only `plan_stack(file)` and `Plan.preview_json()` of the tree it plans,
 the API every commit of this project has, so the base side of a diff needs nothing newer.
@@ -232,6 +233,8 @@ def plan_stacks(
     if todo:
         with contextlib.ExitStack() as checkouts:
             folders = {tree: checkouts.enter_context(tree.checkout()) for tree in todo}
+            if cache is not None:
+                checkouts.enter_context(cache.answers())
             planned_in = plan_trees(
                 {folders[tree]: todo[tree] for tree in todo}, jobs=jobs, progress=progress
             )

@@ -8,12 +8,13 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from tests.conftest import REPOSITORY as ROOT
-from tooling import diff_report, plan_cache
+from tooling import diff_report, plan_cache, planner
 from tooling.diff import Op, PropertyChange, ResourceChange, StackDiff, changed_stacks, flatten
 from tooling.diff import diff_stacks as fresh_diff_stacks
 from tooling.plan_cache import PlanCache
@@ -189,6 +190,32 @@ def test_a_diff_from_the_cache_is_the_fresh_diff(clean: Path) -> None:
 
     assert cached == again == fresh_diff_stacks("HEAD", repo=clean, jobs=1)
     assert cache.hits >= 2 and [d.stack for d in cached] == ["fraud-dev"] and cached[0].changes
+
+
+def test_a_config_change_plans_its_stack_once_its_base_from_the_cache(
+    clean: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = PlanCache(clean / plan_cache.FOLDER)
+    _edit(
+        clean, "fraud-dev", lambda c: c["mlops:serving"]["endpoints"][0]["replicas"].update(max=5)
+    )
+    fresh_diff_stacks("HEAD", repo=clean, cache=cache)  # the base side is in the cache now
+    _edit(
+        clean, "fraud-dev", lambda c: c["mlops:serving"]["endpoints"][0]["replicas"].update(max=6)
+    )
+    planned: list[tuple[Path, list[str]]] = []
+    plan_trees = planner.plan_trees
+
+    def recorded(work: dict[Path, list[str]], **options: Any) -> Any:
+        planned.extend((folder, list(stacks)) for folder, stacks in work.items())
+        return plan_trees(work, **options)
+
+    monkeypatch.setattr(planner, "plan_trees", recorded)
+    diffs = fresh_diff_stacks("HEAD", repo=clean, cache=cache)
+
+    assert planned == [(clean, ["fraud-dev"])]  # the working tree's, not the commit's copy
+    assert [d.stack for d in diffs] == ["fraud-dev"]
+    assert [(c.op, c.name) for c in diffs[0].changes] == [(Op.UPDATE, "endpoint-scorer-hpa")]
 
 
 def test_renaming_the_feast_project_replaces_the_tables_loudly(clean: Path) -> None:

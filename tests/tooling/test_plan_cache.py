@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from components import aws_values
+from runtime import estimators
+from runtime.spec import EstimatorKind, Task
 from tests.conftest import REPOSITORY
 from tooling import plan_cache, planner
 from tooling.plan_cache import PlanCache, blob_id, describe_environment, plan_key, working_blobs
@@ -186,3 +189,69 @@ print(json.dumps(found))
         stack: [path for path in read if not plan_cache.is_input(path, stack)]
         for stack, read in found.items()
     } == {"platform/dev": [], "fraud-dev": []}
+
+
+def _checks(region: str) -> tuple[object, ...]:
+    """What the config checks that ask scikit-learn and botocore answer for a few questions."""
+    kind, task = EstimatorKind.hist_gradient_boosting, Task.classification
+    return (
+        list(estimators.parameter_problems(kind, task, {"max_iterz": 100, "max_depth": True})),
+        list(estimators.parameter_problems(kind, task, {"max_iter": 100})),
+        aws_values.instance_type_problem("m5.lage"),
+        aws_values.shape("eks", "AMITypes"),
+        aws_values.region_problem(region),
+    )
+
+
+def _cold() -> None:
+    """The sources' functools caches emptied, as in a fresh process."""
+    for cached in (aws_values.regions, aws_values.instance_types, aws_values.ami_types):
+        cached.cache_clear()
+
+
+def test_the_config_checks_answer_from_the_cache_as_their_sources_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cold()
+    asked = _checks("eu-wets-1")
+    cache = PlanCache(tmp_path / "cache")
+    with cache.answers():
+        _cold()
+        assert _checks("eu-wets-1") == asked
+    assert estimators.answers is None and aws_values.known is None  # only while inside
+
+    def no_source(*args: object) -> None:
+        raise AssertionError("asked scikit-learn or botocore again")
+
+    monkeypatch.setattr(estimators, "_parameter_problems", no_source)
+    monkeypatch.setattr(aws_values, "service_model", no_source)
+    monkeypatch.setattr(aws_values, "_loader", no_source)
+    with PlanCache(tmp_path / "cache").answers():  # another process, the same folder
+        _cold()
+        assert _checks("eu-wets-1") == asked
+    _cold()
+
+
+def test_the_config_checks_answers_are_kept_by_environment_and_by_the_code_that_asks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = PlanCache(tmp_path / "cache")
+
+    def stored() -> set[str]:
+        with cache.answers():
+            list(
+                estimators.parameter_problems(
+                    EstimatorKind.random_forest, Task.regression, {"n_jobs": 2}
+                )
+            )
+        return {p.name for p in cache.folder.glob("answers-*.json")}
+
+    first = stored()
+    assert len(first) == 1 and stored() == first
+    monkeypatch.setattr(plan_cache, "environment", lambda: "scikit-learn==0.0.1")
+    other_environment = stored() - first
+    changed = tmp_path / "estimators.py"
+    changed.write_bytes(Path(estimators.__file__).read_bytes() + b"# changed\n")
+    monkeypatch.setattr(estimators, "__file__", str(changed))
+    other_code = stored() - first - other_environment
+    assert len(other_environment) == 1 and len(other_code) == 1
