@@ -37,6 +37,7 @@ from typing import IO, Any
 from components.config import ConfigError
 from tooling.plan import Plan, Planned, plan_stack
 from tooling.plan_cache import SHARED_INPUTS, PlanCache, plan_key, working_blobs
+from tooling.project import Workspace
 
 SPAWN_AFTER = 3
 """A tree gets another worker only while each of its workers has at least this many stacks
@@ -173,18 +174,38 @@ class Tree:
         return found
 
     @contextmanager
-    def checkout(self) -> Iterator[Path]:
-        """A folder with the tree's files: the root itself, or a copy of the commit's tree."""
+    def checkout(self, *, stacks_only: bool = False) -> Iterator[Path]:
+        """A folder with the tree's files: the root itself, or a copy of the commit's tree (with
+        ``stacks_only``, of its projects' stack files and Pulumi.yaml alone)."""
         if self.commit is None:
             yield self.root
             return
         with tempfile.TemporaryDirectory(prefix="mlops-base-") as folder:
+            paths = list(STACK_FILES) if stacks_only else []
             archive = subprocess.run(
-                ["git", "archive", self.commit], cwd=self.root, check=True, capture_output=True
+                ["git", "archive", self.commit, "--", *paths],
+                cwd=self.root,
+                check=True,
+                capture_output=True,
             ).stdout
             with tarfile.open(fileobj=BytesIO(archive)) as tar:
                 tar.extractall(folder, filter="data")
             yield Path(folder)
+
+
+STACK_FILES = (":(glob)**/Pulumi.yaml", ":(glob)**/stacks/**")
+"""What a light checkout copies: each project's manifest and stack files."""
+
+
+def _has_own_code(tree: Tree, stacks: Sequence[str]) -> bool:
+    """Whether the commit ``tree`` plans ``stacks`` exactly as this process's code does: its
+    repository is this code's and, stack files aside, the files that decide a plan are the same
+    as in the working tree (the tool's own included)."""
+    if tree.commit is None or not tree.root.resolve() == OWN_CODE == Path.cwd().resolve():
+        return False
+    tops = [top for top in input_tops(stacks) if top.rpartition("/")[2] != "stacks"]
+    tops.append("tooling")
+    return tree.blobs(tops) == working_blobs(tree.root, tuple(tops))
 
 
 def input_tops(stacks: Sequence[str]) -> list[str]:
@@ -231,13 +252,27 @@ def plan_stacks(
             todo.setdefault(tree, []).append(stack)
             keys[tree, stack] = key
     if todo:
+        # A commit with this process's code and few stacks to plan (a config change): only its
+        # stack files are copied out, and its stacks planned here with this code.
+        light = [t for t in todo if len(todo[t]) < SPAWN_AFTER and _has_own_code(t, todo[t])]
         with contextlib.ExitStack() as checkouts:
-            folders = {tree: checkouts.enter_context(tree.checkout()) for tree in todo}
             if cache is not None:
                 checkouts.enter_context(cache.answers())
+            folders = {
+                tree: checkouts.enter_context(tree.checkout(stacks_only=tree in light))
+                for tree in todo
+            }
             planned_in = plan_trees(
-                {folders[tree]: todo[tree] for tree in todo}, jobs=jobs, progress=progress
+                {folders[tree]: todo[tree] for tree in todo if tree not in light},
+                jobs=jobs,
+                progress=progress,
             )
+            for tree in light:
+                planned_in[folders[tree]] = {}
+                for stack in todo[tree]:
+                    planned_in[folders[tree]][stack] = _plan_here(stack, folders[tree])
+                    if progress:
+                        progress(stack)
         for tree, stacks in todo.items():
             for stack in stacks:
                 answer = planned_in[folders[tree]][stack]
@@ -337,18 +372,27 @@ def _plans_here(tree: _Tree) -> bool:
     return folder == OWN_CODE == Path.cwd().resolve() and len(tree.queue) < SPAWN_AFTER
 
 
-def _plan_here(stack: str) -> Planned:
-    """What a worker answers for ``stack`` (see _WORKER), planned in this process."""
+def _plan_here(stack: str, root: Path | None = None) -> Planned:
+    """What a worker answers for ``stack`` (see _WORKER), planned in this process: the stack
+    file of the working folder, or of ``root`` (a light checkout) with this process's code."""
     folder, _, name = stack.rpartition("/")
     file = Path(folder or ".") / "stacks" / f"Pulumi.{name}.yaml"
+    if root is not None:
+        file = root / file
     if not file.exists():
         return None
     try:
         # What the program prints must not mix with this command's own output.
         with contextlib.redirect_stdout(sys.stderr):
-            preview = plan_stack(file).preview_json()
+            if root is None:
+                plan = plan_stack(file)
+            else:
+                program = OWN_CODE / folder / "__main__.py"
+                plan = plan_stack(file, program=program, workspace=Workspace(root))
+            preview = plan.preview_json()
     except ConfigError as error:
-        return str(error)
+        # Paths as a worker, run in the checkout, names them.
+        return str(error) if root is None else str(error).replace(f"{root}/", "")
     except Exception:
         raise PlanningError(
             f"planning {stack} in {OWN_CODE} failed:\n{traceback.format_exc()}"

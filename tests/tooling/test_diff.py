@@ -218,6 +218,33 @@ def test_a_config_change_plans_its_stack_once_its_base_from_the_cache(
     assert [(c.op, c.name) for c in diffs[0].changes] == [(Op.UPDATE, "endpoint-scorer-hpa")]
 
 
+def test_a_config_change_on_a_commit_of_this_code_plans_both_sides_here_as_workers_would(
+    clean: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _edit(
+        clean, "fraud-dev", lambda c: c["mlops:serving"]["endpoints"][0]["replicas"].update(max=7)
+    )
+    platform = clean / "platform" / "stacks" / "Pulumi.dev.yaml"
+    document = yaml.safe_load(platform.read_text())
+    document["config"]["platform:tags"]["reviewed-by"] = "platform-team"
+    platform.write_text(yaml.safe_dump(document, sort_keys=False))
+    by_workers = fresh_diff_stacks("HEAD", repo=clean)  # run from elsewhere: workers plan both
+
+    # Run from the repository, whose code this is (the copy's code is this process's code).
+    monkeypatch.setattr(planner, "OWN_CODE", clean)
+    monkeypatch.chdir(clean)
+
+    def no_worker(folder: Path) -> None:
+        raise AssertionError(f"a worker was started in {folder}")
+
+    monkeypatch.setattr(planner, "_Worker", no_worker)
+    here = fresh_diff_stacks("HEAD", repo=clean)
+
+    assert [d.stack for d in here] == ["fraud-dev", "platform/dev"]
+    assert here == by_workers
+    assert [(c.op, c.name) for c in here[0].changes] == [(Op.UPDATE, "endpoint-scorer-hpa")]
+
+
 def test_renaming_the_feast_project_replaces_the_tables_loudly(clean: Path) -> None:
     _edit(clean, "fraud-prod", lambda c: c["mlops:featureStore"].update(project="fraud_v2"))
 
