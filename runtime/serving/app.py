@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from runtime.errors import ConfigurationError
 from runtime.metrics import VARIANT_CHALLENGER, VARIANT_CHAMPION
@@ -163,6 +164,46 @@ class ServingState:
         gc.freeze()
 
 
+class ServingApp(FastAPI):
+    """FastAPI, with the prediction routes answered ahead of its middleware and routing.
+
+    A prediction is a few hundred microseconds of work; FastAPI's stack around a route (eight
+    middleware layers, routing, the endpoint wrapper) was a third of that at 32 connections.
+    The prediction routes are still FastAPI routes (the OpenAPI document describes them), and
+    ahead of the stack they run the same handlers, with the app's handlers for the errors they
+    raise; every other request, and a prediction route's other methods, go through the stack.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first: dict[str, Any] = {}
+        self._errors: dict[type[Exception], Any] = {}
+
+    def answer_first(self, routes: dict[str, Any], errors: dict[type[Exception], Any]) -> None:
+        """POST to a path of ``routes`` is answered by its handler; ``errors`` map the errors
+        handlers raise to the handler that answers them."""
+        self._first, self._errors = routes, errors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = self._first.get(scope["path"])
+            if handler is not None:
+                scope["app"] = self
+                request = Request(scope, receive)
+                try:
+                    response = await handler(request)
+                except Exception as error:
+                    answer = self._errors.get(type(error)) or next(
+                        (h for kind, h in self._errors.items() if isinstance(error, kind)), None
+                    )
+                    if answer is None:
+                        raise
+                    response = await answer(request, error)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -229,7 +270,7 @@ def create_app(
             await run_in_threadpool(state.telemetry.close)
             state.executor.shutdown(wait=False)
 
-    app = FastAPI(
+    app = ServingApp(
         title=f"{endpoint.name} ({endpoint.model})",
         description="Model endpoint served by `mlops-runtime serve`. Request fields follow the "
         "served model's signature; inputs the feature store serves may be left out when the "
@@ -341,6 +382,10 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.answer_first(
+        {"/predict": predict, "/invocations": invocations},
+        {ServingError: serving_error, RequestValidationError: invalid_request},
+    )
     return app
 
 
