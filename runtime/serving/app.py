@@ -16,13 +16,14 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
@@ -214,6 +215,7 @@ def create_app(
     metrics_seconds: float = FLUSH_SECONDS,
     max_batch_rows: int = MAX_BATCH_ROWS,
     fast_path: bool = True,
+    shared_metrics: Path | None = None,
 ) -> FastAPI:
     """The serving app for ``settings.endpoint``; models load in the background after start."""
     endpoint = settings.endpoint
@@ -248,7 +250,7 @@ def create_app(
             on_swap=lambda variant, model, answers_as: state.swap(variant, model, answers_as),
         ),
         log=prediction_log or PredictionLogWriter(settings),
-        telemetry=ServingTelemetry(settings, endpoint.name),
+        telemetry=ServingTelemetry(settings, endpoint.name, shared=shared_metrics),
         online=online_features or OnlineFeatures(settings),
         executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict"),
         max_rows=max_batch_rows,
@@ -259,6 +261,10 @@ def create_app(
         state.log.start()
         state.telemetry.start(metrics_seconds)
         state.holder.start()
+        if settings.serve_workers > 1:
+            # Processes share the port and a process accepts once started: each starts when its
+            # first load was tried, so no request of a ready pod meets a process still loading.
+            await asyncio.get_running_loop().run_in_executor(None, state.holder.tried.wait)
         try:
             yield
         finally:
@@ -322,7 +328,7 @@ def create_app(
     @app.get("/metrics", tags=["probes"], response_class=Response)
     async def metrics() -> Response:
         """Prometheus metrics of this process."""
-        return Response(generate_latest(state.telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(state.telemetry.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(
         "/predict",
