@@ -363,6 +363,9 @@ def mlflow_server(bin_dir: Path, row: dict[str, float]) -> Server:
         "/invocations",
         json.dumps({"dataframe_records": [row]}),
         ready="/ping",
+        # MLflow's gate on loading skops models (ours loads them itself, runtime.model_trust);
+        # the benchmark's model is its own.
+        env={"MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"},
     )
 
 
