@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import naming, workload
+from components.config.resources import ContainerResources
 from components.config.serving import BatchEndpoint, Ingress, OidcAuthentication, RealtimeEndpoint
 from components.database import database_login, login_grant
 from components.iam import (
@@ -59,6 +60,15 @@ def endpoint_spec(endpoint: RealtimeEndpoint | BatchEndpoint) -> EndpointSpec:
     return EndpointSpec.model_validate(
         endpoint.model_dump(include=set(EndpointSpec.model_fields), by_alias=True)
     )
+
+
+def serve_workers(resources: ContainerResources) -> int:
+    """Serving processes of a pod: one per whole CPU it requests (rounded down, at least one).
+
+    A prediction is mostly Python (parsing, validation, the answer), so a second core serves
+    through a second process; model threads would idle (docs/benchmarks.md).
+    """
+    return max(1, round(naming.quantity(resources.cpu) * 1000) // 1000)
 
 
 def service_account_name(endpoint: RealtimeEndpoint | BatchEndpoint) -> str:
@@ -320,6 +330,7 @@ class ServingEndpoint(pulumi.ComponentResource):
                     endpoint=endpoint_spec(endpoint),
                     prediction_log_uri=log_uri,
                     port=HTTP_PORT,
+                    serve_workers=serve_workers(endpoint.resources),
                 ),
                 *login.env,
             ],

@@ -23,8 +23,8 @@ columns asked for (``monitor`` reads the record columns once, then the features 
 time); ``read_prediction_log`` returns a window as one frame with one column per feature.
 
 Writing never blocks a request: records go to an in-memory queue that a background thread
-flushes in batches. When the destination is unreachable the batch is spooled to local disk
-(``home/spool/prediction-log``) and delivered by a later flush; ``close`` (SIGTERM) flushes what
+flushes in batches (it wakes on its interval or once a batch is full, never per record). When
+the destination is unreachable the batch is spooled to local disk (``home/spool/prediction-log``) and delivered by a later flush; ``close`` (SIGTERM) flushes what
 is queued, so a gracefully stopped server loses no logged prediction.
 """
 
@@ -33,10 +33,10 @@ from __future__ import annotations
 import io
 import json
 import logging
-import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -102,7 +102,6 @@ _PARQUET = pads.ParquetFileFormat(
     read_options=pads.ParquetReadOptions(dictionary_columns=list(REPEATED_COLUMNS))
 )
 _log = logging.getLogger(__name__)
-_TICK: Any = object()
 
 
 @dataclass(frozen=True)
@@ -260,7 +259,12 @@ class PredictionLogWriter:
     ) -> None:
         self._destination = _Destination(settings, root or log_root(settings))
         self._spool = settings.home.resolve() / SPOOL_FOLDER
-        self._queue: queue.SimpleQueue[PredictionRecord | None] = queue.SimpleQueue()
+        # A deque (append and popleft are atomic) and an event set once a batch is full: a
+        # queue would wake the flushing thread for every record, and under load each wake-up
+        # takes the interpreter lock from the event loop that answers requests.
+        self._records: deque[PredictionRecord] = deque()
+        self._wake = threading.Event()
+        self._closing = False
         # Settings say how often serving flushes; a caller (a test) may say otherwise.
         self._flush_interval = (
             settings.prediction_log_flush_seconds if flush_interval is None else flush_interval
@@ -281,7 +285,9 @@ class PredictionLogWriter:
 
     def record(self, item: PredictionRecord) -> None:
         """Queue one record (thread-safe, O(1))."""
-        self._queue.put(item)
+        self._records.append(item)
+        if len(self._records) >= self._flush_rows:
+            self._wake.set()
 
     def start(self) -> PredictionLogWriter:
         if self._thread is None:
@@ -292,7 +298,8 @@ class PredictionLogWriter:
     def close(self) -> None:
         """Flush every queued record (to the destination, else the spool) and stop."""
         if self._thread is not None:
-            self._queue.put(None)
+            self._closing = True
+            self._wake.set()
             self._thread.join()
             self._thread = None
         else:
@@ -307,33 +314,30 @@ class PredictionLogWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _drain(self) -> list[PredictionRecord]:
-        batch: list[PredictionRecord] = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return batch
-            if item is not None:
-                batch.append(item)
+    def _drain(self, limit: int | None = None) -> list[PredictionRecord]:
+        """Up to ``limit`` (default: all) queued records, oldest first."""
+        records, batch = self._records, []
+        count = len(records) if limit is None else min(limit, len(records))
+        for _ in range(count):
+            batch.append(records.popleft())
+        return batch
 
     def _run(self) -> None:
-        batch: list[PredictionRecord] = []
         deadline = time.monotonic() + self._flush_interval
         while True:
-            timeout = max(0.0, deadline - time.monotonic())
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = _TICK
-            if item is None:
-                self._flush(batch + self._drain(), final=True)
+            self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()
+            if self._closing:
+                self._flush(self._drain(), final=True)
                 return
-            if item is not _TICK:
-                batch.append(item)
-            if len(batch) >= self._flush_rows or time.monotonic() >= deadline:
-                self._flush(batch, final=False)
-                batch = []
+            due, flushed = time.monotonic() >= deadline, False
+            while len(self._records) >= self._flush_rows or (due and self._records):
+                self._flush(self._drain(self._flush_rows), final=False)
+                flushed = True
+            if due:
+                if not flushed:
+                    # Nothing queued: the spool is still retried on the interval.
+                    self._flush([], final=False)
                 deadline = time.monotonic() + self._flush_interval
 
     def _flush(self, batch: list[PredictionRecord], *, final: bool) -> None:

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     """Largest request body a serving process accepts (413 above it); SageMaker's real-time
     limit, 6 MiB, by default."""
+    serve_workers: int = Field(default=1, ge=1, le=64)
+    """Serving processes sharing the port, each with its own copy of the model: one per CPU
+    the pod requests (a prediction is mostly Python, so a second core serves through a second
+    process, not threads or model threads). Components derive it from the endpoint's CPU
+    request."""
     shutdown_drain_seconds: int = Field(default=40, ge=1, le=600)
     """After SIGTERM, how long serving lets in-flight requests finish before it closes (then it
     flushes the prediction log and metrics): inside the platform's grace period with room for

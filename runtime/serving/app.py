@@ -16,15 +16,17 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from runtime.errors import ConfigurationError
 from runtime.metrics import VARIANT_CHALLENGER, VARIANT_CHAMPION
@@ -163,6 +165,46 @@ class ServingState:
         gc.freeze()
 
 
+class ServingApp(FastAPI):
+    """FastAPI, with the prediction routes answered ahead of its middleware and routing.
+
+    A prediction is a few hundred microseconds of work; FastAPI's stack around a route (eight
+    middleware layers, routing, the endpoint wrapper) was a third of that at 32 connections.
+    The prediction routes are still FastAPI routes (the OpenAPI document describes them), and
+    ahead of the stack they run the same handlers, with the app's handlers for the errors they
+    raise; every other request, and a prediction route's other methods, go through the stack.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first: dict[str, Any] = {}
+        self._errors: dict[type[Exception], Any] = {}
+
+    def answer_first(self, routes: dict[str, Any], errors: dict[type[Exception], Any]) -> None:
+        """POST to a path of ``routes`` is answered by its handler; ``errors`` map the errors
+        handlers raise to the handler that answers them."""
+        self._first, self._errors = routes, errors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = self._first.get(scope["path"])
+            if handler is not None:
+                scope["app"] = self
+                request = Request(scope, receive)
+                try:
+                    response = await handler(request)
+                except Exception as error:
+                    answer = self._errors.get(type(error)) or next(
+                        (h for kind, h in self._errors.items() if isinstance(error, kind)), None
+                    )
+                    if answer is None:
+                        raise
+                    response = await answer(request, error)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -173,6 +215,7 @@ def create_app(
     metrics_seconds: float = FLUSH_SECONDS,
     max_batch_rows: int = MAX_BATCH_ROWS,
     fast_path: bool = True,
+    shared_metrics: Path | None = None,
 ) -> FastAPI:
     """The serving app for ``settings.endpoint``; models load in the background after start."""
     endpoint = settings.endpoint
@@ -207,7 +250,7 @@ def create_app(
             on_swap=lambda variant, model, answers_as: state.swap(variant, model, answers_as),
         ),
         log=prediction_log or PredictionLogWriter(settings),
-        telemetry=ServingTelemetry(settings, endpoint.name),
+        telemetry=ServingTelemetry(settings, endpoint.name, shared=shared_metrics),
         online=online_features or OnlineFeatures(settings),
         executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict"),
         max_rows=max_batch_rows,
@@ -218,6 +261,10 @@ def create_app(
         state.log.start()
         state.telemetry.start(metrics_seconds)
         state.holder.start()
+        if settings.serve_workers > 1:
+            # Processes share the port and a process accepts once started: each starts when its
+            # first load was tried, so no request of a ready pod meets a process still loading.
+            await asyncio.get_running_loop().run_in_executor(None, state.holder.tried.wait)
         try:
             yield
         finally:
@@ -229,7 +276,7 @@ def create_app(
             await run_in_threadpool(state.telemetry.close)
             state.executor.shutdown(wait=False)
 
-    app = FastAPI(
+    app = ServingApp(
         title=f"{endpoint.name} ({endpoint.model})",
         description="Model endpoint served by `mlops-runtime serve`. Request fields follow the "
         "served model's signature; inputs the feature store serves may be left out when the "
@@ -281,7 +328,7 @@ def create_app(
     @app.get("/metrics", tags=["probes"], response_class=Response)
     async def metrics() -> Response:
         """Prometheus metrics of this process."""
-        return Response(generate_latest(state.telemetry.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(state.telemetry.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.post(
         "/predict",
@@ -341,6 +388,10 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.answer_first(
+        {"/predict": predict, "/invocations": invocations},
+        {ServingError: serving_error, RequestValidationError: invalid_request},
+    )
     return app
 
 

@@ -69,6 +69,8 @@ class ModelHolder:
         self._failed: dict[str, tuple[str, float]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.tried = threading.Event()
+        """Set once every alias was resolved and loaded (or failed to) for the first time."""
 
     def get(self, variant: str) -> ServedModel | None:
         slot = self._slots.get(variant)
@@ -109,7 +111,10 @@ class ModelHolder:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.refresh()
+            try:
+                self.refresh()
+            finally:
+                self.tried.set()
             self._stop.wait(self._poll_seconds)
 
     def _refresh(self, variant: str) -> None:

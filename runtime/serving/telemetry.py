@@ -11,8 +11,9 @@ import logging
 import random
 import threading
 from collections import defaultdict
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from runtime.metrics import PREDICTION_ERRORS, PREDICTION_LATENCY, PREDICTIONS, Dimension
 from runtime.publish import publisher
@@ -33,8 +34,11 @@ def _prometheus_name(metric: str) -> str:
 class ServingTelemetry:
     """Counts requests, errors and latency by variant; ``flush`` sends them to the sink."""
 
-    def __init__(self, settings: Settings, endpoint: str) -> None:
+    def __init__(self, settings: Settings, endpoint: str, *, shared: Path | None = None) -> None:
         self._settings = settings
+        self._shared = shared
+        """The folder where every serving process of the pod keeps its counts (Prometheus'
+        multiprocess mode), or None: this process serves alone."""
         self._endpoint = endpoint
         self.registry = CollectorRegistry()
         labels = ["endpoint", "variant"]
@@ -64,6 +68,16 @@ class ServingTelemetry:
         self._seen: dict[str, int] = defaultdict(int)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def exposition(self) -> bytes:
+        """`/metrics`: this process's counts, or every serving process's summed."""
+        if self._shared is None:
+            return generate_latest(self.registry)
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self._shared))
+        return generate_latest(registry)
 
     def observe(self, variant: str, latency_ms: float, *, error: bool = False) -> None:
         """One request answered (or failed) by ``variant``."""

@@ -111,11 +111,13 @@ def test_a_model_per_variant_with_the_pods_contract_and_its_alias(
     (container,) = pod.inputs["spec"]["template"]["spec"]["containers"]
     pod_env = {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("MLOPS_")}
     # MLOPS_TRACKING_URI: MLflow's internal NLB (the cluster's names do not resolve there).
+    # MLOPS_SERVE_WORKERS: the pod's, from its CPU request; a variant runs the default (one).
     per_endpoint = {
         "MLOPS_ENDPOINT",
         "MLOPS_PREDICTION_LOG_URI",
         "MLOPS_HOME",
         "MLOPS_TRACKING_URI",
+        "MLOPS_SERVE_WORKERS",
     }
     (balanced,) = [
         r

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from components import naming
+from components.config.resources import ContainerResources
 from components.config.serving import BatchEndpoint, Ingress, RealtimeEndpoint
 from components.serving import (
     BATCH_RETRIES,
@@ -21,6 +22,7 @@ from components.serving import (
     ingress_annotations,
     prefix_arn,
     realtime_policy,
+    serve_workers,
     service_account_name,
     spread,
 )
@@ -419,6 +421,7 @@ def test_serving_env_is_the_runtime_contract(
         assert settings.endpoint.canary == endpoint.canary
         assert settings.endpoint.shadow == endpoint.shadow
         assert settings.port == HTTP_PORT
+        assert settings.serve_workers == serve_workers(endpoint.resources)
         assert settings.prediction_log_uri and settings.prediction_log_uri.endswith(
             f"/prediction-logs/{endpoint.name}/"
         )
@@ -426,6 +429,15 @@ def test_serving_env_is_the_runtime_contract(
         assert settings.metrics_namespace == f"MLOps/{config.team}"
         assert settings.online_store == "dynamodb"
         assert settings.tracking_uri
+
+
+@pytest.mark.parametrize(
+    ("cpu", "workers"),
+    [("250m", 1), ("1", 1), ("1500m", 1), ("1999m", 1), ("2", 2), ("2000m", 2), ("3.5", 3)],
+)
+def test_serving_processes_follow_the_cpu_request(cpu: str, workers: int) -> None:
+    # One process per whole CPU requested: a fraction of a core is no second process.
+    assert serve_workers(ContainerResources(cpu=cpu)) == workers
 
 
 def test_batch_endpoint_cronjob(example_stack: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -239,3 +239,36 @@ def test_read_prediction_log_selects_the_window(tmp_path: Path) -> None:
     assert list(window["feature.prediction"]) == [1, 1]
     assert list(window["prediction"]) == ["yes", "yes"]
     assert empty.empty and "request_id" in empty.columns
+
+
+@pytest.mark.slow
+def test_two_processes_answer_log_and_count_together(tmp_path: Path, mlflow_template: Path) -> None:
+    # A pod of two CPUs (MLOPS_SERVE_WORKERS=2): both processes answer on the one port, every
+    # answered prediction is logged at SIGTERM, and /metrics counts the pod, not one process.
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(mlflow_template, home / "mlflow.db")
+    port = free_port()
+    settings = endpoint_settings(home).model_copy(update={"port": port, "serve_workers": 2})
+    register_demo_model(settings)
+
+    with running_server(settings_env(settings), port, timeout=300) as process:
+        workers = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        base = f"http://127.0.0.1:{port}"
+        # A connection each: the kernel hands them to either process.
+        ids = [
+            httpx.post(f"{base}/predict", json={"rows": [ROW]}).json()["request_id"]
+            for _ in range(40)
+        ]
+        metrics = httpx.get(f"{base}/metrics").text
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+
+    # Two serving processes (and multiprocessing's resource tracker).
+    assert len(workers) >= 2
+    (answered,) = [
+        line for line in metrics.splitlines() if line.startswith("mlops_predictions_total{")
+    ]
+    assert float(answered.rsplit(" ", 1)[1]) == 40
+    log = read_prediction_log(str(home / "prediction-log"))
+    assert sorted(log["request_id"]) == sorted(ids)
