@@ -303,7 +303,7 @@ class PredictionLogWriter:
             self._thread.join()
             self._thread = None
         else:
-            self._flush(self._drain(), final=True)
+            self._flush_remaining()
 
     def pending_spool(self) -> list[Path]:
         return sorted(self._spool.glob("*.parquet")) if self._spool.exists() else []
@@ -328,7 +328,7 @@ class PredictionLogWriter:
             self._wake.wait(max(0.0, deadline - time.monotonic()))
             self._wake.clear()
             if self._closing:
-                self._flush(self._drain(), final=True)
+                self._flush_remaining()
                 return
             due, flushed = time.monotonic() >= deadline, False
             while len(self._records) >= self._flush_rows or (due and self._records):
@@ -339,6 +339,12 @@ class PredictionLogWriter:
                     # Nothing queued: the spool is still retried on the interval.
                     self._flush([], final=False)
                 deadline = time.monotonic() + self._flush_interval
+
+    def _flush_remaining(self) -> None:
+        """Everything queued (and the spool), in batches of at most ``flush_rows`` as ever."""
+        self._flush(self._drain(self._flush_rows), final=True)
+        while self._records:
+            self._flush(self._drain(self._flush_rows), final=True)
 
     def _flush(self, batch: list[PredictionRecord], *, final: bool) -> None:
         with self._lock:
