@@ -46,31 +46,44 @@ left: a worker's imports cost about as much as planning a few stacks."""
 OWN_CODE = Path(__file__).resolve().parent.parent
 """The repository this process's program code comes from."""
 
+ANSWERS_ENV = "MLOPS_PLAN_ANSWERS"
+"""The plan cache's folder, for a worker to keep the config checks' answers in (see _WORKER)."""
+
 _WORKER = r"""
 import json, os, sys, traceback
 from pathlib import Path
 
 results = os.fdopen(os.dup(1), "w")  # the answers; whatever the program prints goes to stderr
 os.dup2(2, 1)
+import contextlib
 from components.config import ConfigError
 from tooling.plan import plan_stack
 
-for line in sys.stdin:
-    stack = line.strip()
-    folder, _, name = stack.rpartition("/")
-    file = Path(folder or ".") / "stacks" / f"Pulumi.{name}.yaml"
-    if not file.exists():
-        answer = {"missing": True}
-    else:
-        try:
-            answer = {"plan": plan_stack(file).preview_json()}
-        except ConfigError as error:
-            answer = {"error": str(error)}
-        except Exception:
-            answer = {"failed": traceback.format_exc()}
-    results.write(json.dumps(answer, default=str) + "\n")
-    results.flush()
-"""
+# The config checks' answers kept in the plan cache, where this tree's code keeps them.
+answers = contextlib.nullcontext()
+if os.environ.get(ANSWERS_ENV):
+    try:
+        from tooling.plan_cache import PlanCache
+        answers = PlanCache(Path(os.environ[ANSWERS_ENV])).answers()
+    except (ImportError, AttributeError):  # a commit from before they were kept
+        pass
+with answers:
+    for line in sys.stdin:
+        stack = line.strip()
+        folder, _, name = stack.rpartition("/")
+        file = Path(folder or ".") / "stacks" / f"Pulumi.{name}.yaml"
+        if not file.exists():
+            answer = {"missing": True}
+        else:
+            try:
+                answer = {"plan": plan_stack(file).preview_json()}
+            except ConfigError as error:
+                answer = {"error": str(error)}
+            except Exception:
+                answer = {"failed": traceback.format_exc()}
+        results.write(json.dumps(answer, default=str) + "\n")
+        results.flush()
+""".replace("ANSWERS_ENV", repr(ANSWERS_ENV))
 
 
 class PlanningError(RuntimeError):
@@ -93,12 +106,14 @@ def stack_names(stacks: Sequence[str]) -> list[str]:
 class _Worker:
     """One Python process planning stacks of one tree, one at a time, on request."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, answers: Path | None = None) -> None:
         self.folder = folder
         self._log = tempfile.TemporaryFile(mode="w+", prefix="mlops-worker-")  # noqa: SIM115
+        env = dict(os.environ, **({ANSWERS_ENV: str(answers.resolve())} if answers else {}))
         self._process = subprocess.Popen(
             [sys.executable, "-c", _WORKER],
             cwd=folder,
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -266,6 +281,7 @@ def plan_stacks(
                 {folders[tree]: todo[tree] for tree in todo if tree not in light},
                 jobs=jobs,
                 progress=progress,
+                answers=cache.folder if cache is not None else None,
             )
             for tree in light:
                 planned_in[folders[tree]] = {}
@@ -296,10 +312,12 @@ def plan_trees(
     *,
     jobs: int | None = None,
     progress: Callable[[str], None] | None = None,
+    answers: Path | None = None,
 ) -> dict[Path, dict[str, Planned]]:
     """Plan each folder's stacks (`fraud-dev`, `platform/dev`) with that folder's own code, in
     up to ``jobs`` worker processes at once (default: one per core); ``progress`` is told each
-    stack once planned. Raises PlanningError when a program crashes."""
+    stack once planned; the workers keep the config checks' answers in the plan cache folder
+    ``answers``, if given. Raises PlanningError when a program crashes."""
     trees = [_Tree(folder, deque(stack_names(stacks))) for folder, stacks in work.items()]
     results: dict[Path, dict[str, Planned]] = {tree.folder: {} for tree in trees}
     failures: list[PlanningError] = []
@@ -321,7 +339,7 @@ def plan_trees(
                 if tree is None:
                     return
                 tree.workers += 1
-            worker = _Worker(tree.folder)
+            worker = _Worker(tree.folder, answers)
             try:
                 while True:
                     with lock:

@@ -13,6 +13,7 @@ the stack's usage assumptions (`mlops:usage`), and each line names the ones it u
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -462,8 +463,10 @@ def replicated_pods(resource: Priced, c: _Context) -> list[Line]:
     ]
 
 
+@functools.lru_cache(maxsize=1024)
 def runs_per_month(schedule: str, hours_per_month: float) -> float:
-    """How often a cron schedule fires in a month (counted over one week, scaled)."""
+    """How often a cron schedule fires in a month (counted over one week, scaled). Kept by
+    schedule: a diff prices both sides of every stack, and teams share a few schedules."""
     start = datetime(2025, 1, 6, tzinfo=UTC)  # a Monday
     end = start + timedelta(hours=HOURS_PER_WEEK)
     runs = croniter(schedule, start - timedelta(seconds=1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from pathlib import Path
 
@@ -66,3 +67,22 @@ def test_a_stack_or_two_of_this_code_are_planned_here_as_a_worker_would(
     assert isinstance(here["platform/dev"], Plan) and here["nobody-dev"] is None
     # A copy of the code, or more stacks than pay for a worker's imports, go to workers.
     assert not planner._plans_here(planner._Tree(REPOSITORY, deque(["a", "b", "c"])))
+
+
+def test_workers_keep_the_config_checks_answers_where_this_process_finds_them(
+    tmp_path: Path,
+) -> None:
+    from tooling.plan_cache import PlanCache
+
+    folder = tmp_path / "cache"
+    stacks = EXAMPLE_STACKS[: planner.SPAWN_AFTER]  # enough for a worker, not planned here
+    plan_trees({REPOSITORY: stacks}, jobs=1, answers=folder)
+
+    # What the workers asked scikit-learn is what this process now answers from the cache.
+    [stored] = folder.glob("answers-*.json")
+    with PlanCache(folder).answers():
+        from runtime import estimators
+
+        assert estimators.answers  # the pipelines' estimator parameters, asked by the workers
+        kept = dict(estimators.answers)
+    assert json.loads(stored.read_text())["estimators"] == kept
