@@ -250,6 +250,8 @@ def batch_predict(
     def action() -> None:
         from runtime.batch import batch_predict as run
 
+        # A long run shows its progress: one line per row group scored.
+        logging.getLogger("runtime.batch").setLevel(logging.INFO)
         result = run(_settings(), unknown_entities=unknown_entities, shard=shard)
         skipped = (
             f" ({result.skipped} row(s) with a null or unknown entity key left out)"

@@ -120,7 +120,9 @@ def test_a_bad_entity_list_is_one_clear_message_and_nothing_is_written(
     assert not (nightly.settings.home / "batch-predictions").exists()
 
 
-def test_unknown_and_null_entity_keys_fail_the_run_or_are_skipped(nightly: Team) -> None:
+def test_unknown_and_null_entity_keys_fail_the_run_or_are_skipped(
+    nightly: Team, caplog: pytest.LogCaptureFixture
+) -> None:
     entities = pd.DataFrame({"card_id": [1, 999_999, None, 2]}, dtype="Int64")
 
     failed = _batch(nightly, entities)
@@ -134,6 +136,8 @@ def test_unknown_and_null_entity_keys_fail_the_run_or_are_skipped(nightly: Team)
     ) in failed[1]
     assert skipped[0] == 0, skipped[1]
     assert "(2 row(s) with a null or unknown entity key left out)" in skipped[1]
+    # A run shows its progress, skipped rows counted as done.
+    assert "shard 0/1: 4 of 4 rows scored" in caplog.text
     (written,) = (nightly.settings.home / "batch-predictions" / "nightly").glob("*/*.parquet")
     assert list(pd.read_parquet(written)["card_id"]) == [1, 2]
 
