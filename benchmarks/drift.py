@@ -52,6 +52,18 @@ SHIFTS = np.linspace(0, 0.6, 14)
 """Shift of each continuous column in `current`, in standard deviations."""
 
 
+def continuous(rng: np.random.Generator, i: int, rows: int) -> np.ndarray:
+    """Continuous column ``i``: normal, lognormal, gamma or uniform, in turn."""
+    kind = i % 4
+    if kind == 0:
+        return rng.normal(0, 1, rows)
+    if kind == 1:
+        return rng.lognormal(3, 0.6, rows)
+    if kind == 2:
+        return rng.gamma(2, 1.5, rows)
+    return rng.uniform(0, 1, rows)
+
+
 def synthetic(
     rows: int, seed: int = SEED
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
@@ -63,15 +75,7 @@ def synthetic(
         # Continuous columns of four shapes, shifted in `current` by 0 to 0.6 of their spread:
         # PSI grows like shift^2, so several land close to the 0.1 threshold on either side.
         for i, shift_sd in enumerate(SHIFTS):
-            kind = i % 4
-            if kind == 0:
-                values = rng.normal(0, 1, rows)
-            elif kind == 1:
-                values = rng.lognormal(3, 0.6, rows)
-            elif kind == 2:
-                values = rng.gamma(2, 1.5, rows)
-            else:
-                values = rng.uniform(0, 1, rows)
+            values = continuous(rng, i, rows)
             columns[f"num_{i}"] = values + (shift_sd * values.std() if shift else 0.0)
         missing = rng.normal(0.15 if shift else 0, 1, rows)
         missing[rng.uniform(size=rows) < 0.02] = np.nan

@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.drift import continuous  # noqa: E402
 from runtime import drift, monitor  # noqa: E402
 from runtime.prediction_log import (  # noqa: E402
     FLUSH_ROWS,
@@ -73,15 +74,7 @@ def features(rng: np.random.Generator, rows: int, *, shifted: bool) -> dict[str,
     """20 features like a scoring service's: continuous, one with gaps, small integers, strings."""
     columns: dict[str, np.ndarray] = {}
     for i, shift in enumerate(SHIFTS):
-        kind = i % 4
-        if kind == 0:
-            values = rng.normal(0, 1, rows)
-        elif kind == 1:
-            values = rng.lognormal(3, 0.6, rows)
-        elif kind == 2:
-            values = rng.gamma(2, 1.5, rows)
-        else:
-            values = rng.uniform(0, 1, rows)
+        values = continuous(rng, i, rows)
         # Logged values carry the precision the client sent: four decimals.
         columns[f"num_{i}"] = np.round(values * (1 + shift * 0.2) if shifted else values, 4)
     gaps = np.round(rng.normal(0.15 if shifted else 0, 1, rows), 4)
