@@ -13,6 +13,7 @@ import pytest
 
 from runtime import registry
 from runtime.prediction_log import PredictionLogWriter, PredictionRecord, read_prediction_log
+from runtime.settings import Settings
 from runtime.spec import CanarySpec
 from tests.runtime.test_serve_support import (
     ROW,
@@ -26,14 +27,25 @@ from tests.runtime.test_serve_support import (
 )
 
 
-@pytest.mark.slow
-def test_sigterm_flushes_every_logged_prediction(tmp_path: Path, mlflow_template: Path) -> None:
+def _serving_settings(
+    tmp_path: Path, mlflow_template: Path, canary: CanarySpec | None = None, **update: object
+) -> Settings:
+    """The endpoint's settings (with ``update``) for a server on a free port, its home holding
+    the template registry with the demo model registered."""
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(mlflow_template, home / "mlflow.db")
     port = free_port()
-    settings = endpoint_settings(home).model_copy(update={"port": port})
+    endpoint = endpoint_settings(home, canary=canary) if canary else endpoint_settings(home)
+    settings = endpoint.model_copy(update={"port": port, **update})
     register_demo_model(settings)
+    return settings
+
+
+@pytest.mark.slow
+def test_sigterm_flushes_every_logged_prediction(tmp_path: Path, mlflow_template: Path) -> None:
+    settings = _serving_settings(tmp_path, mlflow_template)
+    home, port = settings.home, settings.port
 
     with running_server(settings_env(settings), port) as process:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
@@ -53,14 +65,8 @@ def test_sigterm_flushes_every_logged_prediction(tmp_path: Path, mlflow_template
 
 @pytest.mark.slow
 def test_rollback_stops_the_canary_within_a_poll(tmp_path: Path, mlflow_template: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(mlflow_template, home / "mlflow.db")
-    port = free_port()
-    settings = endpoint_settings(home, canary=CanarySpec(weight=30)).model_copy(
-        update={"port": port}
-    )
-    register_demo_model(settings)
+    settings = _serving_settings(tmp_path, mlflow_template, CanarySpec(weight=30))
+    port = settings.port
     register_demo_model(settings, seed=1)
     client = registry.client(settings)
     client.set_registered_model_alias("fraud-model", registry.CHAMPION, "1")
@@ -106,14 +112,8 @@ def _csv_body(rows: int) -> bytes:
 def test_large_requests_are_refused_early_and_errors_stay_short(
     tmp_path: Path, mlflow_template: Path
 ) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(mlflow_template, home / "mlflow.db")
-    port = free_port()
-    settings = endpoint_settings(home).model_copy(
-        update={"port": port, "max_request_bytes": 1024 * 1024}
-    )
-    register_demo_model(settings)
+    settings = _serving_settings(tmp_path, mlflow_template, max_request_bytes=1024 * 1024)
+    port = settings.port
     csv = {"content-type": "text/csv"}
 
     with (
@@ -245,12 +245,8 @@ def test_read_prediction_log_selects_the_window(tmp_path: Path) -> None:
 def test_two_processes_answer_log_and_count_together(tmp_path: Path, mlflow_template: Path) -> None:
     # A pod of two CPUs (MLOPS_SERVE_WORKERS=2): both processes answer on the one port, every
     # answered prediction is logged at SIGTERM, and /metrics counts the pod, not one process.
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(mlflow_template, home / "mlflow.db")
-    port = free_port()
-    settings = endpoint_settings(home).model_copy(update={"port": port, "serve_workers": 2})
-    register_demo_model(settings)
+    settings = _serving_settings(tmp_path, mlflow_template, serve_workers=2)
+    home, port = settings.home, settings.port
 
     with running_server(settings_env(settings), port, timeout=300) as process:
         workers = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
