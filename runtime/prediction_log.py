@@ -41,6 +41,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +106,7 @@ _PARQUET = pads.ParquetFileFormat(
 _log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PredictionRecord:
     """One answered (or shadow-scored) row."""
 
@@ -129,7 +131,12 @@ def log_root(settings: Settings) -> str:
 
 
 def to_table(records: Iterable[PredictionRecord]) -> pa.Table:
-    """Records -> an arrow table: the record columns, then one typed column per feature."""
+    """Records -> an arrow table: the record columns, then one typed column per feature.
+
+    It runs on the flushing thread beside the event loop that answers requests, so per-record
+    Python is kept to a list comprehension per column: a prediction's JSON text is made once per
+    distinct label, and features go to arrow as they are (arrow reads numpy scalars).
+    """
     rows = list(records)
     columns = {
         "request_id": [r.request_id for r in rows],
@@ -139,17 +146,51 @@ def to_table(records: Iterable[PredictionRecord]) -> pa.Table:
         "model_version": [r.model_version for r in rows],
         "variant": [r.variant for r in rows],
         "shadow": [r.shadow for r in rows],
-        "prediction": [json.dumps(_plain(r.prediction)) for r in rows],
+        "prediction": _json_texts([r.prediction for r in rows]),
         "score": [None if r.score is None else float(r.score) for r in rows],
         "latency_ms": [float(r.latency_ms) for r in rows],
     }
     fields = list(SCHEMA)
     arrays = [pa.array(columns[f.name], type=f.type) for f in SCHEMA]
-    for name in dict.fromkeys(name for r in rows for name in r.features):
-        array = _feature_array([_plain(r.features.get(name)) for r in rows])
+    names, values = _feature_columns([r.features for r in rows])
+    for name, column in zip(names, values, strict=True):
+        array = _feature_array(column)
         fields.append(pa.field(FEATURE_PREFIX + name, array.type))
         arrays.append(array)
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _feature_columns(
+    features: list[Mapping[str, Any]],
+) -> tuple[list[str], Iterable[Sequence[Any]]]:
+    """The features' names (in first-seen order) and each one's values in record order (None
+    where a record lacks it)."""
+    first = list(features[0]) if features else []
+    if len(first) > 1 and sum(map(len, features)) == len(first) * len(features):
+        try:
+            # Every record has the same features (one model's rows): transposed in C.
+            return first, zip(*map(itemgetter(*first), features), strict=True)
+        except KeyError:
+            pass
+    names = list(dict.fromkeys(chain.from_iterable(features)))
+    return names, ([values.get(name) for values in features] for name in names)
+
+
+def _json_texts(values: list[Any]) -> list[str]:
+    """Each value's JSON text; a classifier's few labels are each encoded once."""
+    texts: dict[tuple[type, Any], str] = {}
+    out = []
+    for value in values:
+        try:
+            # The type is part of the key: 1, 1.0 and True are equal, their texts are not.
+            key = (type(value), value)
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = json.dumps(_plain(value))
+        except TypeError:  # unhashable (a list): encoded each time
+            text = json.dumps(_plain(value))
+        out.append(text)
+    return out
 
 
 def _feature_array(values: list[Any]) -> pa.Array:
@@ -168,12 +209,12 @@ def _feature_array(values: list[Any]) -> pa.Array:
         return array
     # Mixed or nested values keep their JSON text, as the whole record did before.
     return pa.array(
-        [None if v is None else json.dumps(v, default=str) for v in values], pa.string()
+        [None if v is None else json.dumps(_plain(v), default=str) for v in values], pa.string()
     )
 
 
 def _plain(value: Any) -> Any:
-    # numpy scalars -> Python scalars (json and parquet both want them).
+    # numpy scalars -> Python scalars (json wants them).
     return value.item() if hasattr(value, "item") else value
 
 
@@ -187,16 +228,25 @@ def object_key(first: datetime, last: datetime | None = None) -> str:
     )
 
 
-def batch_files(batch: Sequence[PredictionRecord]) -> list[tuple[str, list[PredictionRecord]]]:
-    """A batch as files: one per UTC hour its records fall in, with the key of each."""
-    hours: dict[datetime, list[PredictionRecord]] = {}
-    for item in batch:
-        stamp = item.timestamp.astimezone(UTC)
-        hours.setdefault(stamp.replace(minute=0, second=0, microsecond=0), []).append(item)
+_HOUR_US = 3_600_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def hour_files(table: pa.Table) -> list[tuple[str, pa.Table]]:
+    """A batch's table as files: one per UTC hour its records fall in, with the key of each."""
+    if table.num_rows == 0:
+        return []
+    micros = table.column("timestamp").cast(pa.int64()).to_numpy()
+    hours = micros // _HOUR_US
     files = []
-    for part in hours.values():
-        stamps = [r.timestamp for r in part]
-        files.append((object_key(min(stamps), max(stamps)), part))
+    for hour in np.unique(hours):
+        inside = hours == hour
+        part = table if inside.all() else table.filter(pa.array(inside))
+        stamps = micros[inside]
+        first, last = (
+            _EPOCH + timedelta(microseconds=int(us)) for us in (stamps.min(), stamps.max())
+        )
+        files.append((object_key(first, last), part))
     return files
 
 
@@ -352,26 +402,26 @@ class PredictionLogWriter:
                 self._deliver_spool(force=final)
             except Exception:
                 _log.warning("prediction log: spool delivery failed", exc_info=True)
-            for key, part in batch_files(batch):
+            for key, part in hour_files(to_table(batch)):
                 self._deliver(key, part)
 
-    def _deliver(self, key: str, part: list[PredictionRecord]) -> None:
-        data = _parquet_bytes(to_table(part))
+    def _deliver(self, key: str, part: pa.Table) -> None:
+        data = _parquet_bytes(part)
         try:
             self._destination.put(key, data)
-            self.delivered += len(part)
+            self.delivered += part.num_rows
         except Exception as error:
             _log.warning(
                 "prediction log: %s unreachable (%s); %d records spooled locally",
                 self.root,
                 str(error).splitlines()[0][:200] if str(error) else type(error).__name__,
-                len(part),
+                part.num_rows,
             )
             self._spool.mkdir(parents=True, exist_ok=True)
             path = self._spool / key.replace("/", "__")
             path.with_suffix(".part").write_bytes(data)
             path.with_suffix(".part").replace(path)
-            self.spooled += len(part)
+            self.spooled += part.num_rows
             self._next_retry = time.monotonic() + self._retry_interval
 
     def _deliver_spool(self, *, force: bool) -> None:

@@ -10,8 +10,8 @@ import io
 import json
 import logging
 import math
+import random
 import time
-import uuid
 import zlib
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from runtime.errors import ConfigurationError
@@ -35,7 +36,13 @@ from runtime.serving.batcher import MAX_BATCH_ROWS, MicroBatcher
 from runtime.serving.holder import POLL_SECONDS, ModelHolder
 from runtime.serving.model import ModelSource, RegistryModelSource, Scored, ServedModel
 from runtime.serving.online import OnlineFeatures
-from runtime.serving.schema import MAX_ROWS, NotReadyResponse, PredictResponse, RowSchema
+from runtime.serving.schema import (
+    MAX_ROWS,
+    ROW_LIST_KEYS,
+    NotReadyResponse,
+    PredictResponse,
+    RowSchema,
+)
 from runtime.serving.telemetry import FLUSH_SECONDS, ServingTelemetry
 from runtime.settings import Settings
 from runtime.spec import EndpointSpec
@@ -43,6 +50,8 @@ from runtime.spec import EndpointSpec
 REQUEST_ID_HEADER = "x-request-id"
 EXCERPT_CHARS = 120
 """Longest excerpt of a request's input an error answer shows."""
+_ANSWER = json.JSONEncoder(separators=(",", ":"))
+"""Compact JSON for answers (one encoder: ``json.dumps`` with options makes one per call)."""
 SMALL_BODY_BYTES = 64 * 1024
 """Bodies up to this size are parsed on the event loop (a thread hand-off would cost more)."""
 _log = logging.getLogger(__name__)
@@ -102,6 +111,14 @@ class Prepared:
     _batcher: MicroBatcher | None = field(default=None, init=False)
 
     @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers that say which version answered."""
+        return [
+            (b"x-model-version", self.model.version.encode()),
+            (b"x-model-variant", self.variant.encode()),
+        ]
+
+    @property
     def batcher(self) -> MicroBatcher:
         # Created on the event loop, on first use.
         if self._batcher is None:
@@ -112,6 +129,21 @@ class Prepared:
                 executor=None if fast else self.executor,
             )
         return self._batcher
+
+
+class Answer(Response):
+    """A prediction's 200 answer, its headers given encoded: ``Response.__init__`` encodes and
+    checks every header again on every request."""
+
+    def __init__(self, body: bytes, media_type: bytes, headers: list[tuple[bytes, bytes]]):
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", b"%d" % len(body)),
+            (b"content-type", media_type),
+            *headers,
+        ]
 
 
 @dataclass
@@ -467,12 +499,19 @@ async def _body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(_too_large(int(declared), limit))
     chunks, size = [], 0
-    async for chunk in request.stream():
+    # The messages themselves: ``request.stream()`` is an async generator, a few microseconds
+    # more per request.
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLargeError(_too_large(size, limit, more=True))
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_large(size: int, limit: int, *, more: bool = False) -> str:
@@ -547,6 +586,18 @@ def _parse_rows(schema: RowSchema, body: bytes) -> list[dict[str, Any]]:
     return [row.__dict__ for row in parsed.rows]
 
 
+def _row_list(schema: RowSchema, body: bytes) -> list[dict[str, Any]] | None:
+    """The rows of a JSON body that lists them under one key of ``ROW_LIST_KEYS``, parsed and
+    validated in one pass; None for any other body, which the general path then reads (and
+    says what is wrong with)."""
+    try:
+        parsed = schema.invocation.model_validate_json(body)
+    except ValidationError:
+        return None
+    given = [rows for key in ROW_LIST_KEYS if (rows := getattr(parsed, key)) is not None]
+    return [row.__dict__ for row in given[0]] if len(given) == 1 else None
+
+
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
@@ -557,6 +608,10 @@ def _json(body: bytes) -> Any:
 
 
 def _parse_invocation(schema: RowSchema, body: bytes, media: str) -> list[dict[str, Any]]:
+    if media != "text/csv" and len(body) <= SMALL_BODY_BYTES:
+        rows = _row_list(schema, body)
+        if rows is not None:
+            return rows
     rows = _csv_rows(schema, body) if media == "text/csv" else _json_rows(_json(body))
     _too_many_rows(rows)
     try:
@@ -645,7 +700,7 @@ async def _answer(
     *,
     answer: str = "application/json",
 ) -> Response:
-    request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+    request_id = request.headers.get(REQUEST_ID_HEADER) or f"{random.getrandbits(128):032x}"
     slot = _variant_for(state, request_id)
     prepared = state.prepared.get(slot)
     if prepared is None:
@@ -661,7 +716,8 @@ async def _answer(
     else:
         # A large body takes a while to parse: in a thread, so probes and small requests go on.
         rows = await run_in_threadpool(parse, prepared.schema)
-    await _fill_online(state, prepared.schema, rows)
+    if prepared.schema.join_keys:
+        await _fill_online(state, prepared.schema, rows)
     shadow = (
         state.prepared.get(VARIANT_CHALLENGER) if state.endpoint.shadow and state.splits else None
     )
@@ -707,13 +763,9 @@ async def _answer(
             shadow=True,
         )
     model = prepared.model
-    headers = {
-        "x-request-id": request_id,
-        "x-model-version": model.version,
-        "x-model-variant": variant,
-    }
+    headers = [(b"x-request-id", request_id.encode("latin-1")), *prepared.headers]
     if answer == "text/csv":
-        return Response(_csv_answer(scored), media_type="text/csv", headers=headers)
+        return Answer(_csv_answer(scored).encode(), b"text/csv; charset=utf-8", headers)
     body = {
         "request_id": request_id,
         "model": model.name,
@@ -723,9 +775,7 @@ async def _answer(
         "probabilities": scored.probabilities,
         "classes": model.classes,
     }
-    return Response(
-        json.dumps(body, separators=(",", ":")), media_type="application/json", headers=headers
-    )
+    return Answer(_ANSWER.encode(body).encode(), b"application/json", headers)
 
 
 def _csv_answer(scored: Scored) -> str:
@@ -785,8 +835,6 @@ def _log_rows(
 
 async def _fill_online(state: ServingState, schema: RowSchema, rows: list[dict[str, Any]]) -> None:
     """Look up the inputs rows leave out; 422 for rows that give neither the value nor the key."""
-    if not schema.join_keys:
-        return
     errors: list[dict[str, Any]] = []
     lookups: dict[int, list[str]] = {}
     for index, row in enumerate(rows):

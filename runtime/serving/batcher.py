@@ -8,6 +8,7 @@ while rows are queued, so a batcher dropped with its model (an alias swap) leave
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -36,9 +37,9 @@ class MicroBatcher:
         self._predict = predict
         self._max_rows = max_rows
         self._executor = executor
-        self._queue: asyncio.Queue[tuple[Sequence[dict[str, Any]], asyncio.Future[Scored]]] = (
-            asyncio.Queue()
-        )
+        # Only the event loop's thread touches it: a deque, not an asyncio.Queue (whose
+        # getter/putter bookkeeping nothing here waits on).
+        self._queue: deque[tuple[Sequence[dict[str, Any]], asyncio.Future[Scored]]] = deque()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         """Model calls made so far."""
@@ -48,7 +49,7 @@ class MicroBatcher:
         """Score ``rows`` (with whatever else is queued); raises what the model raised."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Scored] = loop.create_future()
-        self._queue.put_nowait((rows, future))
+        self._queue.append((rows, future))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._run())
         return await future
@@ -62,13 +63,14 @@ class MicroBatcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         # Ends when the queue is empty; the next submit starts a new run.
-        while not self._queue.empty():
-            batch = [self._queue.get_nowait()]
+        queue = self._queue
+        while queue:
+            batch = [queue.popleft()]
             # Let handlers that are ready to submit do so before the batch closes.
             await asyncio.sleep(0)
             size = len(batch[0][0])
-            while size < self._max_rows and not self._queue.empty():
-                item = self._queue.get_nowait()
+            while size < self._max_rows and queue:
+                item = queue.popleft()
                 batch.append(item)
                 size += len(item[0])
             rows = [row for item, _ in batch for row in item]

@@ -85,11 +85,23 @@ class RowSchema:
             __config__=ConfigDict(extra="forbid"),
             rows=(list[self.row], Field(min_length=1, max_length=MAX_ROWS)),  # type: ignore[name-defined]
         )
+        rows = list[self.row] | None  # type: ignore[name-defined]
+        self.invocation = create_model(
+            f"{_title(model.name)}Invocation",
+            __config__=ConfigDict(extra="forbid"),
+            **{
+                key: (rows, Field(default=None, min_length=1, max_length=MAX_ROWS))
+                for key in ROW_LIST_KEYS
+            },
+        )
+        """A SageMaker invocation whose rows are a list under one of ``ROW_LIST_KEYS``."""
         self.feature_names = [f.name for f in model.features]
 
 
 MAX_ROWS = 10_000
 """Most rows one request may carry."""
+ROW_LIST_KEYS = ("rows", "instances", "dataframe_records")
+"""The keys under which an invocation's JSON gives its rows as a list of objects."""
 
 
 def online_join_keys(

@@ -32,6 +32,7 @@ def serve(settings: Settings, *, host: str = DEFAULT_HOST, **app_options: Any) -
     import uvicorn
 
     from runtime.registry import tracking_uri
+    from runtime.serving.protocol import OneWriteProtocol
 
     _log.info(
         "serving endpoint %s on http://%s:%d (%d process%s); home %s; tracking URI %s; loading %s",
@@ -53,10 +54,14 @@ def serve(settings: Settings, *, host: str = DEFAULT_HOST, **app_options: Any) -
         "timeout_graceful_shutdown": settings.shutdown_drain_seconds,
         # Proxies and the load balancer keep connections open; so should we.
         "timeout_keep_alive": 75,
-        # The C parser and event loop (uvicorn[standard]); pure Python costs a third of a
-        # prediction's time.
-        "http": "httptools",
+        # The C parser and event loop (uvicorn[standard]), pure Python costs a third of a
+        # prediction's time; an answer's head and body are sent in one write.
+        "http": OneWriteProtocol,
         "loop": "uvloop",
+        # Forwarded headers are trusted from 127.0.0.1 only, where no proxy of a pod sits; and
+        # the answers need not name the server.
+        "proxy_headers": False,
+        "server_header": False,
     }
     workers = settings.serve_workers
     if workers == 1:

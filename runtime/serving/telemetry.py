@@ -61,6 +61,9 @@ class ServingTelemetry:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self._answered: dict[str, tuple[Counter, Histogram]] = {}
+        """Per variant, its request counter and latency histogram (``labels`` looks them up
+        under a lock on every call)."""
         self._lock = threading.Lock()
         self._counts: dict[str, int] = defaultdict(int)
         self._error_counts: dict[str, int] = defaultdict(int)
@@ -84,8 +87,14 @@ class ServingTelemetry:
         if error:
             self._errors.labels(self._endpoint, variant).inc()
         else:
-            self._requests.labels(self._endpoint, variant).inc()
-            self._latency.labels(self._endpoint, variant).observe(latency_ms / 1000)
+            answered = self._answered.get(variant)
+            if answered is None:
+                answered = self._answered[variant] = (
+                    self._requests.labels(self._endpoint, variant),
+                    self._latency.labels(self._endpoint, variant),
+                )
+            answered[0].inc()
+            answered[1].observe(latency_ms / 1000)
         with self._lock:
             if error:
                 self._error_counts[variant] += 1

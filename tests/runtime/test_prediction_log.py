@@ -34,14 +34,13 @@ LEGACY_SCHEMA = SCHEMA.append(pa.field("features", pa.string()))
 
 
 def record(i: int, at: datetime, features: dict[str, object], **extra: object) -> PredictionRecord:
-    fields: dict[str, object] = {"score": 0.5, "variant": "champion"} | extra
+    fields: dict[str, object] = {"score": 0.5, "variant": "champion", "prediction": 1} | extra
     return PredictionRecord(
         request_id=f"r{i}",
         endpoint="scorer",
         model="fraud-model",
         model_version="1",
         features=features,
-        prediction=1,
         latency_ms=2.0,
         timestamp=at,
         **fields,  # type: ignore[arg-type]
@@ -97,6 +96,30 @@ def test_each_feature_is_a_typed_column(settings: Settings) -> None:
     assert list(log["count"]) == [3, 4]
     assert log["new"].tolist() == [True, None]
     assert list(log["mixed"]) == ["1", '"x"']
+
+
+def test_records_with_the_same_features_and_numpy_values_are_typed_as_python_ones() -> None:
+    # One model's rows (every record has every feature), values as numpy hands them over.
+    records = [
+        record(i, BASE, {"amount": np.float64(i + 0.5), "count": np.int64(i), "band": "a"})
+        for i in range(3)
+    ]
+
+    table = to_table(records)
+
+    assert table.column("feature.amount").to_pylist() == [0.5, 1.5, 2.5]
+    assert table.column("feature.count").type == pa.int64()
+    assert table.column("feature.band").to_pylist() == ["a", "a", "a"]
+
+
+def test_each_prediction_keeps_the_json_text_of_its_own_type() -> None:
+    # 1, 1.0 and True are equal (one dictionary key), their JSON texts are not.
+    predictions = [1, 1.0, True, "1", 1, np.int64(2), [1, 2]]
+    records = [record(i, BASE, {"x": 1}, prediction=p) for i, p in enumerate(predictions)]
+
+    texts = to_table(records).column("prediction").to_pylist()
+
+    assert texts == ["1", "1.0", "true", '"1"', "1", "2", "[1, 2]"]
 
 
 def test_files_of_the_old_layout_are_still_read(settings: Settings) -> None:
