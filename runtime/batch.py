@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import fsspec
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -244,12 +243,11 @@ def _score(
             where, [_unknown_report(settings, model, frame, unknown)], outcome=NOTHING_WRITTEN
         )
     frame = frame[~unknown].reset_index(drop=True)
-    names = [f.name for f in model.features]
-    predicted = model.predict(frame[names].replace({np.nan: None}).to_dict("records"))
+    predicted = model.predict.frame(frame)
     result = frame.copy()
     result["prediction"] = predicted.predictions
-    if model.classes is not None:
-        result["score"] = [predicted.score(i) for i in range(len(predicted.predictions))]
+    if predicted.probabilities is not None:
+        result["score"] = [row[-1] for row in predicted.probabilities]
     result["model"] = model.name
     result["model_version"] = model.version
     result["scored_at"] = pd.Timestamp(now)

@@ -57,7 +57,14 @@ class Scored:
 class Predictor(Protocol):
     kind: str
 
-    def __call__(self, rows: Sequence[dict[str, Any]]) -> Scored: ...
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> Scored:
+        """Score rows as requests give them (a request's few rows)."""
+        ...
+
+    def frame(self, frame: pd.DataFrame) -> Scored:
+        """Score a frame with a column per input (a batch job's chunk), as ``__call__`` would
+        score its rows."""
+        ...
 
 
 @dataclass
@@ -104,7 +111,10 @@ class SklearnPredictor:
         self._proba = hasattr(model, "predict_proba") and hasattr(model, "classes_")
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> Scored:
-        frame = pd.DataFrame.from_records(list(rows), columns=self._columns)
+        return self.frame(pd.DataFrame.from_records(list(rows), columns=self._columns))
+
+    def frame(self, frame: pd.DataFrame) -> Scored:
+        frame = frame[self._columns]
         if self._proba:
             probabilities = self._model.predict_proba(frame)
             labels = np.asarray(self._model.classes_)[probabilities.argmax(axis=1)]
@@ -120,8 +130,10 @@ class PyfuncPredictor:
         self._columns = [f.name for f in features]
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> Scored:
-        frame = pd.DataFrame.from_records(list(rows), columns=self._columns)
-        return Scored(np.asarray(self._model.predict(frame)).ravel().tolist())
+        return self.frame(pd.DataFrame.from_records(list(rows), columns=self._columns))
+
+    def frame(self, frame: pd.DataFrame) -> Scored:
+        return Scored(np.asarray(self._model.predict(frame[self._columns])).ravel().tolist())
 
 
 class OnnxPredictor:
@@ -156,7 +168,20 @@ class OnnxPredictor:
         return result[0].ravel(), (result[1] if len(result) > 1 else None)
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> Scored:
-        labels, probabilities = self.run(self.arrays(rows))
+        return self._scored(*self.run(self.arrays(rows)))
+
+    def frame(self, frame: pd.DataFrame) -> Scored:
+        # Missing values (None in a row, NaN or null in a frame) are NaN to the converted model.
+        if self._matrix is not None:
+            feed = {self._matrix: frame[self._names].to_numpy(dtype=np.float32, na_value=np.nan)}
+        else:
+            feed = {
+                name: frame[name].to_numpy(dtype=np.float32, na_value=np.nan).reshape(-1, 1)
+                for name in self._names
+            }
+        return self._scored(*self.run(feed))
+
+    def _scored(self, labels: np.ndarray, probabilities: np.ndarray | None) -> Scored:
         if probabilities is None:
             return Scored(labels.astype(np.float64).tolist())
         return Scored(labels.tolist(), probabilities.astype(np.float64).tolist())

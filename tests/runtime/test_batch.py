@@ -19,7 +19,7 @@ from runtime.settings import Settings
 from runtime.spec import EndpointSpec
 from runtime.train import train
 from tests.runtime.conftest import Team, use_env
-from tests.runtime.test_serve_support import register_demo_model, training_frame
+from tests.runtime.test_serve_support import register_demo_model, served, training_frame
 
 
 @pytest.mark.slow
@@ -216,3 +216,18 @@ def test_an_indexed_run_scores_each_row_once_and_a_retried_index_changes_nothing
         got.drop(columns="scored_at"), expected.drop(columns="scored_at"), check_dtype=False
     )
     assert sum(r.rows for r in results) == 900
+
+
+@pytest.mark.parametrize("onnx", [False, True], ids=["sklearn", "onnx"])
+def test_a_chunk_is_scored_as_serving_scores_its_rows(onnx: bool) -> None:
+    # batch-predict scores a frame; serving, the rows of a request: one model, one answer.
+    model = served("1", onnx=onnx, nullable=("avg_amount_7d",))
+    frame, _ = training_frame(seed=4)
+    frame = frame.head(200).copy()
+    frame.loc[::7, "avg_amount_7d"] = np.nan  # a declared-nullable input left out
+    rows = frame.replace({np.nan: None}).to_dict("records")
+
+    chunk, request = model.predict.frame(frame), model.predict(rows)
+
+    assert chunk.predictions == request.predictions
+    np.testing.assert_allclose(chunk.probabilities, request.probabilities, rtol=1e-6)
