@@ -58,8 +58,8 @@ def serve(settings: Settings, *, host: str = DEFAULT_HOST, **app_options: Any) -
         # prediction's time; an answer's head and body are sent in one write.
         "http": OneWriteProtocol,
         "loop": "uvloop",
-        # Forwarded headers are trusted from 127.0.0.1 only, where no proxy of a pod sits; and
-        # the answers need not name the server.
+        # Nothing reads the client's address, so no middleware rewrites it from forwarded
+        # headers; and the answers need not name the server.
         "proxy_headers": False,
         "server_header": False,
     }

@@ -28,6 +28,7 @@ from tests.runtime.test_serve_support import (
     FakeSource,
     endpoint_settings,
     fitted_model,
+    run_alone,
     served,
     wait_for,
 )
@@ -651,7 +652,7 @@ def test_concurrent_requests_are_scored_in_batches(settings: Settings) -> None:
                 prepared = app.state.serving.prepared["champion"]
                 return [a.json() for a in answers], prepared
 
-    answers, prepared = _run(run())
+    answers, prepared = run_alone(run())
 
     assert {a["version"] for a in answers} == {"1"}
     assert len({json.dumps(a["probabilities"]) for a in answers}) == 1
@@ -677,7 +678,7 @@ def test_a_failing_request_does_not_fail_its_batch_mates() -> None:
         await batcher.close()
         return results
 
-    first, failed, third = _run(run())
+    first, failed, third = run_alone(run())
 
     assert first.predictions == [1] and third.predictions == [2, 3]
     assert isinstance(failed, ValueError)
@@ -692,12 +693,3 @@ def test_onnx_fast_path_matches_sklearn() -> None:
     assert np.allclose(
         fast.predict(rows).probabilities, reference.predict(rows).probabilities, atol=1e-5
     )
-
-
-def _run(coroutine: Any) -> Any:
-    # Unlike asyncio.run, leaves the thread's event loop alone (Pulumi's tests need theirs).
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coroutine)
-    finally:
-        loop.close()

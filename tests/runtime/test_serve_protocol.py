@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from runtime.serving.protocol import JoinedWrites
+from tests.runtime.test_serve_support import run_alone
 
 
 class Transport:
@@ -35,7 +36,7 @@ def test_the_writes_of_one_loop_step_leave_as_one_at_its_end() -> None:
         await asyncio.sleep(0)
         return transport.sent
 
-    assert asyncio.run(scenario()) == [b"HTTP/1.1 200 OK\r\n\r\n{}", b"next"]
+    assert run_alone(scenario()) == [b"HTTP/1.1 200 OK\r\n\r\n{}", b"next"]
 
 
 def test_closing_sends_what_is_pending_first_and_the_rest_is_the_transports() -> None:
@@ -47,4 +48,4 @@ def test_closing_sends_what_is_pending_first_and_the_rest_is_the_transports() ->
         await asyncio.sleep(0)  # the step's scheduled send finds nothing left
         return transport.sent, joined.is_closing()
 
-    assert asyncio.run(scenario()) == ([b"an error answer", "closed"], False)
+    assert run_alone(scenario()) == ([b"an error answer", "closed"], False)

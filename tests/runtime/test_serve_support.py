@@ -3,6 +3,7 @@ and a real `mlops-runtime serve` process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -10,11 +11,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import numpy as np
@@ -27,6 +28,7 @@ from runtime.serving.model import Feature, ServedModel, SklearnPredictor, onnx_p
 from runtime.settings import ENV_PREFIX, Settings, library_env, render_env
 from runtime.spec import EndpointSpec, Entity, FeatureSource, FeatureStoreSpec, FeatureView
 
+T = TypeVar("T")
 FEATURES = ["txn_count_7d", "avg_amount_7d", "max_amount_7d", "share_foreign_7d"]
 ROW = {"txn_count_7d": 3, "avg_amount_7d": 40.5, "max_amount_7d": 90.0, "share_foreign_7d": 0.2}
 FEATURE_STORE = FeatureStoreSpec(
@@ -270,3 +272,13 @@ def running_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def run_alone(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``coroutine``'s result, on an event loop of its own: unlike ``asyncio.run``, this leaves
+    the thread's event loop alone (Pulumi's mocks in later tests of the same process need it)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
