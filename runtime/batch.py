@@ -246,8 +246,10 @@ def _score(
     predicted = model.predict.frame(frame)
     result = frame.copy()
     result["prediction"] = predicted.predictions
-    if predicted.probabilities is not None:
-        result["score"] = [row[-1] for row in predicted.probabilities]
+    if model.classes is not None:
+        # A classifier without probabilities has no score: the column is there, empty.
+        probabilities = predicted.probabilities
+        result["score"] = [row[-1] for row in probabilities] if probabilities else None
     result["model"] = model.name
     result["model_version"] = model.version
     result["scored_at"] = pd.Timestamp(now)
