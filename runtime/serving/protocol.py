@@ -1,9 +1,9 @@
 """uvicorn's HTTP protocol (httptools), with each answer sent in one write.
 
 uvicorn writes an answer's status line and headers, then its body, as two writes: two system
-calls and two TCP segments, each waking the client. For an answer of a few hundred bytes that
-second write was a sixth of the server's time per request, and the client's extra wake-up costs
-the machine more. Here a connection's writes made in one event-loop step are joined and sent at
+calls and two TCP segments, each waking the client. For an answer of a few hundred bytes the
+two writes were a fifth of the server's sampled time per request, and the client's extra
+wake-up costs the machine more. Here a connection's writes made in one event-loop step are joined and sent at
 the end of the step.
 """
 
