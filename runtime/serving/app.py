@@ -16,6 +16,7 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +111,10 @@ class Prepared:
     executor: ThreadPoolExecutor | None
     _batcher: MicroBatcher | None = field(default=None, init=False)
 
-    @property
+    @cached_property
     def headers(self) -> list[tuple[bytes, bytes]]:
-        """The headers that say which version answered."""
+        """The headers that say which version answered (encoded once: the version and the
+        variant a Prepared answers as never change)."""
         return [
             (b"x-model-version", self.model.version.encode()),
             (b"x-model-variant", self.variant.encode()),

@@ -111,10 +111,13 @@ class SklearnPredictor:
         self._proba = hasattr(model, "predict_proba") and hasattr(model, "classes_")
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> Scored:
-        return self.frame(pd.DataFrame.from_records(list(rows), columns=self._columns))
+        return self._score(pd.DataFrame.from_records(list(rows), columns=self._columns))
 
     def frame(self, frame: pd.DataFrame) -> Scored:
-        frame = frame[self._columns]
+        return self._score(frame[self._columns])
+
+    def _score(self, frame: pd.DataFrame) -> Scored:
+        """``frame`` holds the inputs, in the model's order."""
         if self._proba:
             probabilities = self._model.predict_proba(frame)
             labels = np.asarray(self._model.classes_)[probabilities.argmax(axis=1)]
@@ -130,10 +133,13 @@ class PyfuncPredictor:
         self._columns = [f.name for f in features]
 
     def __call__(self, rows: Sequence[dict[str, Any]]) -> Scored:
-        return self.frame(pd.DataFrame.from_records(list(rows), columns=self._columns))
+        return self._score(pd.DataFrame.from_records(list(rows), columns=self._columns))
 
     def frame(self, frame: pd.DataFrame) -> Scored:
-        return Scored(np.asarray(self._model.predict(frame[self._columns])).ravel().tolist())
+        return self._score(frame[self._columns])
+
+    def _score(self, frame: pd.DataFrame) -> Scored:
+        return Scored(np.asarray(self._model.predict(frame)).ravel().tolist())
 
 
 class OnnxPredictor:
